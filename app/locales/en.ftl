@@ -1,0 +1,122 @@
+# OC Pizza operations console — English texts.
+app-title = OC Pizza — Operations console
+common-loading = Loading…
+common-skip-to-content = Skip to content
+
+nav-label = Areas
+nav-dashboard = Dashboard
+nav-server = Server
+nav-web-app = Web app
+nav-deployments = Deployments
+nav-backups = Backups
+nav-monitoring = Monitoring
+nav-audit = Audit log
+nav-accounts = Accounts
+nav-sign-out = Sign out
+
+role-viewer = viewer
+role-operator = operator
+role-admin = admin
+outcome-success = success
+outcome-failure = failure
+outcome-denied = denied
+
+sign-in-title = Sign in
+sign-in-username = Username
+sign-in-password = Password
+sign-in-submit = Sign in
+sign-in-signed-out = You are signed out.
+
+setup-title = Create the first admin
+setup-intro = No account exists yet. This link works once: it creates the admin account that then creates the others.
+setup-submit = Create the admin
+setup-done = Admin account created. Sign in.
+
+dashboard-welcome = Hello { $username }.
+dashboard-recent = Latest events
+dashboard-recent-hidden = The audit log is for operators and admins.
+
+audit-title = Audit log
+audit-filters = Audit log filters
+audit-actor = Operator
+audit-action = Action
+audit-target = Target
+audit-outcome = Outcome
+audit-from = From (UTC)
+audit-until = Until (UTC)
+audit-text = Search in details
+audit-any = Any
+audit-apply = Filter
+audit-reset = Clear filters
+audit-export = Export as CSV
+audit-at = Time (UTC)
+audit-details = Details
+audit-client = Address
+audit-empty = No event matches these filters.
+audit-pages = Audit log pages
+audit-newest = Newest
+audit-older = Older
+audit-chain-intact = Integrity chain verified: { $rows } records intact.
+audit-chain-altered = Integrity chain BROKEN: record #{ $id } was altered outside the console.
+audit-chain-mismatch = Integrity chain BROKEN: a record is missing or was inserted before #{ $id }.
+
+accounts-title = Accounts
+accounts-role = Role
+accounts-state = State
+accounts-created = Created
+accounts-actions = Actions
+accounts-enabled = active
+accounts-disabled = disabled
+accounts-enable = Re-enable
+accounts-disable = Disable
+accounts-reset-password = Reset password
+accounts-reset-submit = Save the password
+accounts-password-reset-done = Password reset; this account's open sessions are closed.
+accounts-create = Create an account
+accounts-create-submit = Create the account
+accounts-created-ok = Account created.
+accounts-initial-password = Initial password
+accounts-username-hint = 2 to 32 characters: lower-case letters, digits, dot, dash, underscore.
+accounts-password-hint = At least 12 characters, not containing the username, not a common password.
+
+account-title = My account
+account-change-password = Change password
+account-current-password = Current password
+account-new-password = New password
+account-confirmation = Confirm the password
+account-change-submit = Change the password
+account-password-changed = Password changed; your other sessions are closed.
+language-title = Language
+
+area-server = Boot, shut down and reboot the Linode server, and follow its state (manual, § 5.1).
+area-web-app = Stop and restart NGINX and Gunicorn, check the installed versions (manual, § 3.1, 3.2 and 5.2).
+area-deployments = Deploy a branch and roll back to an earlier deployment (manual, § 6.1 and 7.2).
+area-backups = Back up the database off the server and restore it (manual, § 7.1).
+area-monitoring = Health of the site, the server and the web services (manual, § 3.3 and 8).
+area-coming = These actions arrive with the console's next versions.
+
+error-not-signed-in = Your session has ended. Sign in again.
+error-forbidden = Forbidden: your role does not allow this.
+error-not-found = Page or item not found.
+error-internal = An internal error occurred. Try again; if it persists, quote the reference below.
+error-request-id = Reference: { $id }
+error-transport = The console does not answer. Check the connection and try again.
+error-credentials = Wrong username or password.
+error-throttled = Too many failed attempts. Wait before trying again.
+error-throttled-wait = Too many failed attempts. Try again in { $seconds } s.
+error-username-length = The username must be 2 to 32 characters long.
+error-username-characters = The username may hold only lower-case letters, digits, ".", "_" and "-", and starts with a letter or digit.
+error-username-taken = This username is already taken.
+error-password-too-short = The password must be at least 12 characters long.
+error-password-too-long = The password may not exceed 256 characters.
+error-password-contains-username = The password must not contain the username.
+error-password-common = This password is too common; choose another one.
+error-password-mismatch = The two passwords differ.
+error-current-password-wrong = The current password is wrong.
+error-account-self = You cannot disable your own account.
+error-role-unknown = Unknown role.
+error-language-unknown = Unknown language.
+error-outcome-unknown = Unknown outcome.
+error-date = Invalid date (expected format: YYYY-MM-DDTHH:MM).
+error-cursor = Invalid page link.
+error-setup-token = This setup link is not valid or was already used.

@@ -1,0 +1,122 @@
+# Console d'exploitation OC Pizza — textes en français (langue par défaut).
+app-title = OC Pizza — Console d'exploitation
+common-loading = Chargement…
+common-skip-to-content = Aller au contenu
+
+nav-label = Rubriques
+nav-dashboard = Tableau de bord
+nav-server = Serveur
+nav-web-app = Application web
+nav-deployments = Déploiements
+nav-backups = Sauvegardes
+nav-monitoring = Supervision
+nav-audit = Journal d'audit
+nav-accounts = Comptes
+nav-sign-out = Se déconnecter
+
+role-viewer = lecteur
+role-operator = opérateur
+role-admin = administrateur
+outcome-success = réussi
+outcome-failure = échec
+outcome-denied = refusé
+
+sign-in-title = Connexion
+sign-in-username = Identifiant
+sign-in-password = Mot de passe
+sign-in-submit = Se connecter
+sign-in-signed-out = Vous êtes déconnecté.
+
+setup-title = Créer le premier administrateur
+setup-intro = Aucun compte n'existe encore. Ce lien ne sert qu'une fois : il crée le compte administrateur qui créera ensuite les autres.
+setup-submit = Créer l'administrateur
+setup-done = Compte administrateur créé. Connectez-vous.
+
+dashboard-welcome = Bonjour { $username }.
+dashboard-recent = Derniers événements
+dashboard-recent-hidden = Le journal d'audit est réservé aux opérateurs et aux administrateurs.
+
+audit-title = Journal d'audit
+audit-filters = Filtres du journal
+audit-actor = Opérateur
+audit-action = Action
+audit-target = Cible
+audit-outcome = Résultat
+audit-from = Depuis (UTC)
+audit-until = Jusqu'à (UTC)
+audit-text = Recherche dans les détails
+audit-any = Toutes
+audit-apply = Filtrer
+audit-reset = Effacer les filtres
+audit-export = Exporter en CSV
+audit-at = Date (UTC)
+audit-details = Détails
+audit-client = Adresse
+audit-empty = Aucun événement ne correspond à ces filtres.
+audit-pages = Pages du journal
+audit-newest = Plus récents
+audit-older = Plus anciens
+audit-chain-intact = Chaîne d'intégrité vérifiée : { $rows } enregistrements intacts.
+audit-chain-altered = Chaîne d'intégrité ROMPUE : l'enregistrement n° { $id } a été modifié hors de la console.
+audit-chain-mismatch = Chaîne d'intégrité ROMPUE : un enregistrement manque ou a été inséré avant le n° { $id }.
+
+accounts-title = Comptes
+accounts-role = Rôle
+accounts-state = État
+accounts-created = Créé le
+accounts-actions = Actions
+accounts-enabled = actif
+accounts-disabled = désactivé
+accounts-enable = Réactiver
+accounts-disable = Désactiver
+accounts-reset-password = Réinitialiser le mot de passe
+accounts-reset-submit = Enregistrer le mot de passe
+accounts-password-reset-done = Mot de passe réinitialisé ; les sessions ouvertes de ce compte sont fermées.
+accounts-create = Créer un compte
+accounts-create-submit = Créer le compte
+accounts-created-ok = Compte créé.
+accounts-initial-password = Mot de passe initial
+accounts-username-hint = 2 à 32 caractères : lettres minuscules, chiffres, point, tiret, tiret bas.
+accounts-password-hint = Au moins 12 caractères, sans l'identifiant, pas un mot de passe courant.
+
+account-title = Mon compte
+account-change-password = Changer de mot de passe
+account-current-password = Mot de passe actuel
+account-new-password = Nouveau mot de passe
+account-confirmation = Confirmation du mot de passe
+account-change-submit = Changer le mot de passe
+account-password-changed = Mot de passe changé ; vos autres sessions sont fermées.
+language-title = Langue
+
+area-server = Démarrer, arrêter et redémarrer le serveur Linode, et suivre son état (manuel, § 5.1).
+area-web-app = Arrêter et redémarrer NGINX et Gunicorn, vérifier les versions installées (manuel, § 3.1, 3.2 et 5.2).
+area-deployments = Déployer une branche et revenir à un déploiement précédent (manuel, § 6.1 et 7.2).
+area-backups = Sauvegarder la base de données hors du serveur et la restaurer (manuel, § 7.1).
+area-monitoring = Santé du site, du serveur et des services web (manuel, § 3.3 et 8).
+area-coming = Ces actions arrivent avec les prochaines versions de la console.
+
+error-not-signed-in = Votre session a pris fin. Reconnectez-vous.
+error-forbidden = Accès refusé : votre rôle ne permet pas cette action.
+error-not-found = Page ou élément introuvable.
+error-internal = Une erreur interne est survenue. Réessayez ; si elle persiste, transmettez la référence ci-dessous.
+error-request-id = Référence : { $id }
+error-transport = La console ne répond pas. Vérifiez la connexion et réessayez.
+error-credentials = Identifiant ou mot de passe incorrect.
+error-throttled = Trop de tentatives échouées. Patientez avant de réessayer.
+error-throttled-wait = Trop de tentatives échouées. Réessayez dans { $seconds } s.
+error-username-length = L'identifiant doit compter de 2 à 32 caractères.
+error-username-characters = L'identifiant ne peut contenir que des lettres minuscules, des chiffres, « . », « _ » et « - », et commence par une lettre ou un chiffre.
+error-username-taken = Cet identifiant est déjà pris.
+error-password-too-short = Le mot de passe doit compter au moins 12 caractères.
+error-password-too-long = Le mot de passe ne peut dépasser 256 caractères.
+error-password-contains-username = Le mot de passe ne doit pas contenir l'identifiant.
+error-password-common = Ce mot de passe est trop courant ; choisissez-en un autre.
+error-password-mismatch = Les deux mots de passe ne sont pas identiques.
+error-current-password-wrong = Le mot de passe actuel est incorrect.
+error-account-self = Vous ne pouvez pas désactiver votre propre compte.
+error-role-unknown = Rôle inconnu.
+error-language-unknown = Langue inconnue.
+error-outcome-unknown = Résultat inconnu.
+error-date = Date invalide (format attendu : AAAA-MM-JJTHH:MM).
+error-cursor = Lien de page invalide.
+error-setup-token = Ce lien de création n'est pas valide ou a déjà servi.

@@ -1,0 +1,86 @@
+//! The one error type server functions return: serialisable and safe to show.
+//! On the server, a domain error is logged with its whole cause, and the
+//! browser gets only what helps the operator (a translated sentence, the
+//! field it concerns, a request id to quote).
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("not signed in")]
+    NotSignedIn,
+    #[error("forbidden")]
+    Forbidden,
+    /// A field's value was refused; `message` is a translation key.
+    #[error("invalid {field}")]
+    Invalid { field: String, message: String },
+    #[error("not found")]
+    NotFound,
+    #[error("internal error (request {request_id})")]
+    Internal { request_id: String },
+    /// The request did not reach the server or its answer was unreadable.
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+impl AppError {
+    /// The translation key of the sentence shown to the operator.
+    pub fn message_key(&self) -> &str {
+        match self {
+            AppError::NotSignedIn => "error-not-signed-in",
+            AppError::Forbidden => "error-forbidden",
+            AppError::Invalid { message, .. } => message,
+            AppError::NotFound => "error-not-found",
+            AppError::Internal { .. } => "error-internal",
+            AppError::Transport(_) => "error-transport",
+        }
+    }
+
+    /// The field the error concerns, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AppError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// Converts a domain error, logging what the operator must not see.
+    pub fn from_domain(error: domain::DomainError, request_id: Option<&str>) -> Self {
+        use domain::DomainError as E;
+        match error {
+            E::Invalid(i) | E::Conflict(i) => AppError::Invalid {
+                field: i.field.to_owned(),
+                message: i.message.to_owned(),
+            },
+            E::Forbidden => AppError::Forbidden,
+            E::NotFound(_) => AppError::NotFound,
+            E::BadCredentials => AppError::Invalid {
+                field: "password".into(),
+                message: "error-credentials".into(),
+            },
+            E::Throttled(_) => AppError::Invalid {
+                field: "password".into(),
+                message: "error-throttled".into(),
+            },
+            other => {
+                tracing::error!(error = ?other, request_id, "request failed");
+                AppError::Internal {
+                    request_id: request_id.unwrap_or("-").to_owned(),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Every string the console shows, in French (the default) and English, from
+//! Fluent files in `app/locales/`: the one place translations live.
+
+use std::sync::LazyLock;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
+pub enum Locale {
+    #[default]
+    Fr,
+    En,
+}
+
+impl Locale {
+    pub fn code(self) -> &'static str {
+        match self {
+            Locale::Fr => "fr",
+            Locale::En => "en",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "fr" => Some(Locale::Fr),
+            "en" => Some(Locale::En),
+            _ => None,
+        }
+    }
+
+    /// The message `key`, or the key itself when it has no translation
+    /// (a test checks that every key used has one).
+    pub fn t(self, key: &str) -> String {
+        self.format(key, None)
+    }
+
+    /// The message `key` with named arguments.
+    pub fn t_with(self, key: &str, args: &[(&str, FluentValue<'static>)]) -> String {
+        let mut fluent_args = FluentArgs::new();
+        for (name, value) in args {
+            fluent_args.set(*name, value.clone());
+        }
+        self.format(key, Some(&fluent_args))
+    }
+
+    fn format(self, key: &str, args: Option<&FluentArgs>) -> String {
+        let bundle = match self {
+            Locale::Fr => &*FRENCH,
+            Locale::En => &*ENGLISH,
+        };
+        let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {
+            return key.to_owned();
+        };
+        let mut errors = Vec::new();
+        bundle
+            .format_pattern(pattern, args, &mut errors)
+            .into_owned()
+    }
+
+    pub fn has(self, key: &str) -> bool {
+        let bundle = match self {
+            Locale::Fr => &*FRENCH,
+            Locale::En => &*ENGLISH,
+        };
+        bundle.has_message(key)
+    }
+}
+
+fn bundle(tag: &str, source: &'static str) -> FluentBundle<FluentResource> {
+    let lang = tag.parse().expect("a valid language tag");
+    let mut bundle = FluentBundle::new_concurrent(vec![lang]);
+    bundle.set_use_isolating(false);
+    let resource = FluentResource::try_new(source.to_owned()).expect("the locale file parses");
+    bundle
+        .add_resource(resource)
+        .expect("no duplicate messages");
+    bundle
+}
+
+static FRENCH: LazyLock<FluentBundle<FluentResource>> =
+    LazyLock::new(|| bundle("fr", include_str!("../locales/fr.ftl")));
+static ENGLISH: LazyLock<FluentBundle<FluentResource>> =
+    LazyLock::new(|| bundle("en", include_str!("../locales/en.ftl")));
+
+/// The locale of the page being rendered (provided by the shell on the
+/// server and by `hydrate()` in the browser).
+pub fn use_locale() -> Locale {
+    use_context::<Locale>().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(source: &str) -> Vec<String> {
+        source
+            .lines()
+            .filter(|l| !l.starts_with(['#', ' ', '\t']) && l.contains(" ="))
+            .map(|l| l.split(" =").next().unwrap().trim().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn french_and_english_have_the_same_messages() {
+        let mut fr = keys(include_str!("../locales/fr.ftl"));
+        let mut en = keys(include_str!("../locales/en.ftl"));
+        fr.sort();
+        en.sort();
+        assert_eq!(fr, en);
+    }
+
+    /// Keys named in `t("…")`, `t_with("…"`, and the domain's
+    /// `invalid("field", "…")` messages.
+    fn used_keys(source: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        for opener in [
+            ".t(\"",
+            ".t_with(\"",
+            "if content_altered { \"",
+            "} else { \"",
+        ] {
+            for (i, _) in source.match_indices(opener) {
+                let rest = &source[i + opener.len()..];
+                keys.push(rest[..rest.find('"').unwrap()].to_owned());
+            }
+        }
+        for (i, _) in source.match_indices("invalid(\"") {
+            let rest = &source[i..];
+            let second = rest.split('"').nth(3).unwrap();
+            keys.push(second.to_owned());
+        }
+        keys.retain(|k| !k.is_empty() && !k.contains(' '));
+        keys
+    }
+
+    #[test]
+    fn every_key_used_in_the_code_is_translated() {
+        let sources = [
+            include_str!("shell.rs"),
+            include_str!("components.rs"),
+            include_str!("errors.rs"),
+            include_str!("pages/sign_in.rs"),
+            include_str!("pages/accounts.rs"),
+            include_str!("pages/audit.rs"),
+            include_str!("pages/dashboard.rs"),
+            include_str!("pages/my_account.rs"),
+            include_str!("pages/area.rs"),
+            include_str!("../../domain/src/passwords.rs"),
+            include_str!("../../domain/src/accounts.rs"),
+            include_str!("../../domain/src/audit.rs"),
+            include_str!("../../server/src/auth.rs"),
+        ];
+        let mut keys: Vec<String> = sources.iter().flat_map(|s| used_keys(s)).collect();
+        // Keys built at run time.
+        for suffix in ["viewer", "operator", "admin"] {
+            keys.push(format!("role-{suffix}"));
+        }
+        for suffix in ["success", "failure", "denied"] {
+            keys.push(format!("outcome-{suffix}"));
+        }
+        for area in ["server", "web-app", "deployments", "backups", "monitoring"] {
+            keys.push(format!("area-{area}"));
+            keys.push(format!("nav-{area}"));
+        }
+        let missing: Vec<_> = keys
+            .iter()
+            .filter(|k| !Locale::Fr.has(k) || !Locale::En.has(k))
+            .collect();
+        assert!(
+            keys.len() > 80,
+            "the scan found too few keys: {}",
+            keys.len()
+        );
+        assert!(missing.is_empty(), "untranslated keys: {missing:?}");
+    }
+}

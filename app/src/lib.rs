@@ -1,0 +1,15 @@
+//! The console's user interface: pages and components rendered on the
+//! server and hydrated in the browser, and the thin server functions behind
+//! them. The domain is reached only on the server (`ssr` feature).
+
+pub mod api;
+pub mod audit_query;
+pub mod components;
+#[cfg(feature = "ssr")]
+pub mod context;
+pub mod errors;
+pub mod i18n;
+pub mod pages;
+mod shell;
+
+pub use shell::{shell, App};

@@ -1,0 +1,44 @@
+//! Tableau de bord: who is signed in, the audit chain's state, and the
+//! latest events. Each area adds its own summary here as it lands.
+
+use leptos::prelude::*;
+
+use crate::api::{audit_page, who_am_i};
+use crate::audit_query::AuditQuery;
+use crate::components::Loading;
+use crate::i18n::use_locale;
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let locale = use_locale();
+    let me = Resource::new(|| (), |_| who_am_i());
+    let recent = Resource::new(|| (), |_| audit_page(AuditQuery::default(), None));
+    view! {
+        <h1>{locale.t("nav-dashboard")}</h1>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                let me = me.await.ok().flatten();
+                let recent = recent.await.ok();
+                view! {
+                    {me.map(|me| view! {
+                        <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
+                    })}
+                    <section class="card" aria-labelledby="recent-heading">
+                        <h2 id="recent-heading">{locale.t("dashboard-recent")}</h2>
+                        {match recent {
+                            Some(page) => view! {
+                                <ul class="recent">
+                                    {page.rows.into_iter().take(10).map(|r| view! {
+                                        <li><span class="muted">{r.at}</span> " " <strong>{r.actor}</strong> " " <code>{r.action}</code> " " {r.target}</li>
+                                    }).collect_view()}
+                                </ul>
+                                <p><a href="/audit">{locale.t("nav-audit")}</a></p>
+                            }.into_any(),
+                            None => view! { <p class="muted">{locale.t("dashboard-recent-hidden")}</p> }.into_any(),
+                        }}
+                    </section>
+                }
+            })}
+        </Suspense>
+    }
+}

@@ -1,0 +1,174 @@
+//! The HTML document, the router, and the layout every signed-in page shares:
+//! the header (who is signed in, language, sign-out) and the navigation to
+//! each area of the operations manual.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::components::{Outlet, ParentRoute, Route, Router, Routes, A};
+use leptos_router::hooks::use_location;
+use leptos_router::{path, SsrMode};
+
+use crate::api::who_am_i;
+use crate::i18n::use_locale;
+use crate::pages::{
+    accounts::AccountsPage,
+    area::AreaPage,
+    audit::AuditPage,
+    dashboard::DashboardPage,
+    my_account::MyAccountPage,
+    sign_in::{SetupPage, SignInPage},
+};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let locale = use_locale();
+    view! {
+        <!DOCTYPE html>
+        <html lang=locale.code()>
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="stylesheet" href="/pkg/ocpizza-console.css"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let locale = use_locale();
+    // Marks the page once the browser has hydrated it (effects run only in
+    // the browser): tests wait for it, and styles may use it.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    // Every page waits for its data before the first byte (SsrMode::Async),
+    // so a refusal found while rendering can still answer 403.
+    view! {
+        <Title text=locale.t("app-title")/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
+                <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
+                    <Route path=path!("") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("accounts") view=AccountsPage ssr=SsrMode::Async/>
+                    <Route path=path!("account") view=MyAccountPage ssr=SsrMode::Async/>
+                    <Route path=path!("server") view=|| view! { <AreaPage area="server"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("web-app") view=|| view! { <AreaPage area="web-app"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("deployments") view=|| view! { <AreaPage area="deployments"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("backups") view=|| view! { <AreaPage area="backups"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("monitoring") view=|| view! { <AreaPage area="monitoring"/> } ssr=SsrMode::Async/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    let locale = use_locale();
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main class="auth" id="main">
+            <h1>{locale.t("error-not-found")}</h1>
+            <p><a href="/">{locale.t("nav-dashboard")}</a></p>
+        </main>
+    }
+}
+
+/// The areas of the manual, in the navigation's order: (path, label key,
+/// whether only admins see it).
+const AREAS: &[(&str, &str, bool)] = &[
+    ("/", "nav-dashboard", false),
+    ("/server", "nav-server", false),
+    ("/web-app", "nav-web-app", false),
+    ("/deployments", "nav-deployments", false),
+    ("/backups", "nav-backups", false),
+    ("/monitoring", "nav-monitoring", false),
+    ("/audit", "nav-audit", false),
+    ("/accounts", "nav-accounts", true),
+];
+
+#[component]
+fn Layout() -> impl IntoView {
+    let locale = use_locale();
+    let me = Resource::new(|| (), |_| who_am_i());
+    let location = use_location();
+    let here = move || {
+        let path = location.pathname.get();
+        let query = location.search.get();
+        if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        }
+    };
+    view! {
+        <a class="skip-link" href="#main">{locale.t("common-skip-to-content")}</a>
+        <header class="top">
+            <a class="brand" href="/">{locale.t("app-title")}</a>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let me = me.await.ok().flatten();
+                    me.map(|me| {
+                        let role_key = format!("role-{}", me.role);
+                        view! {
+                            <div class="who">
+                                <a href="/account" class="me">
+                                    <span class="username">{me.username.clone()}</span>
+                                    " · "
+                                    <span class="role">{locale.t(&role_key)}</span>
+                                </a>
+                                <form method="post" action="/language" class="inline">
+                                    <input type="hidden" name="next" value=here/>
+                                    {match locale {
+                                        crate::i18n::Locale::Fr => view! { <button type="submit" name="language" value="en" class="link" lang="en">"English"</button> }.into_any(),
+                                        crate::i18n::Locale::En => view! { <button type="submit" name="language" value="fr" class="link" lang="fr">"Français"</button> }.into_any(),
+                                    }}
+                                </form>
+                                <form method="post" action="/sign-out" class="inline">
+                                    <button type="submit" class="secondary">{locale.t("nav-sign-out")}</button>
+                                </form>
+                            </div>
+                        }
+                    })
+                })}
+            </Suspense>
+        </header>
+        <div class="frame">
+            <nav class="areas" aria-label=locale.t("nav-label")>
+                <ul>
+                    {AREAS
+                        .iter()
+                        .map(|(href, key, admin_only)| {
+                            let href = *href;
+                            let label = StoredValue::new(locale.t(key));
+                            let shown = move || !*admin_only || me.get().and_then(|m| m.ok()).flatten().is_some_and(|m| m.is_admin());
+                            view! {
+                                <Show when=shown>
+                                    <li><A href=href exact=true>{label.get_value()}</A></li>
+                                </Show>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            </nav>
+            <main id="main" tabindex="-1">
+                <Outlet/>
+            </main>
+        </div>
+    }
+}

@@ -1,0 +1,554 @@
+//! Staff accounts: who may sign in, with which role, in which language.
+//!
+//! Roles are ordered: a viewer sees, an operator runs actions, an admin also
+//! manages accounts (and, to come, hosts). Every change to an account writes
+//! its audit record in the same transaction as the change.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{PgPool, Postgres, Transaction};
+use time::OffsetDateTime;
+
+use crate::audit::{Actor, AuditEntry, Outcome, Provenance};
+use crate::error::{DomainError, Result};
+use crate::passwords::{self, NewPassword};
+
+/// A staff member's sign-in name: 2 to 32 of `a-z 0-9 . _ -`, starting with
+/// a letter or digit, stored lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Username(String);
+
+impl Username {
+    pub const MAX_LENGTH: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        let name = raw.trim().to_lowercase();
+        let length = name.chars().count();
+        if !(2..=Self::MAX_LENGTH).contains(&length) {
+            return Err(DomainError::invalid("username", "error-username-length"));
+        }
+        let mut chars = name.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok = chars
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+        if !(first_ok && rest_ok) {
+            return Err(DomainError::invalid(
+                "username",
+                "error-username-characters",
+            ));
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Username {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What an account may do. Ordered: `Viewer < Operator < Admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == raw)
+            .ok_or_else(|| DomainError::invalid("role", "error-role-unknown"))
+    }
+}
+
+/// The interface language an account chose. French is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Fr,
+    En,
+}
+
+impl Language {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Fr => "fr",
+            Language::En => "en",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "fr" => Ok(Language::Fr),
+            "en" => Ok(Language::En),
+            _ => Err(DomainError::invalid("language", "error-language-unknown")),
+        }
+    }
+}
+
+/// The signed-in staff member on whose behalf a request runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    pub id: i64,
+    pub username: Username,
+    pub role: Role,
+    pub language: Language,
+    pub session_epoch: i32,
+}
+
+impl Operator {
+    /// Succeeds when this operator's role is at least `needed`.
+    pub fn require(&self, needed: Role) -> Result<()> {
+        if self.role >= needed {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden)
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::Operator {
+            id: self.id,
+            username: self.username.to_string(),
+        }
+    }
+}
+
+/// An account as the accounts page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSummary {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub language: Language,
+    pub enabled: bool,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+struct AccountRow {
+    id: i64,
+    username: String,
+    role: String,
+    language: String,
+    password_hash: String,
+    disabled_at: Option<OffsetDateTime>,
+    session_epoch: i32,
+    created_at: OffsetDateTime,
+}
+
+impl AccountRow {
+    fn operator(&self) -> Result<Operator> {
+        Ok(Operator {
+            id: self.id,
+            username: Username(self.username.clone()),
+            role: Role::parse(&self.role)?,
+            language: Language::parse(&self.language)?,
+            session_epoch: self.session_epoch,
+        })
+    }
+
+    fn summary(&self) -> Result<AccountSummary> {
+        Ok(AccountSummary {
+            id: self.id,
+            username: self.username.clone(),
+            role: Role::parse(&self.role)?,
+            language: Language::parse(&self.language)?,
+            enabled: self.disabled_at.is_none(),
+            created_at: self.created_at,
+        })
+    }
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "id, username, role, language, password_hash, disabled_at, session_epoch, created_at";
+
+/// The staff accounts, and every change made to them.
+#[derive(Clone, Debug)]
+pub struct AccountDirectory {
+    pool: PgPool,
+}
+
+impl AccountDirectory {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub async fn count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM accounts")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    pub async fn list(&self, by: &Operator) -> Result<Vec<AccountSummary>> {
+        by.require(Role::Admin)?;
+        let rows: Vec<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY username"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(AccountRow::summary).collect()
+    }
+
+    pub async fn username_of(&self, id: i64) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The operator behind a session, or `None` when the account is gone,
+    /// disabled, or has changed credentials since that session signed in.
+    pub async fn operator_for_session(
+        &self,
+        id: i64,
+        session_epoch: i32,
+    ) -> Result<Option<Operator>> {
+        let row: Option<AccountRow> = sqlx::query_as(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) if row.disabled_at.is_none() && row.session_epoch == session_epoch => {
+                Ok(Some(row.operator()?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Checks a username and password. Unknown, disabled and wrong answers
+    /// are indistinguishable, and cost the same time.
+    pub(crate) async fn check_credentials(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Operator> {
+        let row: Option<AccountRow> = match Username::parse(username) {
+            Ok(name) => {
+                sqlx::query_as(&format!(
+                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1"
+                ))
+                .bind(name.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+            }
+            Err(_) => None,
+        };
+        let stored = match &row {
+            Some(row) => row.password_hash.as_str(),
+            None => passwords::decoy_hash().await,
+        };
+        let matches = passwords::verify(password, stored).await?;
+        match row {
+            Some(row) if matches && row.disabled_at.is_none() => row.operator(),
+            _ => Err(DomainError::BadCredentials),
+        }
+    }
+
+    /// Creates an account (admins only).
+    pub async fn create(
+        &self,
+        by: &Operator,
+        provenance: &Provenance,
+        username: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<AccountSummary> {
+        if let Err(denied) = by.require(Role::Admin) {
+            self.record_denial(by, provenance, "account.create", username)
+                .await;
+            return Err(denied);
+        }
+        let username = Username::parse(username)?;
+        let password = NewPassword::parse(password, &username)?;
+        let mut tx = self.pool.begin().await?;
+        let account = insert_account(&mut tx, &username, role, &password).await?;
+        AuditEntry::new(
+            by.actor(),
+            "account.create",
+            username.as_str(),
+            Outcome::Success,
+        )
+        .detail("role", role.as_str())
+        .from(provenance)
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(account)
+    }
+
+    /// Disables or re-enables an account (admins only; never one's own).
+    /// A disabled account's sessions stop working at their next request.
+    pub async fn set_enabled(
+        &self,
+        by: &Operator,
+        provenance: &Provenance,
+        account_id: i64,
+        enabled: bool,
+    ) -> Result<AccountSummary> {
+        let action = if enabled {
+            "account.enable"
+        } else {
+            "account.disable"
+        };
+        if let Err(denied) = by.require(Role::Admin) {
+            self.record_denial(by, provenance, action, &account_id.to_string())
+                .await;
+            return Err(denied);
+        }
+        if account_id == by.id {
+            return Err(DomainError::invalid("account", "error-account-self"));
+        }
+        let mut tx = self.pool.begin().await?;
+        let row: Option<AccountRow> = sqlx::query_as(&format!(
+            "UPDATE accounts SET
+                disabled_at = CASE WHEN $2 THEN NULL ELSE coalesce(disabled_at, now()) END,
+                session_epoch = session_epoch + CASE WHEN $2 THEN 0 ELSE 1 END
+             WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
+        ))
+        .bind(account_id)
+        .bind(enabled)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let row = row.ok_or(DomainError::NotFound("account"))?;
+        AuditEntry::new(by.actor(), action, &row.username, Outcome::Success)
+            .from(provenance)
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        row.summary()
+    }
+
+    /// Sets a new password on someone's account (admins only). That
+    /// account's open sessions end.
+    pub async fn reset_password(
+        &self,
+        by: &Operator,
+        provenance: &Provenance,
+        account_id: i64,
+        new_password: &str,
+    ) -> Result<()> {
+        if let Err(denied) = by.require(Role::Admin) {
+            self.record_denial(
+                by,
+                provenance,
+                "account.password_reset",
+                &account_id.to_string(),
+            )
+            .await;
+            return Err(denied);
+        }
+        let mut tx = self.pool.begin().await?;
+        let username: Option<String> =
+            sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1 FOR UPDATE")
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let username = Username(username.ok_or(DomainError::NotFound("account"))?);
+        let password = NewPassword::parse(new_password, &username)?;
+        store_password(&mut tx, account_id, &password).await?;
+        AuditEntry::new(
+            by.actor(),
+            "account.password_reset",
+            username.as_str(),
+            Outcome::Success,
+        )
+        .from(provenance)
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Changes the operator's own password after checking the current one.
+    /// Returns the new session epoch: the caller's session keeps working,
+    /// every other session of the account ends.
+    pub async fn change_own_password(
+        &self,
+        me: &Operator,
+        provenance: &Provenance,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<i32> {
+        let stored: String = sqlx::query_scalar("SELECT password_hash FROM accounts WHERE id = $1")
+            .bind(me.id)
+            .fetch_one(&self.pool)
+            .await?;
+        if !passwords::verify(current_password, &stored).await? {
+            AuditEntry::new(
+                me.actor(),
+                "account.password_change",
+                me.username.as_str(),
+                Outcome::Failure,
+            )
+            .detail("reason", "wrong current password")
+            .from(provenance)
+            .record_alone(&self.pool)
+            .await?;
+            return Err(DomainError::invalid(
+                "current_password",
+                "error-current-password-wrong",
+            ));
+        }
+        let password = NewPassword::parse(new_password, &me.username)?;
+        let mut tx = self.pool.begin().await?;
+        let epoch = store_password(&mut tx, me.id, &password).await?;
+        AuditEntry::new(
+            me.actor(),
+            "account.password_change",
+            me.username.as_str(),
+            Outcome::Success,
+        )
+        .from(provenance)
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(epoch)
+    }
+
+    /// Remembers the interface language the operator chose.
+    pub async fn set_language(
+        &self,
+        me: &Operator,
+        provenance: &Provenance,
+        language: Language,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE accounts SET language = $2 WHERE id = $1")
+            .bind(me.id)
+            .bind(language.as_str())
+            .execute(&mut *tx)
+            .await?;
+        AuditEntry::new(
+            me.actor(),
+            "account.language",
+            me.username.as_str(),
+            Outcome::Success,
+        )
+        .detail("language", language.as_str())
+        .from(provenance)
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_denial(
+        &self,
+        by: &Operator,
+        provenance: &Provenance,
+        action: &str,
+        target: &str,
+    ) {
+        let entry = AuditEntry::new(by.actor(), action, target, Outcome::Denied)
+            .detail("role", by.role.as_str())
+            .from(provenance);
+        if let Err(error) = entry.record_alone(&self.pool).await {
+            tracing::error!(%error, action, "could not record a denial in the audit log");
+        }
+    }
+}
+
+/// Inserts an account; a taken username becomes a field conflict.
+pub(crate) async fn insert_account(
+    tx: &mut Transaction<'_, Postgres>,
+    username: &Username,
+    role: Role,
+    password: &NewPassword,
+) -> Result<AccountSummary> {
+    let hash = passwords::hash(password).await?;
+    let row: AccountRow = sqlx::query_as(&format!(
+        "INSERT INTO accounts (username, role, password_hash) VALUES ($1, $2, $3) RETURNING {ACCOUNT_COLUMNS}"
+    ))
+    .bind(username.as_str())
+    .bind(role.as_str())
+    .bind(hash)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| DomainError::on_constraint(e, "accounts_username_key", "username", "error-username-taken"))?;
+    row.summary()
+}
+
+async fn store_password(
+    tx: &mut Transaction<'_, Postgres>,
+    account_id: i64,
+    password: &NewPassword,
+) -> Result<i32> {
+    let hash = passwords::hash(password).await?;
+    Ok(sqlx::query_scalar(
+        "UPDATE accounts SET password_hash = $2, session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch",
+    )
+    .bind(account_id)
+    .bind(hash)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_lowercased_and_trimmed() {
+        assert_eq!(
+            Username::parse("  Marie.Dupont ").unwrap().as_str(),
+            "marie.dupont"
+        );
+    }
+
+    #[test]
+    fn usernames_refuse_shell_sql_and_control_characters() {
+        for bad in [
+            "a",
+            "x'; DROP TABLE accounts;--",
+            "nul\0byte",
+            "-leading",
+            "é",
+            &"a".repeat(33),
+            "a b",
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn roles_are_ordered_viewer_operator_admin() {
+        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+        let viewer = Operator {
+            id: 1,
+            username: Username::parse("vera").unwrap(),
+            role: Role::Viewer,
+            language: Language::Fr,
+            session_epoch: 0,
+        };
+        assert!(viewer.require(Role::Viewer).is_ok());
+        assert!(matches!(
+            viewer.require(Role::Operator),
+            Err(DomainError::Forbidden)
+        ));
+    }
+}

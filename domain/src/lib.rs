@@ -1,0 +1,158 @@
+//! The OC Pizza operations console's domain: everything the console knows and
+//! does, with no web framework in it. The UI and the HTTP layer reach it
+//! through one [`Console`] handle.
+//!
+//! Each area is a module with its own tests: [`accounts`] (staff, roles,
+//! passwords, sign-in throttling), [`audit`] (the append-only, hash-chained
+//! audit log). Hosts, jobs, the Linode client, backups, deploys and monitoring
+//! slot in beside them.
+
+pub mod accounts;
+pub mod audit;
+pub mod error;
+pub mod passwords;
+pub mod setup;
+pub mod throttle;
+
+pub use error::{DomainError, Invalid};
+
+/// PostgreSQL advisory lock keys, all in one place so no two uses collide.
+/// Transaction-scoped (`pg_advisory_xact_lock`), so they hold across console
+/// processes sharing one database and end with the transaction.
+pub(crate) mod advisory_locks {
+    /// Appending to the audit chain: each row needs the previous row's hash.
+    pub const AUDIT_CHAIN: i64 = 0x0c0d_0a0d_0001;
+    /// Creating the first admin with the one-time setup token.
+    pub const FIRST_ADMIN_SETUP: i64 = 0x0c0d_0a0d_0002;
+}
+
+use sqlx::PgPool;
+
+/// The migrations every console database carries, applied at start-up and
+/// by the `migrate` sub-command.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// The one handle the UI and the HTTP layer hold: every area of the console
+/// hangs off it. Cheap to clone (a connection pool inside).
+#[derive(Clone, Debug)]
+pub struct Console {
+    pool: PgPool,
+    pub accounts: accounts::AccountDirectory,
+    pub audit: audit::AuditLog,
+    pub throttle: throttle::SignInThrottle,
+    pub setup: setup::FirstAdminSetup,
+}
+
+impl Console {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            accounts: accounts::AccountDirectory::new(pool.clone()),
+            audit: audit::AuditLog::new(pool.clone()),
+            throttle: throttle::SignInThrottle::new(pool.clone()),
+            setup: setup::FirstAdminSetup::new(pool.clone()),
+            pool,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Whether the database answers: what `/healthz` reports.
+    pub async fn database_reachable(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+use accounts::Operator;
+use audit::{Actor, AuditEntry, Outcome, Provenance};
+use throttle::ThrottleSubject;
+
+impl Console {
+    /// Signs a staff member in: throttle, credentials, audit. The answer to
+    /// an unknown name, a wrong password and a disabled account is the same
+    /// [`DomainError::BadCredentials`].
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        provenance: &Provenance,
+    ) -> error::Result<Operator> {
+        let subjects = [
+            ThrottleSubject::Account(username.to_owned()),
+            ThrottleSubject::Address(
+                provenance
+                    .client_address
+                    .clone()
+                    .unwrap_or_else(|| "unknown".into()),
+            ),
+        ];
+        let attempt = |outcome| {
+            AuditEntry::new(Actor::Anonymous, "session.sign_in", username, outcome).from(provenance)
+        };
+        if let Err(throttled) = self.throttle.check(&subjects).await {
+            attempt(Outcome::Denied)
+                .detail("reason", "throttled")
+                .record_alone(&self.pool)
+                .await?;
+            return Err(throttled);
+        }
+        match self.accounts.check_credentials(username, password).await {
+            Ok(operator) => {
+                self.throttle.clear(&subjects[0]).await?;
+                AuditEntry::new(
+                    operator.actor(),
+                    "session.sign_in",
+                    operator.username.as_str(),
+                    Outcome::Success,
+                )
+                .from(provenance)
+                .record_alone(&self.pool)
+                .await?;
+                Ok(operator)
+            }
+            Err(DomainError::BadCredentials) => {
+                let failures = self.throttle.record_failure(&subjects).await?;
+                attempt(Outcome::Failure)
+                    .detail("reason", "wrong username or password")
+                    .detail("consecutive_failures", failures)
+                    .record_alone(&self.pool)
+                    .await?;
+                Err(DomainError::BadCredentials)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Records a sign-out, or a session that ended on its own (`session.expired`).
+    pub async fn record_session_end(
+        &self,
+        actor: Actor,
+        provenance: &Provenance,
+        action: &'static str,
+        reason: Option<&str>,
+    ) -> error::Result<()> {
+        let target = actor.name().to_owned();
+        let mut entry = AuditEntry::new(actor, action, &target, Outcome::Success).from(provenance);
+        if let Some(reason) = reason {
+            entry = entry.detail("reason", reason);
+        }
+        entry.record_alone(&self.pool).await
+    }
+
+    /// Records a refused request (wrong role, foreign origin).
+    pub async fn record_refusal(
+        &self,
+        actor: Actor,
+        action: &'static str,
+        target: &str,
+        provenance: &Provenance,
+        reason: &str,
+    ) -> error::Result<()> {
+        AuditEntry::new(actor, action, target, Outcome::Denied)
+            .detail("reason", reason)
+            .from(provenance)
+            .record_alone(&self.pool)
+            .await
+    }
+}

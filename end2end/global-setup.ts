@@ -1,0 +1,51 @@
+// Starts the console (release build) with no DATABASE_URL, so it runs its own
+// private PostgreSQL in a temporary data directory, and reads the one-time
+// setup link from its log.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export default async function globalSetup() {
+  const root = path.resolve(__dirname, '..');
+  const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target');
+  const binary = path.join(targetDir, 'release', 'ocpizza-console');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocpizza-e2e-'));
+  const port = await freePort();
+  const env = { ...process.env, LEPTOS_SITE_ROOT: path.join(root, 'target', 'site'), RUST_LOG: 'info' };
+  delete env.DATABASE_URL;
+  const child = spawn(binary, ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const log = fs.createWriteStream(path.join(__dirname, 'test-results-console.log'));
+  const setupLink = await new Promise<string>((resolve, reject) => {
+    let buffer = '';
+    let link = '';
+    const timer = setTimeout(() => reject(new Error(`the console did not start:\n${buffer}`)), 90_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      log.write(chunk);
+      buffer += chunk.toString();
+      const found = buffer.match(/(http:\/\/\S+\/setup\?token=[0-9a-f]+)/);
+      if (found) link = found[1];
+      if (link && buffer.includes('listening on')) {
+        clearTimeout(timer);
+        resolve(link);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`the console exited (${code}):\n${buffer}`)));
+  });
+  child.stderr.on('data', (chunk: Buffer) => log.write(chunk));
+  process.env.CONSOLE_URL = `http://127.0.0.1:${port}`;
+  process.env.CONSOLE_SETUP_LINK = setupLink;
+  process.env.CONSOLE_PID = String(child.pid);
+  process.env.CONSOLE_DATA_DIR = dataDir;
+}

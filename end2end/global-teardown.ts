@@ -1,0 +1,15 @@
+// Stops the console (SIGTERM: it stops its PostgreSQL in order) and removes
+// its data directory.
+import * as fs from 'node:fs';
+
+export default async function globalTeardown() {
+  const pid = Number(process.env.CONSOLE_PID);
+  if (pid) {
+    try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    for (let i = 0; i < 200; i++) {
+      try { process.kill(pid, 0); } catch { break; }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  if (process.env.CONSOLE_DATA_DIR) fs.rmSync(process.env.CONSOLE_DATA_DIR, { recursive: true, force: true });
+}

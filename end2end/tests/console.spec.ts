@@ -1,0 +1,151 @@
+// The foundation, as staff live it: first start, setup link, the first
+// admin, an operator, roles, sign-out, the audit log, its filter and export,
+// sign-in without JavaScript, the language switch.
+import { test, expect, Page } from '@playwright/test';
+import * as fs from 'node:fs';
+
+const ADMIN = 'admin.marie';
+const ADMIN_PASSWORD = 'une pizza au feu de bois';
+const OPERATOR = 'paul.operateur';
+const OPERATOR_PASSWORD = 'calzone sans champignons';
+
+async function hydrated(page: Page) {
+  await page.locator('body[data-hydrated="true"]').waitFor();
+}
+
+async function signIn(page: Page, username: string, password: string) {
+  await page.goto('/sign-in');
+  await page.getByLabel('Identifiant').fill(username);
+  await page.getByLabel('Mot de passe').fill(password);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+}
+
+test.describe.configure({ mode: 'serial' });
+
+test('first start to audit export: setup, admin, operator, roles, audit', async ({ page }) => {
+  // The one-time setup link printed in the log creates the first admin.
+  await page.goto(process.env.CONSOLE_SETUP_LINK!);
+  await expect(page.getByRole('heading', { name: 'Créer le premier administrateur' })).toBeVisible();
+  await page.getByLabel('Identifiant').fill(ADMIN);
+  await page.getByLabel('Mot de passe', { exact: true }).fill(ADMIN_PASSWORD);
+  await page.getByLabel('Confirmation du mot de passe').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: "Créer l'administrateur" }).click();
+  await expect(page.getByText('Compte administrateur créé. Connectez-vous.')).toBeVisible();
+
+  // The link works once.
+  await page.goto(process.env.CONSOLE_SETUP_LINK!);
+  await expect(page.getByText("Ce lien de création n'est pas valide ou a déjà servi.")).toBeVisible();
+
+  await signIn(page, ADMIN, ADMIN_PASSWORD);
+  await expect(page.locator('#welcome')).toHaveText(`Bonjour ${ADMIN}.`);
+  await hydrated(page);
+
+  // The admin creates an operator from the accounts page.
+  await page.getByRole('link', { name: 'Comptes' }).click();
+  await expect(page.getByRole('heading', { name: 'Comptes' })).toBeVisible();
+  await page.getByLabel('Identifiant').fill(OPERATOR);
+  await page.getByLabel('Rôle').selectOption('operator');
+  await page.getByLabel('Mot de passe initial').fill('court');
+  await page.getByRole('button', { name: 'Créer le compte' }).click();
+  // Refused next to the field (the browser's own minlength check aside).
+  await page.getByLabel('Mot de passe initial').evaluate((input: HTMLInputElement) => input.removeAttribute('minlength'));
+  await page.getByRole('button', { name: 'Créer le compte' }).click();
+  await expect(page.locator('#new-password-error')).toHaveText('Le mot de passe doit compter au moins 12 caractères.');
+  await page.getByLabel('Mot de passe initial').fill(OPERATOR_PASSWORD);
+  await page.getByRole('button', { name: 'Créer le compte' }).click();
+  await expect(page.locator('#account-created')).toBeVisible();
+  await expect(page.locator(`tr[data-username="${OPERATOR}"]`)).toContainText('opérateur');
+
+  await page.getByRole('button', { name: 'Se déconnecter' }).click();
+  await expect(page.getByText('Vous êtes déconnecté.')).toBeVisible();
+
+  // The operator signs in; the accounts page is forbidden to them.
+  await signIn(page, OPERATOR, OPERATOR_PASSWORD);
+  await expect(page.locator('#welcome')).toHaveText(`Bonjour ${OPERATOR}.`);
+  await expect(page.getByRole('link', { name: 'Comptes' })).toHaveCount(0);
+  const forbidden = await page.goto('/accounts');
+  expect(forbidden!.status()).toBe(403);
+  await expect(page.getByText('Accès refusé : votre rôle ne permet pas cette action.')).toBeVisible();
+
+  // The audit page shows every one of those events.
+  await page.goto('/audit');
+  const table = page.locator('#audit-table');
+  for (const [actor, action] of [
+    [ADMIN, 'account.setup_admin'],
+    [ADMIN, 'session.sign_in'],
+    [ADMIN, 'account.create'],
+    [ADMIN, 'session.sign_out'],
+    [OPERATOR, 'session.sign_in'],
+    [OPERATOR, 'request.forbidden'],
+  ]) {
+    await expect(table.locator('tr', { hasText: action }).filter({ hasText: actor }).first()).toBeVisible();
+  }
+  await expect(page.locator('#chain-state')).toContainText('Chaîne d\'intégrité vérifiée');
+
+  // Filter by operator: only their rows.
+  await page.getByLabel('Opérateur').fill(ADMIN);
+  await page.getByRole('button', { name: 'Filtrer' }).click();
+  await expect(page).toHaveURL(/actor=admin\.marie/);
+  const actors = await table.locator('tbody tr td:nth-child(2)').allTextContents();
+  expect(actors.length).toBeGreaterThanOrEqual(4);
+  expect(new Set(actors)).toEqual(new Set([ADMIN]));
+  const ids = await table.locator('tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')));
+
+  // The CSV export holds the same rows.
+  const downloadPromise = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Exporter en CSV' }).click();
+  const download = await downloadPromise;
+  await page.screenshot({ path: 'test-results/audit.png', fullPage: true });
+  const csv = fs.readFileSync(await download.path(), 'utf8').trim().split('\n');
+  expect(csv[0]).toBe('id,at,actor,action,target,outcome,details,client_address,request_id');
+  expect(csv.slice(1).map((line) => line.split(',')[0])).toEqual(ids);
+  expect(csv.slice(1).every((line) => line.split(',')[2] === ADMIN)).toBe(true);
+});
+
+test('a wrong password is answered next to the form, announced', async ({ page }) => {
+  await signIn(page, OPERATOR, 'not the right one at all');
+  const alert = page.locator('#sign-in-error');
+  await expect(alert).toHaveText('Identifiant ou mot de passe incorrect.');
+  await expect(alert).toHaveAttribute('role', 'alert');
+  await signIn(page, 'nobody.at.all', 'not the right one at all');
+  await expect(alert).toHaveText('Identifiant ou mot de passe incorrect.');
+});
+
+test('signing in works with JavaScript disabled', async ({ browser }) => {
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await signIn(page, OPERATOR, OPERATOR_PASSWORD);
+  await expect(page.locator('#welcome')).toHaveText(`Bonjour ${OPERATOR}.`);
+  await page.getByRole('button', { name: 'Se déconnecter' }).click();
+  await expect(page.getByText('Vous êtes déconnecté.')).toBeVisible();
+  await context.close();
+});
+
+test('the English switch is remembered for the account', async ({ page, browser }) => {
+  await signIn(page, OPERATOR, OPERATOR_PASSWORD);
+  await page.getByRole('button', { name: 'English' }).click();
+  await expect(page.getByRole('navigation').getByRole('link', { name: 'Audit log' })).toBeVisible();
+  await expect(page.locator('html')).toHaveAttribute('lang', 'en');
+
+  const other = await browser.newContext();
+  const second = await other.newPage();
+  await signIn(second, OPERATOR, OPERATOR_PASSWORD);
+  await expect(second.locator('#welcome')).toHaveText(`Hello ${OPERATOR}.`);
+  await hydrated(second);
+  await second.getByRole('navigation').getByRole('link', { name: 'Audit log' }).click();
+  await expect(second.getByRole('heading', { name: 'Audit log' })).toBeVisible();
+  await other.close();
+
+  await page.getByRole('button', { name: 'Français' }).click();
+  await expect(page.locator('html')).toHaveAttribute('lang', 'fr');
+});
+
+test('keyboard: skip link first, every control focusable with a visible focus', async ({ page }) => {
+  await signIn(page, OPERATOR, OPERATOR_PASSWORD);
+  await hydrated(page);
+  await page.keyboard.press('Tab');
+  await expect(page.locator('.skip-link')).toBeFocused();
+  await page.keyboard.press('Tab');
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+  expect(outline).not.toBe('none');
+});

@@ -1,0 +1,133 @@
+//! The console's configuration: one typed struct read from flags and from the
+//! environment (a `.env` file in the working directory is honoured, as the
+//! operations manual suggests). The README lists every setting.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "ocpizza-console",
+    version,
+    about = "OC Pizza operations console"
+)]
+pub struct Config {
+    /// PostgreSQL server to use. Without it, the console runs its own private
+    /// cluster in the data directory (unix socket only, no TCP port).
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// Where the console keeps its state (the embedded cluster, its lock).
+    #[arg(long, env = "CONSOLE_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Address and port to listen on. Defaults to cargo-leptos' site address
+    /// (LEPTOS_SITE_ADDR), else 127.0.0.1:3000.
+    #[arg(long, env = "CONSOLE_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+
+    /// The address staff type in their browser (e.g. https://console.ocpizza.fr):
+    /// the origin that state-changing requests must come from, and the base of
+    /// the setup link. Defaults to http://<listen address>.
+    #[arg(long, env = "CONSOLE_PUBLIC_URL", global = true)]
+    pub public_url: Option<url::Url>,
+
+    /// Whether cookies carry `Secure` and responses carry HSTS. `auto`: when
+    /// the public URL is https (set it when behind a TLS-terminating proxy).
+    #[arg(long, env = "CONSOLE_SECURE_COOKIES", value_enum, default_value_t = SecureCookies::Auto, global = true)]
+    pub secure_cookies: SecureCookies,
+
+    /// Take the client address from the last X-Forwarded-For hop (only
+    /// behind a proxy that sets it).
+    #[arg(long, env = "CONSOLE_TRUST_FORWARDED_FOR", global = true)]
+    pub trust_forwarded_for: bool,
+
+    /// Minutes of inactivity after which a session ends.
+    #[arg(
+        long,
+        env = "CONSOLE_SESSION_IDLE_MINUTES",
+        default_value_t = 30,
+        global = true
+    )]
+    pub session_idle_minutes: u32,
+
+    /// Hours after sign-in after which a session ends, active or not.
+    #[arg(
+        long,
+        env = "CONSOLE_SESSION_ABSOLUTE_HOURS",
+        default_value_t = 12,
+        global = true
+    )]
+    pub session_absolute_hours: u32,
+
+    /// Log format: human-readable text, or one JSON object a line.
+    #[arg(long, env = "CONSOLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// Log filter, in tracing's EnvFilter syntax.
+    #[arg(
+        long,
+        env = "RUST_LOG",
+        default_value = "info,sqlx=warn,tower_sessions=warn",
+        global = true
+    )]
+    pub log_filter: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the console (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Create an admin account. The password is read from the
+    /// CONSOLE_ADMIN_PASSWORD variable or, failing that, from standard input.
+    CreateAdmin {
+        #[arg(long)]
+        username: String,
+    },
+    /// Walk the audit log's hash chain and name the first broken link.
+    VerifyAudit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecureCookies {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    pub fn listen_address(&self) -> SocketAddr {
+        self.listen
+            .or_else(|| {
+                std::env::var("LEPTOS_SITE_ADDR")
+                    .ok()
+                    .and_then(|a| a.parse().ok())
+            })
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)))
+    }
+
+    /// Whether the console is served over HTTPS (directly or via a proxy).
+    pub fn secure(&self) -> bool {
+        match self.secure_cookies {
+            SecureCookies::Always => true,
+            SecureCookies::Never => false,
+            SecureCookies::Auto => self
+                .public_url
+                .as_ref()
+                .is_some_and(|u| u.scheme() == "https"),
+        }
+    }
+}

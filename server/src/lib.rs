@@ -1,0 +1,13 @@
+//! The console's server: configuration, start-up, the embedded PostgreSQL,
+//! the HTTP layers (observation, security headers, sessions) and the routes
+//! that are not Leptos pages.
+
+pub mod audit_export;
+pub mod auth;
+pub mod config;
+pub mod embedded_postgres;
+pub mod health;
+pub mod observe;
+pub mod security;
+pub mod session;
+pub mod startup;

@@ -1,0 +1,98 @@
+//! `ocpizza-console`: serves the OC Pizza operations console, and the
+//! sub-commands an operator runs by hand (migrate, create-admin,
+//! verify-audit).
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use domain::audit::ChainStatus;
+use domain::Console;
+use server::config::{Command, Config, LogFormat};
+use server::startup::{Application, Database};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let config = Config::parse();
+    init_tracing(&config);
+    match run(config).await {
+        Ok(code) => code,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("ocpizza-console: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(config: Config) -> Result<ExitCode> {
+    match config.command.clone().unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let leptos = leptos::config::get_configuration(None)
+                .context("reading the Leptos configuration")?;
+            let application = Application::build(config, leptos.leptos_options).await?;
+            application.run_until_stopped().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let database = Database::open(&config).await?;
+            database.migrate().await?;
+            println!("migrations applied");
+            database.close().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CreateAdmin { username } => {
+            let password = match std::env::var("CONSOLE_ADMIN_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_to_string(&mut line)?;
+                    line.trim_end_matches(['\n', '\r']).to_owned()
+                }
+            };
+            let database = Database::open(&config).await?;
+            database.migrate().await?;
+            let result = Console::new(database.pool.clone())
+                .setup
+                .create_admin_from_cli(&username, &password)
+                .await;
+            database.close().await?;
+            match result {
+                Ok(account) => {
+                    println!("admin '{}' created", account.username);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(error) => bail!("could not create the admin: {error}"),
+            }
+        }
+        Command::VerifyAudit => {
+            let database = Database::open(&config).await?;
+            let status = Console::new(database.pool.clone()).audit.verify().await;
+            database.close().await?;
+            match status? {
+                ChainStatus::Intact { rows } => {
+                    println!("audit log intact: {rows} rows verified");
+                    Ok(ExitCode::SUCCESS)
+                }
+                ChainStatus::Broken { id, reason } => {
+                    println!("audit log BROKEN at row {id}: {reason:?}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! Start-up: the database (external, or the embedded default), migrations,
+//! the router with its layers, and a server that stops in order: stop
+//! accepting, finish the requests in flight, then stop the embedded cluster.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::{Context, Result};
+use app::{shell, App};
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use domain::Console;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use tokio::net::TcpListener;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::config::Config;
+use crate::embedded_postgres::EmbeddedPostgres;
+use crate::{audit_export, auth, health, observe, security, session};
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub console: Console,
+    pub config: Arc<Config>,
+    pub metrics: PrometheusHandle,
+}
+
+/// The database the console runs on, and the embedded cluster when it owns one.
+pub struct Database {
+    pub pool: PgPool,
+    pub embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects to DATABASE_URL, or starts the embedded cluster.
+    pub async fn open(config: &Config) -> Result<Self> {
+        match &config.database_url {
+            Some(url) => {
+                let options: PgConnectOptions = url
+                    .parse()
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+                Ok(Self {
+                    pool: pool(options).await?,
+                    embedded: None,
+                })
+            }
+            None => {
+                let data_dir = config.data_dir.clone();
+                let embedded =
+                    tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir))
+                        .await??;
+                let admin = pool(embedded.admin_options()).await?;
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                )
+                .bind(EmbeddedPostgres::DATABASE)
+                .fetch_one(&admin)
+                .await?;
+                if !exists {
+                    sqlx::query(&format!("CREATE DATABASE {}", EmbeddedPostgres::DATABASE))
+                        .execute(&admin)
+                        .await?;
+                }
+                admin.close().await;
+                Ok(Self {
+                    pool: pool(embedded.console_options()).await?,
+                    embedded: Some(embedded),
+                })
+            }
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        domain::MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("applying migrations")?;
+        PostgresStore::new(self.pool.clone())
+            .migrate()
+            .await
+            .context("creating the session table")?;
+        Ok(())
+    }
+
+    /// Closes the pool, then stops the embedded cluster if there is one.
+    pub async fn close(self) -> Result<()> {
+        self.pool.close().await;
+        if let Some(embedded) = self.embedded {
+            tokio::task::spawn_blocking(move || embedded.stop()).await??;
+        }
+        Ok(())
+    }
+}
+
+async fn pool(options: PgConnectOptions) -> Result<PgPool> {
+    let options = options.log_statements(tracing::log::LevelFilter::Trace);
+    PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .context("connecting to PostgreSQL")
+}
+
+/// One Prometheus recorder per process (tests build many applications).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A console bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    database: Database,
+}
+
+impl Application {
+    /// Opens the database, applies migrations, prints the setup link when no
+    /// account exists, and binds the listening socket.
+    pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Self> {
+        let database = Database::open(&config).await?;
+        Self::build_on(config, leptos_options, database).await
+    }
+
+    /// Like [`Application::build`], on a database already open (tests).
+    pub async fn build_on(
+        config: Config,
+        leptos_options: LeptosOptions,
+        database: Database,
+    ) -> Result<Self> {
+        database.migrate().await?;
+        let console = Console::new(database.pool.clone());
+        let listener = TcpListener::bind(config.listen_address())
+            .await
+            .with_context(|| format!("listening on {}", config.listen_address()))?;
+        let address = listener.local_addr()?;
+        if let Some(token) = console.setup.issue_token_if_needed().await? {
+            let base = config
+                .public_url
+                .as_ref()
+                .map(|u| u.as_str().trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| format!("http://{address}"));
+            tracing::warn!(
+                "no account exists yet: create the first admin at {base}/setup?token={token}"
+            );
+        }
+        let store = PostgresStore::new(database.pool.clone());
+        tokio::spawn(
+            store
+                .clone()
+                .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
+        );
+        let state = AppState {
+            leptos_options,
+            console,
+            config: Arc::new(config),
+            metrics: metrics_handle(),
+        };
+        let router = router(state, store);
+        Ok(Self {
+            listener,
+            router,
+            database,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down in order.
+    pub async fn run_until_stopped(self) -> Result<()> {
+        // Handlers first: a signal sent as soon as "listening" shows must be
+        // caught, not kill the process with its cluster still running.
+        let stop = shutdown_signal()?;
+        tracing::info!("listening on http://{}", self.address());
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(stop)
+            .await?;
+        tracing::info!("requests drained; stopping");
+        self.database.close().await
+    }
+}
+
+/// Installs the SIGINT and SIGTERM handlers now; the future resolves at the
+/// first of them.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
+        }
+    })
+}
+
+pub fn router(state: AppState, store: PostgresStore) -> Router {
+    let config = state.config.clone();
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("ocpizza_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(config.secure())
+        .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
+            config.session_idle_minutes,
+        ))));
+    let routes = generate_route_list(App);
+    let leptos_context = {
+        let console = state.console.clone();
+        move || {
+            provide_context(console.clone());
+            if let Some(context) = app::context::request_context() {
+                provide_context(context.locale);
+                provide_context(leptos::nonce::Nonce::from_value(context.csp_nonce.clone()));
+                provide_context(context);
+            }
+        }
+    };
+    let shell_options = state.leptos_options.clone();
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/sign-in", post(auth::sign_in))
+        .route("/sign-out", post(auth::sign_out))
+        .route("/setup", post(auth::setup))
+        .route("/language", post(auth::language))
+        .route("/audit/export.csv", get(audit_export::export))
+        .leptos_routes_with_context(&state, routes, leptos_context.clone(), {
+            let options = shell_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(leptos_context, shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session::resolve,
+        ))
+        .layer(sessions)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security::protect,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,194 @@
+//! `spawn_app`: a console on port 0 over a test database, and the few things
+//! tests do with it.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use domain::accounts::{Operator, Role};
+use domain::audit::Provenance;
+use domain::Console;
+use leptos::config::LeptosOptions;
+use reqwest::cookie::{CookieStore, Jar};
+use reqwest::redirect::Policy;
+use reqwest::{Client, Response};
+use server::config::Config;
+use server::startup::{Application, Database};
+use sqlx::PgPool;
+
+pub const ADMIN: &str = "admin.test";
+pub const ADMIN_PASSWORD: &str = "a pizza oven at 450 degrees";
+pub const OPERATOR: &str = "operateur";
+pub const OPERATOR_PASSWORD: &str = "quatre fromages sans ananas";
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub console: Console,
+}
+
+/// A browser-like client: its own cookie jar, redirects not followed (tests
+/// look at them).
+pub struct Browser {
+    pub client: Client,
+    pub jar: Arc<Jar>,
+    address: String,
+}
+
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, &[]).await
+}
+
+pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
+    let mut argv = vec!["ocpizza-console", "--listen", "127.0.0.1:0"];
+    argv.extend_from_slice(args);
+    let config = Config::parse_from(argv);
+    let leptos = LeptosOptions::builder()
+        .output_name("ocpizza-console")
+        .build();
+    let database = Database {
+        pool: pool.clone(),
+        embedded: None,
+    };
+    let application = Application::build_on(config, leptos, database)
+        .await
+        .expect("the console starts");
+    let address = format!("http://{}", application.address());
+    tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address,
+        console: Console::new(pool.clone()),
+        pool,
+    }
+}
+
+impl TestApp {
+    pub fn browser(&self) -> Browser {
+        let jar = Arc::new(Jar::default());
+        let client = Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .build()
+            .expect("a client");
+        Browser {
+            client,
+            jar,
+            address: self.address.clone(),
+        }
+    }
+
+    /// Creates an admin straight in the domain (as the CLI does).
+    pub async fn admin(&self) -> Operator {
+        self.console
+            .setup
+            .create_admin_from_cli(ADMIN, ADMIN_PASSWORD)
+            .await
+            .expect("admin created");
+        self.operator_named(ADMIN).await
+    }
+
+    /// Creates an operator account, as `by` (an admin).
+    pub async fn operator(&self, by: &Operator) -> Operator {
+        self.console
+            .accounts
+            .create(
+                by,
+                &Provenance::default(),
+                OPERATOR,
+                Role::Operator,
+                OPERATOR_PASSWORD,
+            )
+            .await
+            .expect("operator created");
+        self.operator_named(OPERATOR).await
+    }
+
+    async fn operator_named(&self, name: &str) -> Operator {
+        let (id, epoch): (i64, i32) =
+            sqlx::query_as("SELECT id, session_epoch FROM accounts WHERE username = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap();
+        self.console
+            .accounts
+            .operator_for_session(id, epoch)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// (actor, action, target, outcome) of every audit row, oldest first.
+    pub async fn audit_rows(&self) -> Vec<(String, String, String, String)> {
+        sqlx::query_as("SELECT actor, action, target, outcome FROM audit_log ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn audit_count(&self, action: &str, outcome: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1 AND outcome = $2")
+            .bind(action)
+            .bind(outcome)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+}
+
+impl Browser {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the console answers")
+    }
+
+    /// A same-origin form post, as the console's own pages send it.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(path))
+            .header("origin", &self.address)
+            .form(form)
+            .send()
+            .await
+            .expect("the console answers")
+    }
+
+    pub async fn sign_in(&self, username: &str, password: &str) -> Response {
+        self.post_form(
+            "/sign-in",
+            &[
+                ("username", username),
+                ("password", password),
+                ("next", "/"),
+            ],
+        )
+        .await
+    }
+
+    /// The session cookie's value, if the jar holds one.
+    pub fn session_cookie(&self) -> Option<String> {
+        let url = self.address.parse().unwrap();
+        let header = self.jar.cookies(&url)?;
+        header
+            .to_str()
+            .ok()?
+            .split(';')
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == "ocpizza_session")
+            .map(|(_, v)| v.to_owned())
+    }
+}
+
+pub fn location(response: &Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the whole console (router, sessions, audit) on a real
+//! PostgreSQL, one fresh database per test (`#[sqlx::test]`, dropped when the
+//! test passes), spoken to over HTTP on a loopback port.
+
+mod audit;
+mod embedded;
+mod helpers;
+mod security;
+mod sessions;
