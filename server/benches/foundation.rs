@@ -1,0 +1,225 @@
+//! The foundation's figures (a bench harness: it reports, it asserts
+//! nothing). Needs DATABASE_URL (a PostgreSQL where it may create a
+//! database); `scripts/bench` starts one and runs this.
+//!
+//! - the audit log filled with BENCH_AUDIT_ROWS rows (default 10 million):
+//!   p50/p95 of a filtered page query by operator, by action, by time range,
+//!   and a free-text search;
+//! - the CSV export's rate and the process's peak memory during it;
+//! - the server's time from start to a ready `/healthz` with an external
+//!   database, and its resident memory when idle;
+//! - requests per second on the signed-in home page under `wrk` (loopback).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use domain::audit::{AuditFilter, AuditLog};
+use futures::StreamExt;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{ConnectOptions, Executor, PgPool};
+use time::OffsetDateTime;
+
+const OPERATORS: i64 = 50;
+const ACTIONS: &[&str] = &[
+    "session.sign_in",
+    "session.sign_out",
+    "account.create",
+    "account.disable",
+    "account.enable",
+    "account.password_reset",
+    "request.forbidden",
+    "audit.export",
+];
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let rows: i64 = std::env::var("BENCH_AUDIT_ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(10_000_000);
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL: see scripts/bench");
+    let admin = PgPoolOptions::new().max_connections(1).connect(&base).await?;
+    let name = format!("bench_{}", std::process::id());
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+    let pool = PgPoolOptions::new().max_connections(8).connect_with(url.parse::<sqlx::postgres::PgConnectOptions>()?.disable_statement_logging()).await?;
+    domain::MIGRATOR.run(&pool).await?;
+
+    println!("== audit log: {rows} rows");
+    let started = Instant::now();
+    fill(&pool, rows).await?;
+    println!("filled and indexed in {:.1} s", started.elapsed().as_secs_f64());
+    let audit = AuditLog::new(pool.clone());
+    let newest: OffsetDateTime = sqlx::query_scalar("SELECT max(at) FROM audit_log").fetch_one(&pool).await?;
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let queries: [(&str, Box<dyn FnMut() -> AuditFilter>); 4] = [
+        ("by operator", Box::new(|| AuditFilter { actor: Some(format!("operator{:02}", next() % OPERATORS as u64)), ..Default::default() })),
+        ("by action", Box::new(|| AuditFilter { action: Some(ACTIONS[(next() % ACTIONS.len() as u64) as usize].into()), ..Default::default() })),
+        ("by time range (1 h)", Box::new(|| {
+            let until = newest - time::Duration::minutes((next() % (rows as u64 / 60).max(1)) as i64);
+            AuditFilter { from: Some(until - time::Duration::hours(1)), until: Some(until), ..Default::default() }
+        })),
+        ("free text in details", Box::new(|| AuditFilter { text: Some(format!("host-{:03}", next() % 500)), ..Default::default() })),
+    ];
+    for (label, mut filter) in queries {
+        let mut timings = Vec::new();
+        for i in 0..220 {
+            let filter = filter();
+            let started = Instant::now();
+            let page = audit.page(&filter, None, 50).await?;
+            let elapsed = started.elapsed();
+            if i >= 20 {
+                timings.push(elapsed);
+            }
+            std::hint::black_box(page);
+        }
+        timings.sort();
+        println!(
+            "page query {label:<22} p50 {:>7.2} ms   p95 {:>7.2} ms",
+            ms(timings[timings.len() / 2]),
+            ms(timings[timings.len() * 95 / 100])
+        );
+    }
+
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let rss_before = memory("VmRSS");
+    let started = Instant::now();
+    let mut exported = 0_usize;
+    let mut bytes = 0_usize;
+    let mut stream = Box::pin(audit.export_csv(AuditFilter::default()));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        exported += chunk.iter().filter(|b| **b == b'\n').count();
+        bytes += chunk.len();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "CSV export: {} rows, {:.0} MiB in {elapsed:.1} s = {:.0} rows/s; RSS before {} KiB, peak during {} KiB",
+        exported - 1,
+        bytes as f64 / 1048576.0,
+        (exported - 1) as f64 / elapsed,
+        rss_before,
+        memory("VmHWM"),
+    );
+
+    println!("== server");
+    server_figures(&url, &pool).await?;
+
+    pool.close().await;
+    admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await?;
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// A line of /proc/self/status, in KiB.
+fn memory(field: &str) -> u64 {
+    status_field("self", field)
+}
+
+fn status_field(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Rows spread over a year, 50 operators, 8 actions, details with a
+/// searchable host name. Inserted in SQL (the hash chain is not what is
+/// measured here: its hashes are filler).
+async fn fill(pool: &PgPool, rows: i64) -> anyhow::Result<()> {
+    let batch = 1_000_000_i64;
+    let actions = format!("ARRAY[{}]", ACTIONS.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(","));
+    let mut done = 0;
+    while done < rows {
+        let n = batch.min(rows - done);
+        sqlx::query(&format!(
+            "INSERT INTO audit_log (at, actor, action, target, outcome, details, client_address, request_id, previous_hash, row_hash)
+             SELECT now() - make_interval(secs => ({rows} - g) * 3.1536e7 / {rows}),
+                    'operator' || lpad((g % {OPERATORS})::text, 2, '0'),
+                    ({actions})[1 + g % {}],
+                    'target-' || (g % 1000),
+                    CASE WHEN g % 17 = 0 THEN 'failure' WHEN g % 31 = 0 THEN 'denied' ELSE 'success' END,
+                    jsonb_build_object('host', 'host-' || lpad((g % 500)::text, 3, '0'), 'role', 'operator', 'n', g),
+                    '127.0.0.1', md5(g::text), '\\x00'::bytea, '\\x00'::bytea
+             FROM generate_series($1::bigint, $2::bigint) AS g",
+            ACTIONS.len()
+        ))
+        .bind(done + 1)
+        .bind(done + n)
+        .execute(pool)
+        .await?;
+        done += n;
+        eprintln!("  {done} rows");
+    }
+    sqlx::query("VACUUM ANALYZE audit_log").execute(pool).await?;
+    Ok(())
+}
+
+async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
+    let binary = std::env::var("CONSOLE_BINARY").unwrap_or_else(|_| {
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        format!("{target}/release/ocpizza-console")
+    });
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let started = Instant::now();
+    let mut child = Command::new(&binary)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    loop {
+        if client.get(&health).send().await.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            anyhow::bail!("the console was not ready within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("start to ready /healthz (external database): {:.0} ms", ms(started.elapsed()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("resident memory when idle: {:.1} MiB", status_field(&child.id().to_string(), "VmRSS") as f64 / 1024.0);
+
+    domain::Console::new(pool.clone()).setup.create_admin_from_cli("bench.admin", "a bench password of some length").await?;
+    let response = client
+        .post(format!("http://127.0.0.1:{port}/sign-in"))
+        .header("origin", format!("http://127.0.0.1:{port}"))
+        .form(&[("username", "bench.admin"), ("password", "a bench password of some length"), ("next", "/")])
+        .send()
+        .await?;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    match Command::new("wrk")
+        .args(["-t2", "-c16", "-d10s", "-H", &format!("Cookie: {cookie}"), &format!("http://127.0.0.1:{port}/")])
+        .output()
+    {
+        Ok(output) => {
+            let text = String::from_utf8_lossy(&output.stdout);
+            let rps = text.lines().find(|l| l.starts_with("Requests/sec")).unwrap_or("Requests/sec: ?");
+            let latency = text.lines().find(|l| l.trim_start().starts_with("Latency")).unwrap_or("").trim();
+            println!("signed-in home page under wrk (2 threads, 16 connections, 10 s): {rps}; {latency}");
+        }
+        Err(error) => println!("wrk not available: {error}"),
+    }
+    println!("resident memory after the load: {:.1} MiB", status_field(&child.id().to_string(), "VmRSS") as f64 / 1024.0);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait();
+    Ok(())
+}
