@@ -11,7 +11,6 @@ use crate::audit::{Actor, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::passwords::NewPassword;
 
-
 #[derive(Clone, Debug)]
 pub struct FirstAdminSetup {
     pool: PgPool,

@@ -33,21 +33,40 @@ const ACTIONS: &[&str] = &[
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let rows: i64 = std::env::var("BENCH_AUDIT_ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(10_000_000);
+    let rows: i64 = std::env::var("BENCH_AUDIT_ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10_000_000);
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL: see scripts/bench");
-    let admin = PgPoolOptions::new().max_connections(1).connect(&base).await?;
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&base)
+        .await?;
     let name = format!("bench_{}", std::process::id());
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
     let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-    let pool = PgPoolOptions::new().max_connections(8).connect_with(url.parse::<sqlx::postgres::PgConnectOptions>()?.disable_statement_logging()).await?;
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(
+            url.parse::<sqlx::postgres::PgConnectOptions>()?
+                .disable_statement_logging(),
+        )
+        .await?;
     domain::MIGRATOR.run(&pool).await?;
 
     println!("== audit log: {rows} rows");
     let started = Instant::now();
     fill(&pool, rows).await?;
-    println!("filled and indexed in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "filled and indexed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let audit = AuditLog::new(pool.clone());
-    let newest: OffsetDateTime = sqlx::query_scalar("SELECT max(at) FROM audit_log").fetch_one(&pool).await?;
+    let newest: OffsetDateTime = sqlx::query_scalar("SELECT max(at) FROM audit_log")
+        .fetch_one(&pool)
+        .await?;
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -56,13 +75,39 @@ async fn main() -> anyhow::Result<()> {
         seed
     };
     let queries: [(&str, Box<dyn FnMut() -> AuditFilter>); 4] = [
-        ("by operator", Box::new(|| AuditFilter { actor: Some(format!("operator{:02}", next() % OPERATORS as u64)), ..Default::default() })),
-        ("by action", Box::new(|| AuditFilter { action: Some(ACTIONS[(next() % ACTIONS.len() as u64) as usize].into()), ..Default::default() })),
-        ("by time range (1 h)", Box::new(|| {
-            let until = newest - time::Duration::minutes((next() % (rows as u64 / 60).max(1)) as i64);
-            AuditFilter { from: Some(until - time::Duration::hours(1)), until: Some(until), ..Default::default() }
-        })),
-        ("free text in details", Box::new(|| AuditFilter { text: Some(format!("host-{:03}", next() % 500)), ..Default::default() })),
+        (
+            "by operator",
+            Box::new(|| AuditFilter {
+                actor: Some(format!("operator{:02}", next() % OPERATORS as u64)),
+                ..Default::default()
+            }),
+        ),
+        (
+            "by action",
+            Box::new(|| AuditFilter {
+                action: Some(ACTIONS[(next() % ACTIONS.len() as u64) as usize].into()),
+                ..Default::default()
+            }),
+        ),
+        (
+            "by time range (1 h)",
+            Box::new(|| {
+                let until =
+                    newest - time::Duration::minutes((next() % (rows as u64 / 60).max(1)) as i64);
+                AuditFilter {
+                    from: Some(until - time::Duration::hours(1)),
+                    until: Some(until),
+                    ..Default::default()
+                }
+            }),
+        ),
+        (
+            "free text in details",
+            Box::new(|| AuditFilter {
+                text: Some(format!("host-{:03}", next() % 500)),
+                ..Default::default()
+            }),
+        ),
     ];
     for (label, mut filter) in queries {
         let mut timings = Vec::new();
@@ -109,7 +154,9 @@ async fn main() -> anyhow::Result<()> {
     server_figures(&url, &pool).await?;
 
     pool.close().await;
-    admin.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await?;
+    admin
+        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await?;
     Ok(())
 }
 
@@ -136,7 +183,14 @@ fn status_field(pid: &str, field: &str) -> u64 {
 /// measured here: its hashes are filler).
 async fn fill(pool: &PgPool, rows: i64) -> anyhow::Result<()> {
     let batch = 1_000_000_i64;
-    let actions = format!("ARRAY[{}]", ACTIONS.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(","));
+    let actions = format!(
+        "ARRAY[{}]",
+        ACTIONS
+            .iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     let mut done = 0;
     while done < rows {
         let n = batch.min(rows - done);
@@ -159,7 +213,9 @@ async fn fill(pool: &PgPool, rows: i64) -> anyhow::Result<()> {
         done += n;
         eprintln!("  {done} rows");
     }
-    sqlx::query("VACUUM ANALYZE audit_log").execute(pool).await?;
+    sqlx::query("VACUUM ANALYZE audit_log")
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
@@ -168,7 +224,9 @@ async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
         let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
         format!("{target}/release/ocpizza-console")
     });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let started = Instant::now();
     let mut child = Command::new(&binary)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -177,10 +235,17 @@ async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let health = format!("http://127.0.0.1:{port}/healthz");
     loop {
-        if client.get(&health).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(&health)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             break;
         }
         if started.elapsed() > Duration::from_secs(30) {
@@ -188,15 +253,28 @@ async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    println!("start to ready /healthz (external database): {:.0} ms", ms(started.elapsed()));
+    println!(
+        "start to ready /healthz (external database): {:.0} ms",
+        ms(started.elapsed())
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("resident memory when idle: {:.1} MiB", status_field(&child.id().to_string(), "VmRSS") as f64 / 1024.0);
+    println!(
+        "resident memory when idle: {:.1} MiB",
+        status_field(&child.id().to_string(), "VmRSS") as f64 / 1024.0
+    );
 
-    domain::Console::new(pool.clone()).setup.create_admin_from_cli("bench.admin", "a bench password of some length").await?;
+    domain::Console::new(pool.clone())
+        .setup
+        .create_admin_from_cli("bench.admin", "a bench password of some length")
+        .await?;
     let response = client
         .post(format!("http://127.0.0.1:{port}/sign-in"))
         .header("origin", format!("http://127.0.0.1:{port}"))
-        .form(&[("username", "bench.admin"), ("password", "a bench password of some length"), ("next", "/")])
+        .form(&[
+            ("username", "bench.admin"),
+            ("password", "a bench password of some length"),
+            ("next", "/"),
+        ])
         .send()
         .await?;
     let cookie = response
@@ -207,19 +285,41 @@ async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
         .unwrap_or_default()
         .to_owned();
     match Command::new("wrk")
-        .args(["-t2", "-c16", "-d10s", "-H", &format!("Cookie: {cookie}"), &format!("http://127.0.0.1:{port}/")])
+        .args([
+            "-t2",
+            "-c16",
+            "-d10s",
+            "-H",
+            &format!("Cookie: {cookie}"),
+            &format!("http://127.0.0.1:{port}/"),
+        ])
         .output()
     {
         Ok(output) => {
             let text = String::from_utf8_lossy(&output.stdout);
-            let rps = text.lines().find(|l| l.starts_with("Requests/sec")).unwrap_or("Requests/sec: ?");
-            let latency = text.lines().find(|l| l.trim_start().starts_with("Latency")).unwrap_or("").trim();
-            println!("signed-in home page under wrk (2 threads, 16 connections, 10 s): {rps}; {latency}");
+            let rps = text
+                .lines()
+                .find(|l| l.starts_with("Requests/sec"))
+                .unwrap_or("Requests/sec: ?");
+            let latency = text
+                .lines()
+                .find(|l| l.trim_start().starts_with("Latency"))
+                .unwrap_or("")
+                .trim();
+            println!(
+                "signed-in home page under wrk (2 threads, 16 connections, 10 s): {rps}; {latency}"
+            );
         }
         Err(error) => println!("wrk not available: {error}"),
     }
-    println!("resident memory after the load: {:.1} MiB", status_field(&child.id().to_string(), "VmRSS") as f64 / 1024.0);
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    println!(
+        "resident memory after the load: {:.1} MiB",
+        status_field(&child.id().to_string(), "VmRSS") as f64 / 1024.0
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
     let _ = child.wait();
     Ok(())
 }
