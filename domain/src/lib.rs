@@ -4,14 +4,17 @@
 //!
 //! Each area is a module with its own tests: [`accounts`] (staff, roles,
 //! passwords, sign-in throttling), [`audit`] (the append-only, hash-chained
-//! audit log). Hosts, jobs, the Linode client, backups, deploys and monitoring
-//! slot in beside them.
+//! audit log), [`secrets`] (the one encrypted store for secrets), [`ssh`]
+//! (pinned-key SSH to the managed hosts). Hosts, jobs, the Linode client,
+//! backups, deploys and monitoring slot in beside them.
 
 pub mod accounts;
 pub mod audit;
 pub mod error;
 pub mod passwords;
+pub mod secrets;
 pub mod setup;
+pub mod ssh;
 pub mod throttle;
 
 pub use error::{DomainError, Invalid};
@@ -41,11 +44,14 @@ pub struct Console {
     pub audit: audit::AuditLog,
     pub throttle: throttle::SignInThrottle,
     pub setup: setup::FirstAdminSetup,
+    pub secrets: secrets::SecretStore,
 }
 
 impl Console {
-    pub fn new(pool: PgPool) -> Self {
+    /// The console over `pool`, sealing secrets with `sealer`.
+    pub fn new(pool: PgPool, sealer: secrets::SecretBox) -> Self {
         Self {
+            secrets: secrets::SecretStore::new(pool.clone(), sealer),
             accounts: accounts::AccountDirectory::new(pool.clone()),
             audit: audit::AuditLog::new(pool.clone()),
             throttle: throttle::SignInThrottle::new(pool.clone()),

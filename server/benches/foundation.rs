@@ -31,6 +31,9 @@ const ACTIONS: &[&str] = &[
     "audit.export",
 ];
 
+/// Makes a query's filter from a random number.
+type FilterMaker = Box<dyn Fn(u64) -> AuditFilter>;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rows: i64 = std::env::var("BENCH_AUDIT_ROWS")
@@ -74,26 +77,25 @@ async fn main() -> anyhow::Result<()> {
         seed ^= seed << 17;
         seed
     };
-    let queries: [(&str, Box<dyn FnMut() -> AuditFilter>); 4] = [
+    let queries: [(&str, FilterMaker); 4] = [
         (
             "by operator",
-            Box::new(|| AuditFilter {
-                actor: Some(format!("operator{:02}", next() % OPERATORS as u64)),
+            Box::new(|r| AuditFilter {
+                actor: Some(format!("operator{:02}", r % OPERATORS as u64)),
                 ..Default::default()
             }),
         ),
         (
             "by action",
-            Box::new(|| AuditFilter {
-                action: Some(ACTIONS[(next() % ACTIONS.len() as u64) as usize].into()),
+            Box::new(|r| AuditFilter {
+                action: Some(ACTIONS[(r % ACTIONS.len() as u64) as usize].into()),
                 ..Default::default()
             }),
         ),
         (
             "by time range (1 h)",
-            Box::new(|| {
-                let until =
-                    newest - time::Duration::minutes((next() % (rows as u64 / 60).max(1)) as i64);
+            Box::new(move |r| {
+                let until = newest - time::Duration::minutes((r % (365 * 24 * 60 - 60)) as i64);
                 AuditFilter {
                     from: Some(until - time::Duration::hours(1)),
                     until: Some(until),
@@ -103,16 +105,16 @@ async fn main() -> anyhow::Result<()> {
         ),
         (
             "free text in details",
-            Box::new(|| AuditFilter {
-                text: Some(format!("host-{:03}", next() % 500)),
+            Box::new(|r| AuditFilter {
+                text: Some(format!("host-{:03}", r % 500)),
                 ..Default::default()
             }),
         ),
     ];
-    for (label, mut filter) in queries {
+    for (label, filter) in queries {
         let mut timings = Vec::new();
         for i in 0..220 {
-            let filter = filter();
+            let filter = filter(next());
             let started = Instant::now();
             let page = audit.page(&filter, None, 50).await?;
             let elapsed = started.elapsed();
@@ -221,7 +223,9 @@ async fn fill(pool: &PgPool, rows: i64) -> anyhow::Result<()> {
 
 async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
     let binary = std::env::var("CONSOLE_BINARY").unwrap_or_else(|_| {
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        let target =
+            std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{workspace}/target"));
         format!("{target}/release/ocpizza-console")
     });
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
@@ -263,10 +267,13 @@ async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
         status_field(&child.id().to_string(), "VmRSS") as f64 / 1024.0
     );
 
-    domain::Console::new(pool.clone())
-        .setup
-        .create_admin_from_cli("bench.admin", "a bench password of some length")
-        .await?;
+    domain::Console::new(
+        pool.clone(),
+        domain::secrets::SecretBox::new(domain::secrets::MasterKey::generate()),
+    )
+    .setup
+    .create_admin_from_cli("bench.admin", "a bench password of some length")
+    .await?;
     let response = client
         .post(format!("http://127.0.0.1:{port}/sign-in"))
         .header("origin", format!("http://127.0.0.1:{port}"))

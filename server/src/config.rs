@@ -23,6 +23,25 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
+    /// The master key sealing every secret (64 hex digits). Without it, the
+    /// key in <data dir>/master.key is used, generated on first start.
+    #[arg(
+        long,
+        env = "CONSOLE_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub master_key: Option<String>,
+
+    /// The key before the last rotation, while consoles restart onto the new one.
+    #[arg(
+        long,
+        env = "CONSOLE_PREVIOUS_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub previous_master_key: Option<String>,
+
     /// Address and port to listen on. Defaults to cargo-leptos' site address
     /// (LEPTOS_SITE_ADDR), else 127.0.0.1:3000.
     #[arg(long, env = "CONSOLE_LISTEN", global = true)]
@@ -93,6 +112,8 @@ pub enum Command {
     },
     /// Walk the audit log's hash chain and name the first broken link.
     VerifyAudit,
+    /// Re-seal every stored secret under a new master key.
+    RotateMasterKey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

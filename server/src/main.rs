@@ -66,7 +66,7 @@ async fn run(config: Config) -> Result<ExitCode> {
             };
             let database = Database::open(&config).await?;
             database.migrate().await?;
-            let result = Console::new(database.pool.clone())
+            let result = Console::new(database.pool.clone(), server::master_key::load(&config)?)
                 .setup
                 .create_admin_from_cli(&username, &password)
                 .await;
@@ -79,9 +79,21 @@ async fn run(config: Config) -> Result<ExitCode> {
                 Err(error) => bail!("could not create the admin: {error}"),
             }
         }
+        Command::RotateMasterKey => {
+            let database = Database::open(&config).await?;
+            database.migrate().await?;
+            let console = Console::new(database.pool.clone(), server::master_key::load(&config)?);
+            let result = server::master_key::rotate(&config, &console.secrets).await;
+            database.close().await?;
+            println!("master key rotated: {} secrets re-sealed", result?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::VerifyAudit => {
             let database = Database::open(&config).await?;
-            let status = Console::new(database.pool.clone()).audit.verify().await;
+            let status = Console::new(database.pool.clone(), server::master_key::load(&config)?)
+                .audit
+                .verify()
+                .await;
             database.close().await?;
             match status? {
                 ChainStatus::Intact { rows } => {

@@ -151,7 +151,7 @@ impl Application {
         database: Database,
     ) -> Result<Self> {
         database.migrate().await?;
-        let console = Console::new(database.pool.clone());
+        let console = Console::new(database.pool.clone(), crate::master_key::load(&config)?);
         let listener = TcpListener::bind(config.listen_address())
             .await
             .with_context(|| format!("listening on {}", config.listen_address()))?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use clap::Parser;
 use domain::accounts::{Operator, Role};
 use domain::audit::Provenance;
+use domain::secrets::{MasterKey, SecretBox};
 use domain::Console;
 use leptos::config::LeptosOptions;
 use reqwest::cookie::{CookieStore, Jar};
@@ -39,7 +40,15 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
-    let mut argv = vec!["ocpizza-console", "--listen", "127.0.0.1:0"];
+    let master_key = MasterKey::generate();
+    let master_key_text = master_key.encode();
+    let mut argv = vec![
+        "ocpizza-console",
+        "--listen",
+        "127.0.0.1:0",
+        "--master-key",
+        master_key_text.as_str(),
+    ];
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
     let leptos = LeptosOptions::builder()
@@ -56,7 +65,7 @@ pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
     tokio::spawn(application.run_until_stopped());
     TestApp {
         address,
-        console: Console::new(pool.clone()),
+        console: Console::new(pool.clone(), SecretBox::new(master_key)),
         pool,
     }
 }

@@ -5,5 +5,6 @@
 mod audit;
 mod embedded;
 mod helpers;
+mod secrets;
 mod security;
 mod sessions;
