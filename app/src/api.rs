@@ -64,7 +64,7 @@ pub struct AccountRow {
 }
 
 #[cfg(feature = "ssr")]
-mod guard {
+pub(crate) mod guard {
     use domain::accounts::{Operator, Role};
     use domain::audit::Provenance;
     use domain::Console;
@@ -89,9 +89,7 @@ mod guard {
     /// in with at least `role`. A refusal is audited and answered 403.
     pub async fn require(role: Role) -> Result<Caller, AppError> {
         let context = crate::context::request_context().ok_or(AppError::NotSignedIn)?;
-        let console = use_context::<Console>().ok_or_else(|| AppError::Internal {
-            request_id: "-".into(),
-        })?;
+        let console = use_context::<Console>().ok_or_else(|| AppError::Internal { request_id: "-".into() })?;
         let response = use_context::<leptos_axum::ResponseOptions>();
         let Some(operator) = context.operator else {
             if let Some(response) = response {
@@ -128,20 +126,17 @@ mod guard {
     }
 
     pub fn utc(at: time::OffsetDateTime) -> String {
-        let format =
-            time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
         at.format(&format).unwrap_or_default()
     }
 }
 
 #[server(endpoint = "me")]
 pub async fn who_am_i() -> Result<Option<Me>, AppError> {
-    Ok(crate::context::request_context()
-        .and_then(|c| c.operator)
-        .map(|op| Me {
-            username: op.username.to_string(),
-            role: op.role.as_str().to_owned(),
-        }))
+    Ok(crate::context::request_context().and_then(|c| c.operator).map(|op| Me {
+        username: op.username.to_string(),
+        role: op.role.as_str().to_owned(),
+    }))
 }
 
 #[server(endpoint = "audit/page")]
@@ -186,21 +181,13 @@ pub async fn audit_page(query: AuditQuery, after: Option<String>) -> Result<Audi
 #[server(endpoint = "audit/chain")]
 pub async fn audit_chain_state() -> Result<ChainState, AppError> {
     let caller = guard::require(domain::accounts::Role::Operator).await?;
-    Ok(
-        match caller
-            .console
-            .audit
-            .verify()
-            .await
-            .map_err(|e| caller.fail(e))?
-        {
-            domain::audit::ChainStatus::Intact { rows } => ChainState::Intact { rows },
-            domain::audit::ChainStatus::Broken { id, reason } => ChainState::Broken {
-                id,
-                content_altered: reason == domain::audit::BrokenLink::ContentAltered,
-            },
+    Ok(match caller.console.audit.verify().await.map_err(|e| caller.fail(e))? {
+        domain::audit::ChainStatus::Intact { rows } => ChainState::Intact { rows },
+        domain::audit::ChainStatus::Broken { id, reason } => ChainState::Broken {
+            id,
+            content_altered: reason == domain::audit::BrokenLink::ContentAltered,
         },
-    )
+    })
 }
 
 #[server(endpoint = "accounts/list")]
@@ -225,23 +212,13 @@ pub async fn list_accounts() -> Result<Vec<AccountRow>, AppError> {
 }
 
 #[server(endpoint = "accounts/create")]
-pub async fn create_account(
-    username: String,
-    role: String,
-    password: String,
-) -> Result<(), AppError> {
+pub async fn create_account(username: String, role: String, password: String) -> Result<(), AppError> {
     let caller = guard::require(domain::accounts::Role::Admin).await?;
     let role = domain::accounts::Role::parse(&role).map_err(|e| caller.fail(e))?;
     caller
         .console
         .accounts
-        .create(
-            &caller.operator,
-            &caller.provenance,
-            &username,
-            role,
-            &password,
-        )
+        .create(&caller.operator, &caller.provenance, &username, role, &password)
         .await
         .map_err(|e| caller.fail(e))?;
     Ok(())
@@ -286,34 +263,23 @@ pub async fn change_password(
     let epoch = caller
         .console
         .accounts
-        .change_own_password(
-            &caller.operator,
-            &caller.provenance,
-            &current_password,
-            &new_password,
-        )
+        .change_own_password(&caller.operator, &caller.provenance, &current_password, &new_password)
         .await
         .map_err(|e| caller.fail(e))?;
     // Keep this session (it proved the current password); the others end.
-    let session: tower_sessions::Session = leptos_axum::extract()
-        .await
-        .map_err(|_| AppError::NotSignedIn)?;
-    crate::context::renew_epoch(&session, epoch)
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, "could not renew the session");
-            AppError::Internal {
-                request_id: caller.provenance.request_id.clone().unwrap_or_default(),
-            }
-        })?;
+    let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| AppError::NotSignedIn)?;
+    crate::context::renew_epoch(&session, epoch).await.map_err(|error| {
+        tracing::error!(%error, "could not renew the session");
+        AppError::Internal {
+            request_id: caller.provenance.request_id.clone().unwrap_or_default(),
+        }
+    })?;
     Ok(())
 }
 
 #[server(endpoint = "setup/check")]
 pub async fn setup_token_valid(token: String) -> Result<bool, AppError> {
-    let console = use_context::<domain::Console>().ok_or_else(|| AppError::Internal {
-        request_id: "-".into(),
-    })?;
+    let console = use_context::<domain::Console>().ok_or_else(|| AppError::Internal { request_id: "-".into() })?;
     console
         .setup
         .token_is_valid(&token)

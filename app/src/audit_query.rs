@@ -15,11 +15,20 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "account.password_reset",
     "account.setup_admin",
     "audit.export",
+    "host.check_prerequisites",
+    "host.register",
+    "host.repin",
+    "job.cancel",
+    "job.interrupted",
     "request.cross_origin",
     "request.forbidden",
     "session.expired",
     "session.sign_in",
     "session.sign_out",
+    "ssh.host_key_changed",
+    "webapp.restart_web_server",
+    "webapp.restart_wsgi_server",
+    "webapp.stop_web_server",
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,9 +51,7 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    pub const FIELDS: [&'static str; 7] = [
-        "actor", "action", "target", "outcome", "from", "until", "text",
-    ];
+    pub const FIELDS: [&'static str; 7] = ["actor", "action", "target", "outcome", "from", "until", "text"];
 
     pub fn get(&self, field: &str) -> &str {
         match field {
@@ -97,9 +104,7 @@ fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
             _ => out.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -121,8 +126,7 @@ impl AuditQuery {
                 return Ok(None);
             }
             let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
-            let with_seconds =
-                time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+            let with_seconds = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
             time::PrimitiveDateTime::parse(s, &format)
                 .or_else(|_| time::PrimitiveDateTime::parse(s, &with_seconds))
                 .map(|t| Some(t.assume_utc()))
@@ -132,9 +136,7 @@ impl AuditQuery {
             actor: text(&self.actor).map(|a| a.to_lowercase()),
             action: text(&self.action),
             target: text(&self.target),
-            outcome: text(&self.outcome)
-                .map(|o| Outcome::parse(&o))
-                .transpose()?,
+            outcome: text(&self.outcome).map(|o| Outcome::parse(&o)).transpose()?,
             from: time(&self.from, "from")?,
             until: time(&self.until, "until")?,
             text: text(&self.text),

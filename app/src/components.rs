@@ -31,7 +31,7 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
 pub fn FieldError(
     #[prop(into)] error: Signal<Option<AppError>>,
     field: &'static str,
-    id: &'static str,
+    #[prop(into)] id: String,
 ) -> impl IntoView {
     let locale = use_locale();
     view! {
@@ -45,10 +45,7 @@ pub fn FieldError(
 
 /// The error of the last submission that concerns no particular field.
 #[component]
-pub fn FormError(
-    #[prop(into)] error: Signal<Option<AppError>>,
-    fields: &'static [&'static str],
-) -> impl IntoView {
+pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>, fields: &'static [&'static str]) -> impl IntoView {
     let locale = use_locale();
     view! {
         <p class="field-error" role="alert" aria-live="assertive">

@@ -42,10 +42,7 @@ pub struct SignedIn {
 }
 
 /// Marks the session as signed in for `operator`, under a new session id.
-pub async fn start_session(
-    session: &Session,
-    operator: &Operator,
-) -> Result<(), tower_sessions::session::Error> {
+pub async fn start_session(session: &Session, operator: &Operator) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
     session
         .insert(
@@ -61,10 +58,7 @@ pub async fn start_session(
 
 /// Keeps the session signed in under a new credentials epoch (after the
 /// operator changed their own password).
-pub async fn renew_epoch(
-    session: &Session,
-    epoch: i32,
-) -> Result<(), tower_sessions::session::Error> {
+pub async fn renew_epoch(session: &Session, epoch: i32) -> Result<(), tower_sessions::session::Error> {
     if let Some(mut signed_in) = session.get::<SignedIn>(SIGNED_IN).await? {
         signed_in.epoch = epoch;
         session.cycle_id().await?;

@@ -18,6 +18,13 @@ pub enum AppError {
     Invalid { field: String, message: String },
     #[error("not found")]
     NotFound,
+    /// Another mutating action runs on the host.
+    #[error("host busy with job {job}")]
+    HostBusy { job: i64 },
+    /// The host could not be reached or refused the console; `detail` says
+    /// what SSH said (no secret in it).
+    #[error("remote: {detail}")]
+    Remote { message: String, detail: String },
     #[error("internal error (request {request_id})")]
     Internal { request_id: String },
     /// The request did not reach the server or its answer was unreadable.
@@ -33,6 +40,8 @@ impl AppError {
             AppError::Forbidden => "error-forbidden",
             AppError::Invalid { message, .. } => message,
             AppError::NotFound => "error-not-found",
+            AppError::HostBusy { .. } => "error-host-busy",
+            AppError::Remote { message, .. } => message,
             AppError::Internal { .. } => "error-internal",
             AppError::Transport(_) => "error-transport",
         }
@@ -75,6 +84,11 @@ impl AppError {
                 field: "password".into(),
                 message: "error-throttled".into(),
             },
+            E::HostBusy { job } => AppError::HostBusy { job },
+            E::Remote(ssh) => AppError::Remote {
+                message: remote_message(&ssh).into(),
+                detail: ssh.to_string(),
+            },
             other => {
                 tracing::error!(error = ?other, request_id, "request failed");
                 AppError::Internal {
@@ -82,5 +96,18 @@ impl AppError {
                 }
             }
         }
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn remote_message(error: &domain::ssh::SshError) -> &'static str {
+    use domain::ssh::SshError as S;
+    match error {
+        S::Unreachable(_) => "error-ssh-unreachable",
+        S::TimedOut(_) => "error-ssh-timeout",
+        S::HostKeyChanged { .. } => "error-ssh-host-key-changed",
+        S::AuthenticationRefused => "error-ssh-auth",
+        S::Lost(_) => "error-ssh-lost",
+        S::BadPrivateKey => "error-private-key",
     }
 }

@@ -8,6 +8,7 @@ pub mod components;
 #[cfg(feature = "ssr")]
 pub mod context;
 pub mod errors;
+pub mod hosts_api;
 pub mod i18n;
 pub mod pages;
 mod shell;

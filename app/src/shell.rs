@@ -10,14 +10,15 @@ use leptos_router::{path, SsrMode};
 
 use crate::api::who_am_i;
 use crate::i18n::use_locale;
-use crate::pages::{
-    accounts::AccountsPage,
-    area::AreaPage,
-    audit::AuditPage,
-    dashboard::DashboardPage,
-    my_account::MyAccountPage,
-    sign_in::{SetupPage, SignInPage},
-};
+use crate::pages::accounts::AccountsPage;
+use crate::pages::area::AreaPage;
+use crate::pages::audit::AuditPage;
+use crate::pages::dashboard::DashboardPage;
+use crate::pages::host::HostPage;
+use crate::pages::hosts::HostsPage;
+use crate::pages::job::JobPage;
+use crate::pages::my_account::MyAccountPage;
+use crate::pages::sign_in::{SetupPage, SignInPage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let locale = use_locale();
@@ -63,8 +64,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("audit") view=AuditPage ssr=SsrMode::Async/>
                     <Route path=path!("accounts") view=AccountsPage ssr=SsrMode::Async/>
                     <Route path=path!("account") view=MyAccountPage ssr=SsrMode::Async/>
-                    <Route path=path!("server") view=|| view! { <AreaPage area="server"/> } ssr=SsrMode::Async/>
-                    <Route path=path!("web-app") view=|| view! { <AreaPage area="web-app"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("server") view=HostsPage ssr=SsrMode::Async/>
+                    <Route path=path!("server/:id") view=HostPage ssr=SsrMode::Async/>
+                    <Route path=path!("jobs/:id") view=JobPage ssr=SsrMode::Async/>
+                    <Route path=path!("web-app") view=HostsPage ssr=SsrMode::Async/>
                     <Route path=path!("deployments") view=|| view! { <AreaPage area="deployments"/> } ssr=SsrMode::Async/>
                     <Route path=path!("backups") view=|| view! { <AreaPage area="backups"/> } ssr=SsrMode::Async/>
                     <Route path=path!("monitoring") view=|| view! { <AreaPage area="monitoring"/> } ssr=SsrMode::Async/>

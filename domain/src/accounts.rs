@@ -30,13 +30,9 @@ impl Username {
         let first_ok = chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let rest_ok = chars
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
         if !(first_ok && rest_ok) {
-            return Err(DomainError::invalid(
-                "username",
-                "error-username-characters",
-            ));
+            return Err(DomainError::invalid("username", "error-username-characters"));
         }
         Ok(Self(name))
     }
@@ -180,8 +176,7 @@ impl AccountRow {
     }
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "id, username, role, language, password_hash, disabled_at, session_epoch, created_at";
+const ACCOUNT_COLUMNS: &str = "id, username, role, language, password_hash, disabled_at, session_epoch, created_at";
 
 /// The staff accounts, and every change made to them.
 #[derive(Clone, Debug)]
@@ -202,59 +197,42 @@ impl AccountDirectory {
 
     pub async fn list(&self, by: &Operator) -> Result<Vec<AccountSummary>> {
         by.require(Role::Admin)?;
-        let rows: Vec<AccountRow> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY username"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<AccountRow> =
+            sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY username"))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(AccountRow::summary).collect()
     }
 
     pub async fn username_of(&self, id: i64) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// The operator behind a session, or `None` when the account is gone,
     /// disabled, or has changed credentials since that session signed in.
-    pub async fn operator_for_session(
-        &self,
-        id: i64,
-        session_epoch: i32,
-    ) -> Result<Option<Operator>> {
-        let row: Option<AccountRow> = sqlx::query_as(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+    pub async fn operator_for_session(&self, id: i64, session_epoch: i32) -> Result<Option<Operator>> {
+        let row: Option<AccountRow> = sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         match row {
-            Some(row) if row.disabled_at.is_none() && row.session_epoch == session_epoch => {
-                Ok(Some(row.operator()?))
-            }
+            Some(row) if row.disabled_at.is_none() && row.session_epoch == session_epoch => Ok(Some(row.operator()?)),
             _ => Ok(None),
         }
     }
 
     /// Checks a username and password. Unknown, disabled and wrong answers
     /// are indistinguishable, and cost the same time.
-    pub(crate) async fn check_credentials(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<Operator> {
+    pub(crate) async fn check_credentials(&self, username: &str, password: &str) -> Result<Operator> {
         let row: Option<AccountRow> = match Username::parse(username) {
             Ok(name) => {
-                sqlx::query_as(&format!(
-                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1"
-                ))
-                .bind(name.as_str())
-                .fetch_optional(&self.pool)
-                .await?
+                sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1"))
+                    .bind(name.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
             }
             Err(_) => None,
         };
@@ -279,24 +257,18 @@ impl AccountDirectory {
         password: &str,
     ) -> Result<AccountSummary> {
         if let Err(denied) = by.require(Role::Admin) {
-            self.record_denial(by, provenance, "account.create", username)
-                .await;
+            self.record_denial(by, provenance, "account.create", username).await;
             return Err(denied);
         }
         let username = Username::parse(username)?;
         let password = NewPassword::parse(password, &username)?;
         let mut tx = self.pool.begin().await?;
         let account = insert_account(&mut tx, &username, role, &password).await?;
-        AuditEntry::new(
-            by.actor(),
-            "account.create",
-            username.as_str(),
-            Outcome::Success,
-        )
-        .detail("role", role.as_str())
-        .from(provenance)
-        .record(&mut tx)
-        .await?;
+        AuditEntry::new(by.actor(), "account.create", username.as_str(), Outcome::Success)
+            .detail("role", role.as_str())
+            .from(provenance)
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -310,11 +282,7 @@ impl AccountDirectory {
         account_id: i64,
         enabled: bool,
     ) -> Result<AccountSummary> {
-        let action = if enabled {
-            "account.enable"
-        } else {
-            "account.disable"
-        };
+        let action = if enabled { "account.enable" } else { "account.disable" };
         if let Err(denied) = by.require(Role::Admin) {
             self.record_denial(by, provenance, action, &account_id.to_string())
                 .await;
@@ -353,21 +321,15 @@ impl AccountDirectory {
         new_password: &str,
     ) -> Result<()> {
         if let Err(denied) = by.require(Role::Admin) {
-            self.record_denial(
-                by,
-                provenance,
-                "account.password_reset",
-                &account_id.to_string(),
-            )
-            .await;
+            self.record_denial(by, provenance, "account.password_reset", &account_id.to_string())
+                .await;
             return Err(denied);
         }
         let mut tx = self.pool.begin().await?;
-        let username: Option<String> =
-            sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1 FOR UPDATE")
-                .bind(account_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let username: Option<String> = sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1 FOR UPDATE")
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let username = Username(username.ok_or(DomainError::NotFound("account"))?);
         let password = NewPassword::parse(new_password, &username)?;
         store_password(&mut tx, account_id, &password).await?;
@@ -409,10 +371,7 @@ impl AccountDirectory {
             .from(provenance)
             .record_alone(&self.pool)
             .await?;
-            return Err(DomainError::invalid(
-                "current_password",
-                "error-current-password-wrong",
-            ));
+            return Err(DomainError::invalid("current_password", "error-current-password-wrong"));
         }
         let password = NewPassword::parse(new_password, &me.username)?;
         let mut tx = self.pool.begin().await?;
@@ -431,39 +390,23 @@ impl AccountDirectory {
     }
 
     /// Remembers the interface language the operator chose.
-    pub async fn set_language(
-        &self,
-        me: &Operator,
-        provenance: &Provenance,
-        language: Language,
-    ) -> Result<()> {
+    pub async fn set_language(&self, me: &Operator, provenance: &Provenance, language: Language) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE accounts SET language = $2 WHERE id = $1")
             .bind(me.id)
             .bind(language.as_str())
             .execute(&mut *tx)
             .await?;
-        AuditEntry::new(
-            me.actor(),
-            "account.language",
-            me.username.as_str(),
-            Outcome::Success,
-        )
-        .detail("language", language.as_str())
-        .from(provenance)
-        .record(&mut tx)
-        .await?;
+        AuditEntry::new(me.actor(), "account.language", me.username.as_str(), Outcome::Success)
+            .detail("language", language.as_str())
+            .from(provenance)
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn record_denial(
-        &self,
-        by: &Operator,
-        provenance: &Provenance,
-        action: &str,
-        target: &str,
-    ) {
+    async fn record_denial(&self, by: &Operator, provenance: &Provenance, action: &str, target: &str) {
         let entry = AuditEntry::new(by.actor(), action, target, Outcome::Denied)
             .detail("role", by.role.as_str())
             .from(provenance);
@@ -493,11 +436,7 @@ pub(crate) async fn insert_account(
     row.summary()
 }
 
-async fn store_password(
-    tx: &mut Transaction<'_, Postgres>,
-    account_id: i64,
-    password: &NewPassword,
-) -> Result<i32> {
+async fn store_password(tx: &mut Transaction<'_, Postgres>, account_id: i64, password: &NewPassword) -> Result<i32> {
     let hash = passwords::hash(password).await?;
     Ok(sqlx::query_scalar(
         "UPDATE accounts SET password_hash = $2, session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch",
@@ -514,10 +453,7 @@ mod tests {
 
     #[test]
     fn usernames_are_lowercased_and_trimmed() {
-        assert_eq!(
-            Username::parse("  Marie.Dupont ").unwrap().as_str(),
-            "marie.dupont"
-        );
+        assert_eq!(Username::parse("  Marie.Dupont ").unwrap().as_str(), "marie.dupont");
     }
 
     #[test]
@@ -546,9 +482,6 @@ mod tests {
             session_epoch: 0,
         };
         assert!(viewer.require(Role::Viewer).is_ok());
-        assert!(matches!(
-            viewer.require(Role::Operator),
-            Err(DomainError::Forbidden)
-        ));
+        assert!(matches!(viewer.require(Role::Operator), Err(DomainError::Forbidden)));
     }
 }

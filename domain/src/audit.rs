@@ -132,10 +132,9 @@ impl AuditEntry {
             .bind(crate::advisory_locks::AUDIT_CHAIN)
             .execute(&mut *tx)
             .await?;
-        let previous: Option<Vec<u8>> =
-            sqlx::query_scalar("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
+        let previous: Option<Vec<u8>> = sqlx::query_scalar("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *tx)
+            .await?;
         let previous = previous.unwrap_or_else(|| GENESIS.to_vec());
         let content = RecordContent {
             at: now_to_the_microsecond(),
@@ -192,17 +191,8 @@ fn now_to_the_microsecond() -> OffsetDateTime {
 /// Keeps printable text only (PostgreSQL refuses NUL bytes; control
 /// characters have no place in a log) and cuts it to a readable length.
 fn clean(raw: &str) -> String {
-    let mut cleaned: String = raw
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_DETAIL_CHARS)
-        .collect();
-    if raw
-        .chars()
-        .filter(|c| !c.is_control())
-        .nth(MAX_DETAIL_CHARS)
-        .is_some()
-    {
+    let mut cleaned: String = raw.chars().filter(|c| !c.is_control()).take(MAX_DETAIL_CHARS).collect();
+    if raw.chars().filter(|c| !c.is_control()).nth(MAX_DETAIL_CHARS).is_some() {
         cleaned.push('…');
     }
     cleaned
@@ -212,11 +202,7 @@ fn sanitize(value: Value) -> Value {
     match value {
         Value::String(s) => Value::String(clean(&s)),
         Value::Array(items) => Value::Array(items.into_iter().map(sanitize).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| (clean(&k), sanitize(v)))
-                .collect(),
-        ),
+        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (clean(&k), sanitize(v))).collect()),
         other => other,
     }
 }
@@ -349,8 +335,7 @@ impl AuditCursor {
         let invalid = || DomainError::invalid("cursor", "error-cursor");
         let (micros, id) = raw.split_once('.').ok_or_else(invalid)?;
         let micros: i128 = micros.parse().map_err(|_| invalid())?;
-        let at =
-            OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| invalid())?;
+        let at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1_000).map_err(|_| invalid())?;
         Ok(Self {
             at,
             id: id.parse().map_err(|_| invalid())?,
@@ -388,8 +373,7 @@ pub struct AuditLog {
     pool: PgPool,
 }
 
-const RECORD_COLUMNS: &str =
-    "id, at, actor, action, target, outcome, details, client_address, request_id";
+const RECORD_COLUMNS: &str = "id, at, actor, action, target, outcome, details, client_address, request_id";
 
 impl AuditLog {
     pub fn new(pool: PgPool) -> Self {
@@ -397,12 +381,7 @@ impl AuditLog {
     }
 
     /// One page of matching records, newest first, starting after `after`.
-    pub async fn page(
-        &self,
-        filter: &AuditFilter,
-        after: Option<AuditCursor>,
-        limit: u32,
-    ) -> Result<AuditPage> {
+    pub async fn page(&self, filter: &AuditFilter, after: Option<AuditCursor>, limit: u32) -> Result<AuditPage> {
         let limit = limit.clamp(1, 500);
         let mut records = fetch_page(&self.pool, filter, after, limit + 1).await?;
         let next = if records.len() > limit as usize {
@@ -416,31 +395,27 @@ impl AuditLog {
 
     /// Every matching record, newest first, as CSV text in chunks: memory
     /// stays constant whatever the size of the log.
-    pub fn export_csv(
-        &self,
-        filter: AuditFilter,
-    ) -> impl Stream<Item = Result<Vec<u8>>> + Send + 'static {
+    pub fn export_csv(&self, filter: AuditFilter) -> impl Stream<Item = Result<Vec<u8>>> + Send + 'static {
         const CHUNK: u32 = 5_000;
         let pool = self.pool.clone();
         let header = futures::stream::once(async { Ok::<_, DomainError>(csv_header()) });
-        let body =
-            futures::stream::try_unfold(Some(None), move |state: Option<Option<AuditCursor>>| {
-                let pool = pool.clone();
-                let filter = filter.clone();
-                async move {
-                    let Some(after) = state else { return Ok(None) };
-                    let records = fetch_page(&pool, &filter, after, CHUNK).await?;
-                    if records.is_empty() {
-                        return Ok(None);
-                    }
-                    let next = (records.len() == CHUNK as usize)
-                        .then(|| records.last().map(|r| AuditCursor { at: r.at, id: r.id }));
-                    let chunk = tokio::task::spawn_blocking(move || csv_rows(&records))
-                        .await
-                        .map_err(|e| DomainError::Internal(format!("csv task: {e}")))??;
-                    Ok(Some((chunk, next)))
+        let body = futures::stream::try_unfold(Some(None), move |state: Option<Option<AuditCursor>>| {
+            let pool = pool.clone();
+            let filter = filter.clone();
+            async move {
+                let Some(after) = state else { return Ok(None) };
+                let records = fetch_page(&pool, &filter, after, CHUNK).await?;
+                if records.is_empty() {
+                    return Ok(None);
                 }
-            });
+                let next = (records.len() == CHUNK as usize)
+                    .then(|| records.last().map(|r| AuditCursor { at: r.at, id: r.id }));
+                let chunk = tokio::task::spawn_blocking(move || csv_rows(&records))
+                    .await
+                    .map_err(|e| DomainError::Internal(format!("csv task: {e}")))??;
+                Ok(Some((chunk, next)))
+            }
+        });
         header.chain(body)
     }
 
@@ -463,10 +438,9 @@ impl AuditLog {
             let Some(last) = chunk.last() else { break };
             last_id = last.id;
             let count = chunk.len() as u64;
-            let (verdict, tail) =
-                tokio::task::spawn_blocking(move || check_chain(previous, &chunk))
-                    .await
-                    .map_err(|e| DomainError::Internal(format!("verify task: {e}")))?;
+            let (verdict, tail) = tokio::task::spawn_blocking(move || check_chain(previous, &chunk))
+                .await
+                .map_err(|e| DomainError::Internal(format!("verify task: {e}")))?;
             if let Some(broken) = verdict {
                 return Ok(broken);
             }
@@ -517,8 +491,7 @@ async fn fetch_page(
     after: Option<AuditCursor>,
     limit: u32,
 ) -> Result<Vec<AuditRecord>> {
-    let mut query =
-        QueryBuilder::<Postgres>::new(format!("SELECT {RECORD_COLUMNS} FROM audit_log WHERE true"));
+    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RECORD_COLUMNS} FROM audit_log WHERE true"));
     if let Some(actor) = &filter.actor {
         query.push(" AND actor = ").push_bind(actor.clone());
     }
@@ -553,17 +526,11 @@ async fn fetch_page(
     query
         .push(" ORDER BY at DESC, id DESC LIMIT ")
         .push_bind(i64::from(limit));
-    Ok(query
-        .build_query_as::<AuditRecord>()
-        .fetch(pool)
-        .try_collect()
-        .await?)
+    Ok(query.build_query_as::<AuditRecord>().fetch(pool).try_collect().await?)
 }
 
 fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 const CSV_COLUMNS: [&str; 9] = [
@@ -590,9 +557,7 @@ fn csv_rows(records: &[AuditRecord]) -> Result<Vec<u8>> {
         .from_writer(Vec::with_capacity(records.len() * 160));
     let format = time::format_description::well_known::Rfc3339;
     for r in records {
-        let at =
-            r.at.format(&format)
-                .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let at = r.at.format(&format).map_err(|e| DomainError::Internal(e.to_string()))?;
         writer
             .write_record([
                 r.id.to_string().as_str(),
@@ -607,9 +572,7 @@ fn csv_rows(records: &[AuditRecord]) -> Result<Vec<u8>> {
             ])
             .map_err(|e| DomainError::Internal(e.to_string()))?;
     }
-    writer
-        .into_inner()
-        .map_err(|e| DomainError::Internal(e.to_string()))
+    writer.into_inner().map_err(|e| DomainError::Internal(e.to_string()))
 }
 
 /// A cell a spreadsheet would take for a formula gets a leading quote.

@@ -30,6 +30,12 @@ pub enum DomainError {
     /// A uniqueness rule was broken, e.g. a username already taken.
     #[error("conflict on {}: {}", .0.field, .0.message)]
     Conflict(Invalid),
+    /// Another mutating job runs on the host.
+    #[error("another action (job {job}) is running on this host")]
+    HostBusy { job: i64 },
+    /// A host could not be reached or refused the console (SSH).
+    #[error("ssh: {0}")]
+    Remote(#[from] crate::ssh::SshError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("internal: {0}")]
@@ -43,12 +49,7 @@ impl DomainError {
 
     /// Maps a unique-constraint violation on `constraint` to a field conflict,
     /// any other database error to itself.
-    pub fn on_constraint(
-        error: sqlx::Error,
-        constraint: &str,
-        field: &'static str,
-        message: &'static str,
-    ) -> Self {
+    pub fn on_constraint(error: sqlx::Error, constraint: &str, field: &'static str, message: &'static str) -> Self {
         match &error {
             sqlx::Error::Database(db) if db.constraint() == Some(constraint) => {
                 Self::Conflict(Invalid { field, message })

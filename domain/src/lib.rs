@@ -11,6 +11,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod error;
+pub mod hosts;
+pub mod jobs;
 pub mod passwords;
 pub mod secrets;
 pub mod setup;
@@ -45,13 +47,27 @@ pub struct Console {
     pub throttle: throttle::SignInThrottle,
     pub setup: setup::FirstAdminSetup,
     pub secrets: secrets::SecretStore,
+    pub hosts: hosts::HostDirectory,
+    pub jobs: jobs::JobRunner,
+    /// The versions the prerequisites check compares with.
+    pub required_versions: hosts::RequiredVersions,
 }
 
 impl Console {
     /// The console over `pool`, sealing secrets with `sealer`.
     pub fn new(pool: PgPool, sealer: secrets::SecretBox) -> Self {
+        Self::with_ssh(pool, sealer, ssh::SshSettings::default())
+    }
+
+    /// The console with SSH timeouts from configuration.
+    pub fn with_ssh(pool: PgPool, sealer: secrets::SecretBox, ssh_settings: ssh::SshSettings) -> Self {
+        let secrets = secrets::SecretStore::new(pool.clone(), sealer);
+        let hosts = hosts::HostDirectory::new(pool.clone(), secrets.clone(), ssh_settings);
         Self {
-            secrets: secrets::SecretStore::new(pool.clone(), sealer),
+            required_versions: hosts::RequiredVersions::default(),
+            jobs: jobs::JobRunner::new(pool.clone(), hosts.clone()),
+            hosts,
+            secrets,
             accounts: accounts::AccountDirectory::new(pool.clone()),
             audit: audit::AuditLog::new(pool.clone()),
             throttle: throttle::SignInThrottle::new(pool.clone()),
@@ -78,24 +94,13 @@ impl Console {
     /// Signs a staff member in: throttle, credentials, audit. The answer to
     /// an unknown name, a wrong password and a disabled account is the same
     /// [`DomainError::BadCredentials`].
-    pub async fn sign_in(
-        &self,
-        username: &str,
-        password: &str,
-        provenance: &Provenance,
-    ) -> error::Result<Operator> {
+    pub async fn sign_in(&self, username: &str, password: &str, provenance: &Provenance) -> error::Result<Operator> {
         let subjects = [
             ThrottleSubject::Account(username.to_owned()),
-            ThrottleSubject::Address(
-                provenance
-                    .client_address
-                    .clone()
-                    .unwrap_or_else(|| "unknown".into()),
-            ),
+            ThrottleSubject::Address(provenance.client_address.clone().unwrap_or_else(|| "unknown".into())),
         ];
-        let attempt = |outcome| {
-            AuditEntry::new(Actor::Anonymous, "session.sign_in", username, outcome).from(provenance)
-        };
+        let attempt =
+            |outcome| AuditEntry::new(Actor::Anonymous, "session.sign_in", username, outcome).from(provenance);
         if let Err(throttled) = self.throttle.check(&subjects).await {
             attempt(Outcome::Denied)
                 .detail("reason", "throttled")

@@ -2,9 +2,7 @@
 //! (m = 19 MiB, t = 2, p = 1), computed on tokio's blocking pool so a sign-in
 //! never stalls the async workers.
 
-use argon2::password_hash::{
-    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::accounts::Username;
@@ -42,10 +40,7 @@ impl NewPassword {
         }
         let lowered = candidate.to_lowercase();
         if lowered.contains(username.as_str()) {
-            return Err(DomainError::invalid(
-                "password",
-                "error-password-contains-username",
-            ));
+            return Err(DomainError::invalid("password", "error-password-contains-username"));
         }
         if is_common(&lowered) {
             return Err(DomainError::invalid("password", "error-password-common"));
@@ -91,9 +86,7 @@ pub async fn verify(candidate: &str, stored_hash: &str) -> Result<bool> {
         let Ok(parsed) = PasswordHash::new(&stored_hash) else {
             return false;
         };
-        hasher()
-            .verify_password(candidate.as_bytes(), &parsed)
-            .is_ok()
+        hasher().verify_password(candidate.as_bytes(), &parsed).is_ok()
     })
     .await
     .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))
@@ -135,9 +128,7 @@ mod tests {
     #[test]
     fn a_password_containing_the_username_is_refused() {
         let err = NewPassword::parse("xx-ALICE-2026-xx", &alice()).unwrap_err();
-        assert!(
-            matches!(err, DomainError::Invalid(i) if i.message == "error-password-contains-username")
-        );
+        assert!(matches!(err, DomainError::Invalid(i) if i.message == "error-password-contains-username"));
     }
 
     #[test]
@@ -161,12 +152,8 @@ mod tests {
         let password = NewPassword::parse("four olives on a margherita", &alice()).unwrap();
         let stored = hash(&password).await.unwrap();
         assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(verify("four olives on a margherita", &stored)
-            .await
-            .unwrap());
-        assert!(!verify("five olives on a margherita", &stored)
-            .await
-            .unwrap());
+        assert!(verify("four olives on a margherita", &stored).await.unwrap());
+        assert!(!verify("five olives on a margherita", &stored).await.unwrap());
         assert!(!verify("anything", "not a hash").await.unwrap());
     }
 }

@@ -43,8 +43,7 @@ impl MasterKey {
     /// Reads a key written by [`MasterKey::encode`] (64 hex digits).
     pub fn decode(text: &str) -> Result<Self> {
         let bytes = Zeroizing::new(
-            hex::decode(text.trim())
-                .map_err(|_| DomainError::invalid("master_key", "error-master-key"))?,
+            hex::decode(text.trim()).map_err(|_| DomainError::invalid("master_key", "error-master-key"))?,
         );
         let key: [u8; 32] = bytes
             .as_slice()
@@ -73,9 +72,7 @@ pub struct SecretBox {
 
 impl SecretBox {
     pub fn new(primary: MasterKey) -> Self {
-        Self {
-            keys: vec![primary],
-        }
+        Self { keys: vec![primary] }
     }
 
     /// Also opens values sealed under `older` (during a rotation).
@@ -121,11 +118,7 @@ impl SecretBox {
         }
         let key_id = &sealed[1..1 + KEY_ID_LEN];
         let nonce = &sealed[1 + KEY_ID_LEN..1 + KEY_ID_LEN + NONCE_LEN];
-        let key = self
-            .keys
-            .iter()
-            .find(|k| k.id() == key_id)
-            .ok_or_else(unreadable)?;
+        let key = self.keys.iter().find(|k| k.id() == key_id).ok_or_else(unreadable)?;
         let cipher = XChaCha20Poly1305::new(key.0.as_ref().into());
         cipher
             .decrypt(
@@ -158,31 +151,23 @@ impl SecretStore {
     }
 
     /// Seals and stores a secret inside the caller's transaction.
-    pub async fn put(
-        &self,
-        tx: &mut PgConnection,
-        purpose: &str,
-        plaintext: &[u8],
-    ) -> Result<SecretId> {
+    pub async fn put(&self, tx: &mut PgConnection, purpose: &str, plaintext: &[u8]) -> Result<SecretId> {
         let sealed = self.sealer.seal(purpose, plaintext);
         Ok(
-            sqlx::query_scalar(
-                "INSERT INTO secrets (purpose, sealed) VALUES ($1, $2) RETURNING id",
-            )
-            .bind(purpose)
-            .bind(sealed)
-            .fetch_one(tx)
-            .await?,
+            sqlx::query_scalar("INSERT INTO secrets (purpose, sealed) VALUES ($1, $2) RETURNING id")
+                .bind(purpose)
+                .bind(sealed)
+                .fetch_one(tx)
+                .await?,
         )
     }
 
     pub async fn get(&self, id: SecretId) -> Result<Zeroizing<Vec<u8>>> {
-        let (purpose, sealed): (String, Vec<u8>) =
-            sqlx::query_as("SELECT purpose, sealed FROM secrets WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or(DomainError::NotFound("secret"))?;
+        let (purpose, sealed): (String, Vec<u8>) = sqlx::query_as("SELECT purpose, sealed FROM secrets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DomainError::NotFound("secret"))?;
         self.sealer.open(&purpose, &sealed)
     }
 
@@ -217,10 +202,7 @@ mod tests {
         let sealer = SecretBox::new(MasterKey::generate());
         let sealed = sealer.seal("host:1:private_key", b"-----BEGIN OPENSSH PRIVATE KEY-----");
         assert_eq!(
-            sealer
-                .open("host:1:private_key", &sealed)
-                .unwrap()
-                .as_slice(),
+            sealer.open("host:1:private_key", &sealed).unwrap().as_slice(),
             b"-----BEGIN OPENSSH PRIVATE KEY-----"
         );
         assert!(sealer.open("host:2:private_key", &sealed).is_err());
@@ -247,10 +229,7 @@ mod tests {
         let before = SecretBox::new(old.clone()).seal("p", b"v");
         let both = SecretBox::new(new).also_opening(old);
         assert_eq!(both.open("p", &before).unwrap().as_slice(), b"v");
-        assert_eq!(
-            both.open("p", &both.seal("p", b"w")).unwrap().as_slice(),
-            b"w"
-        );
+        assert_eq!(both.open("p", &both.seal("p", b"w")).unwrap().as_slice(), b"w");
     }
 
     #[test]

@@ -101,44 +101,28 @@ impl FirstAdminSetup {
             id: account.id,
             username: account.username.clone(),
         };
-        AuditEntry::new(
-            actor,
-            "account.setup_admin",
-            username.as_str(),
-            Outcome::Success,
-        )
-        .detail("role", Role::Admin.as_str())
-        .from(provenance)
-        .record(&mut tx)
-        .await?;
+        AuditEntry::new(actor, "account.setup_admin", username.as_str(), Outcome::Success)
+            .detail("role", Role::Admin.as_str())
+            .from(provenance)
+            .record(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(account)
     }
 
     /// Creates an admin from the command line (the `create-admin`
     /// sub-command), whether or not accounts exist.
-    pub async fn create_admin_from_cli(
-        &self,
-        username: &str,
-        password: &str,
-    ) -> Result<AccountSummary> {
+    pub async fn create_admin_from_cli(&self, username: &str, password: &str) -> Result<AccountSummary> {
         let username = Username::parse(username)?;
         let password = NewPassword::parse(password, &username)?;
         let mut tx = self.pool.begin().await?;
         let account = insert_account(&mut tx, &username, Role::Admin, &password).await?;
-        sqlx::query("DELETE FROM first_admin_setup")
-            .execute(&mut *tx)
+        sqlx::query("DELETE FROM first_admin_setup").execute(&mut *tx).await?;
+        AuditEntry::new(Actor::System, "account.create", username.as_str(), Outcome::Success)
+            .detail("role", Role::Admin.as_str())
+            .detail("via", "command line")
+            .record(&mut tx)
             .await?;
-        AuditEntry::new(
-            Actor::System,
-            "account.create",
-            username.as_str(),
-            Outcome::Success,
-        )
-        .detail("role", Role::Admin.as_str())
-        .detail("via", "command line")
-        .record(&mut tx)
-        .await?;
         tx.commit().await?;
         Ok(account)
     }

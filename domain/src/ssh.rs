@@ -10,6 +10,7 @@ use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use russh::ChannelMsg;
 use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc::Sender;
 
 use crate::error::{DomainError, Result};
 
@@ -54,11 +55,8 @@ impl SshUser {
         let raw = raw.trim();
         let mut chars = raw.chars();
         let valid = raw.len() <= 32
-            && chars
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && chars
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
+            && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'));
         valid
             .then(|| Self(raw.to_owned()))
             .ok_or_else(|| DomainError::invalid("ssh_user", "error-ssh-user"))
@@ -129,15 +127,10 @@ struct PinnedKey {
 impl client::Handler for PinnedKey {
     type Error = russh::Error;
 
-    async fn check_server_key(
-        &mut self,
-        key: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         let public = match key {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(certificate) => {
-                PublicKey::from(certificate.public_key().clone())
-            }
+            PublicKeyOrCertificate::Certificate(certificate) => PublicKey::from(certificate.public_key().clone()),
         };
         let presented = HostKey::of(&public);
         let accepted = self.pinned.as_deref() == Some(presented.fingerprint.as_str());
@@ -157,20 +150,13 @@ fn config(settings: &SshSettings) -> Arc<client::Config> {
 
 /// Connects without trusting anything and returns the key the host shows:
 /// for the operator to compare with the host's real fingerprint.
-pub async fn read_host_key(
-    target: &SshTarget,
-    settings: &SshSettings,
-) -> Result<HostKey, SshError> {
+pub async fn read_host_key(target: &SshTarget, settings: &SshSettings) -> Result<HostKey, SshError> {
     let presented = Arc::new(Mutex::new(None));
     let handler = PinnedKey {
         pinned: None,
         presented: presented.clone(),
     };
-    let attempt = client::connect(
-        config(settings),
-        (target.address.as_str(), target.port),
-        handler,
-    );
+    let attempt = client::connect(config(settings), (target.address.as_str(), target.port), handler);
     let outcome = tokio::time::timeout(settings.connect_timeout, attempt).await;
     let seen = presented.lock().expect("not poisoned").take();
     match (seen, outcome) {
@@ -207,6 +193,14 @@ impl RemoteCommand {
     pub fn program(program: &'static str) -> Self {
         Self {
             words: vec![quote(program)],
+        }
+    }
+
+    /// Starts with a program given as a validated path (a host's own
+    /// service-control program).
+    pub fn validated_program(program: &dyn RemoteArgument) -> Self {
+        Self {
+            words: vec![quote(program.as_argument())],
         }
     }
 
@@ -285,23 +279,15 @@ impl SshSession {
             presented: presented.clone(),
         };
         let connect = async {
-            let mut handle = client::connect(
-                config(&settings),
-                (target.address.as_str(), target.port),
-                handler,
-            )
-            .await
-            .map_err(
-                |error| match presented.lock().expect("not poisoned").take() {
-                    Some(key) if key.fingerprint != pinned_fingerprint => {
-                        SshError::HostKeyChanged {
-                            pinned: pinned_fingerprint.to_owned(),
-                            presented: key.fingerprint,
-                        }
-                    }
+            let mut handle = client::connect(config(&settings), (target.address.as_str(), target.port), handler)
+                .await
+                .map_err(|error| match presented.lock().expect("not poisoned").take() {
+                    Some(key) if key.fingerprint != pinned_fingerprint => SshError::HostKeyChanged {
+                        pinned: pinned_fingerprint.to_owned(),
+                        presented: key.fingerprint,
+                    },
                     _ => SshError::Unreachable(error.to_string()),
-                },
-            )?;
+                })?;
             let hash = handle
                 .best_supported_rsa_hash()
                 .await
@@ -325,15 +311,12 @@ impl SshSession {
         Ok(Self { handle, settings })
     }
 
-    /// Runs `command` and hands every output line to `on_line` as it comes
-    /// (`true` for stderr). Returns the exit status (`None` when the remote
-    /// side sent none, e.g. killed by a signal). Fails on timeout or loss of
-    /// the connection: it never hangs.
-    pub async fn run(
-        &self,
-        command: &RemoteCommand,
-        mut on_line: impl FnMut(bool, &str),
-    ) -> Result<Option<u32>, SshError> {
+    /// Runs `command`, sending every output line to `lines` as it comes.
+    /// A slow receiver slows the reading (SSH flow control holds the remote
+    /// side), so memory stays bounded whatever the output's size. Returns the
+    /// exit status (`None` when the remote side sent none, e.g. killed by a
+    /// signal). Fails on timeout or loss of the connection: it never hangs.
+    pub async fn run(&self, command: &RemoteCommand, lines: &Sender<OutputLine>) -> Result<Option<u32>, SshError> {
         let command = command.line();
         let lost = |e: russh::Error| SshError::Lost(e.to_string());
         let work = async {
@@ -342,18 +325,28 @@ impl SshSession {
             let mut stdout = LineBuffer::default();
             let mut stderr = LineBuffer::default();
             let mut status = None;
+            let mut ready = Vec::new();
             while let Some(message) = channel.wait().await {
                 match message {
-                    ChannelMsg::Data { ref data } => stdout.push(data, |l| on_line(false, l)),
+                    ChannelMsg::Data { ref data } => stdout.push(data, |l| ready.push(OutputLine::out(l))),
                     ChannelMsg::ExtendedData { ref data, ext: 1 } => {
-                        stderr.push(data, |l| on_line(true, l))
+                        stderr.push(data, |l| ready.push(OutputLine::err(l)))
                     }
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
                     _ => {}
                 }
+                for line in ready.drain(..) {
+                    // A receiver gone means nobody wants the rest: stop reading.
+                    if lines.send(line).await.is_err() {
+                        return Ok(status);
+                    }
+                }
             }
-            stdout.finish(|l| on_line(false, l));
-            stderr.finish(|l| on_line(true, l));
+            stdout.finish(|l| ready.push(OutputLine::out(l)));
+            stderr.finish(|l| ready.push(OutputLine::err(l)));
+            for line in ready {
+                let _ = lines.send(line).await;
+            }
             Ok(status)
         };
         tokio::time::timeout(self.settings.command_timeout, work)
@@ -362,10 +355,30 @@ impl SshSession {
     }
 
     pub async fn close(self) {
-        let _ = self
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "", "en")
-            .await;
+        let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    }
+}
+
+/// One line of a command's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLine {
+    pub stderr: bool,
+    pub text: String,
+}
+
+impl OutputLine {
+    fn out(text: &str) -> Self {
+        Self {
+            stderr: false,
+            text: text.to_owned(),
+        }
+    }
+
+    fn err(text: &str) -> Self {
+        Self {
+            stderr: true,
+            text: text.to_owned(),
+        }
     }
 }
 
@@ -397,14 +410,7 @@ mod tests {
 
     #[test]
     fn addresses_and_users_refuse_shell_metacharacters() {
-        for bad in [
-            "host;rm -rf /",
-            "-oProxyCommand=x",
-            "a b",
-            "$(id)",
-            "",
-            "h\0st",
-        ] {
+        for bad in ["host;rm -rf /", "-oProxyCommand=x", "a b", "$(id)", "", "h\0st"] {
             assert!(SshAddress::parse(bad).is_err(), "{bad:?}");
         }
         assert!(SshAddress::parse("vps.ocpizza.fr").is_ok());

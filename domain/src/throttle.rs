@@ -66,16 +66,16 @@ impl SignInThrottle {
     /// Refuses with [`DomainError::Throttled`] while any subject waits.
     pub async fn check(&self, subjects: &[ThrottleSubject]) -> Result<()> {
         let keys: Vec<String> = subjects.iter().map(ThrottleSubject::key).collect();
-        let until: Option<OffsetDateTime> =
-            sqlx::query_scalar("SELECT max(locked_until) FROM sign_in_failures WHERE subject = ANY($1) AND locked_until > now()")
-                .bind(&keys)
-                .fetch_one(&self.pool)
-                .await?;
+        let until: Option<OffsetDateTime> = sqlx::query_scalar(
+            "SELECT max(locked_until) FROM sign_in_failures WHERE subject = ANY($1) AND locked_until > now()",
+        )
+        .bind(&keys)
+        .fetch_one(&self.pool)
+        .await?;
         match until {
             Some(until) => {
                 let wait = (until - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
-                let seconds =
-                    wait.whole_seconds().max(0) as u64 + u64::from(wait.subsec_nanoseconds() > 0);
+                let seconds = wait.whole_seconds().max(0) as u64 + u64::from(wait.subsec_nanoseconds() > 0);
                 Err(DomainError::Throttled(Duration::from_secs(seconds.max(1))))
             }
             None => Ok(()),
@@ -99,11 +99,13 @@ impl SignInThrottle {
             .await?;
             let delay = delay_after(failures);
             if !delay.is_zero() {
-                sqlx::query("UPDATE sign_in_failures SET locked_until = now() + make_interval(secs => $2) WHERE subject = $1")
-                    .bind(subject.key())
-                    .bind(delay.as_secs_f64())
-                    .execute(&self.pool)
-                    .await?;
+                sqlx::query(
+                    "UPDATE sign_in_failures SET locked_until = now() + make_interval(secs => $2) WHERE subject = $1",
+                )
+                .bind(subject.key())
+                .bind(delay.as_secs_f64())
+                .execute(&self.pool)
+                .await?;
             }
             worst = worst.max(failures);
         }

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use domain::ssh::{
-    generate_key_pair, parse_private_key, read_host_key, RemoteCommand, SshAddress, SshError,
-    SshSession, SshSettings, SshTarget, SshUser,
+    generate_key_pair, parse_private_key, read_host_key, RemoteCommand, SshAddress, SshError, SshSession, SshSettings,
+    SshTarget, SshUser,
 };
 
 fn staging(name: &str) -> String {
@@ -60,17 +60,17 @@ async fn a_command_streams_its_lines_and_exit_status_through_the_pinned_key() {
     let session = SshSession::connect(&target(), &real_fingerprint(), &console_key(), settings())
         .await
         .unwrap();
-    let mut lines = Vec::new();
     let command = RemoteCommand::program("sh")
         .fixed("-c")
         .fixed("printf 'un\\ndeux\\n'; echo trois >&2; exit 3");
-    let status = session
-        .run(&command, |stderr, line| {
-            lines.push((stderr, line.to_owned()))
-        })
-        .await
-        .unwrap();
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(16);
+    let status = session.run(&command, &sender).await.unwrap();
+    drop(sender);
     assert_eq!(status, Some(3));
+    let mut lines = Vec::new();
+    while let Some(line) = receiver.recv().await {
+        lines.push((line.stderr, line.text));
+    }
     lines.sort();
     assert_eq!(
         lines,
@@ -149,8 +149,9 @@ async fn a_command_that_outlives_its_timeout_fails_instead_of_hanging() {
         .await
         .unwrap();
     let started = Instant::now();
+    let (sender, _receiver) = tokio::sync::mpsc::channel(16);
     let error = session
-        .run(&RemoteCommand::program("sleep").fixed("30"), |_, _| {})
+        .run(&RemoteCommand::program("sleep").fixed("30"), &sender)
         .await
         .err()
         .unwrap();

@@ -41,14 +41,9 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|r| r.parse().ok())
         .unwrap_or(10_000_000);
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL: see scripts/bench");
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&base)
-        .await?;
+    let admin = PgPoolOptions::new().max_connections(1).connect(&base).await?;
     let name = format!("bench_{}", std::process::id());
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
+    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
     let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
     let pool = PgPoolOptions::new()
         .max_connections(8)
@@ -62,10 +57,7 @@ async fn main() -> anyhow::Result<()> {
     println!("== audit log: {rows} rows");
     let started = Instant::now();
     fill(&pool, rows).await?;
-    println!(
-        "filled and indexed in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("filled and indexed in {:.1} s", started.elapsed().as_secs_f64());
     let audit = AuditLog::new(pool.clone());
     let newest: OffsetDateTime = sqlx::query_scalar("SELECT max(at) FROM audit_log")
         .fetch_one(&pool)
@@ -187,11 +179,7 @@ async fn fill(pool: &PgPool, rows: i64) -> anyhow::Result<()> {
     let batch = 1_000_000_i64;
     let actions = format!(
         "ARRAY[{}]",
-        ACTIONS
-            .iter()
-            .map(|a| format!("'{a}'"))
-            .collect::<Vec<_>>()
-            .join(",")
+        ACTIONS.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(",")
     );
     let mut done = 0;
     while done < rows {
@@ -215,22 +203,17 @@ async fn fill(pool: &PgPool, rows: i64) -> anyhow::Result<()> {
         done += n;
         eprintln!("  {done} rows");
     }
-    sqlx::query("VACUUM ANALYZE audit_log")
-        .execute(pool)
-        .await?;
+    sqlx::query("VACUUM ANALYZE audit_log").execute(pool).await?;
     Ok(())
 }
 
 async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
     let binary = std::env::var("CONSOLE_BINARY").unwrap_or_else(|_| {
         let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let target =
-            std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{workspace}/target"));
+        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{workspace}/target"));
         format!("{target}/release/ocpizza-console")
     });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let started = Instant::now();
     let mut child = Command::new(&binary)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -244,12 +227,7 @@ async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
         .build()?;
     let health = format!("http://127.0.0.1:{port}/healthz");
     loop {
-        if client
-            .get(&health)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
+        if client.get(&health).send().await.is_ok_and(|r| r.status() == 200) {
             break;
         }
         if started.elapsed() > Duration::from_secs(30) {
@@ -313,9 +291,7 @@ async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
                 .find(|l| l.trim_start().starts_with("Latency"))
                 .unwrap_or("")
                 .trim();
-            println!(
-                "signed-in home page under wrk (2 threads, 16 connections, 10 s): {rps}; {latency}"
-            );
+            println!("signed-in home page under wrk (2 threads, 16 connections, 10 s): {rps}; {latency}");
         }
         Err(error) => println!("wrk not available: {error}"),
     }

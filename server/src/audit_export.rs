@@ -19,11 +19,7 @@ pub async fn export(
     Query(query): Query<AuditQuery>,
 ) -> Response {
     let Some(operator) = context.operator else {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "Connexion requise / Sign-in required",
-        )
-            .into_response();
+        return (StatusCode::UNAUTHORIZED, "Connexion requise / Sign-in required").into_response();
     };
     if operator.require(Role::Operator).is_err() {
         let _ = state
@@ -42,16 +38,11 @@ pub async fn export(
         Ok(filter) => filter,
         Err(error) => return (StatusCode::BAD_REQUEST, format!("{error}")).into_response(),
     };
-    let recorded = AuditEntry::new(
-        operator.actor(),
-        "audit.export",
-        "audit_log",
-        Outcome::Success,
-    )
-    .detail("filter", query.describe())
-    .from(&context.provenance)
-    .record_alone(state.console.pool())
-    .await;
+    let recorded = AuditEntry::new(operator.actor(), "audit.export", "audit_log", Outcome::Success)
+        .detail("filter", query.describe())
+        .from(&context.provenance)
+        .record_alone(state.console.pool())
+        .await;
     if let Err(error) = recorded {
         tracing::error!(%error, "could not audit an export");
         return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response();

@@ -68,12 +68,7 @@ pub async fn sign_out(
     if let Some(operator) = &context.operator {
         if let Err(error) = state
             .console
-            .record_session_end(
-                operator.actor(),
-                &context.provenance,
-                "session.sign_out",
-                None,
-            )
+            .record_session_end(operator.actor(), &context.provenance, "session.sign_out", None)
             .await
         {
             tracing::error!(%error, "could not audit a sign-out");
@@ -112,21 +107,14 @@ pub async fn setup(
     match state
         .console
         .setup
-        .create_first_admin(
-            &context.provenance,
-            &form.token,
-            &form.username,
-            &form.password,
-        )
+        .create_first_admin(&context.provenance, &form.token, &form.username, &form.password)
         .await
     {
         Ok(account) => {
             tracing::info!(username = %account.username, "first admin created");
             Redirect::to("/sign-in?created=1").into_response()
         }
-        Err(DomainError::Invalid(invalid) | DomainError::Conflict(invalid)) => {
-            back(invalid.message)
-        }
+        Err(DomainError::Invalid(invalid) | DomainError::Conflict(invalid)) => back(invalid.message),
         Err(DomainError::Forbidden) => back("error-setup-token"),
         Err(error) => {
             tracing::error!(error = ?error, "first admin setup failed");
@@ -160,11 +148,7 @@ pub async fn language(
             tracing::error!(%error, "could not save the language");
         }
     }
-    let secure = if state.config.secure() {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.config.secure() { "; Secure" } else { "" };
     let cookie = format!(
         "{LANGUAGE_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Strict; HttpOnly{secure}",
         language.as_str()
@@ -196,12 +180,7 @@ mod tests {
     #[test]
     fn redirects_stay_on_the_console() {
         assert_eq!(local_path("/audit?actor=x"), "/audit?actor=x");
-        for foreign in [
-            "//evil.example",
-            "https://evil.example",
-            "/\\evil.example",
-            "",
-        ] {
+        for foreign in ["//evil.example", "https://evil.example", "/\\evil.example", ""] {
             assert_eq!(local_path(foreign), "/");
         }
     }

@@ -8,11 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "ocpizza-console",
-    version,
-    about = "OC Pizza operations console"
-)]
+#[command(name = "ocpizza-console", version, about = "OC Pizza operations console")]
 pub struct Config {
     /// PostgreSQL server to use. Without it, the console runs its own private
     /// cluster in the data directory (unix socket only, no TCP port).
@@ -25,21 +21,11 @@ pub struct Config {
 
     /// The master key sealing every secret (64 hex digits). Without it, the
     /// key in <data dir>/master.key is used, generated on first start.
-    #[arg(
-        long,
-        env = "CONSOLE_MASTER_KEY",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "CONSOLE_MASTER_KEY", hide_env_values = true, global = true)]
     pub master_key: Option<String>,
 
     /// The key before the last rotation, while consoles restart onto the new one.
-    #[arg(
-        long,
-        env = "CONSOLE_PREVIOUS_MASTER_KEY",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "CONSOLE_PREVIOUS_MASTER_KEY", hide_env_values = true, global = true)]
     pub previous_master_key: Option<String>,
 
     /// Address and port to listen on. Defaults to cargo-leptos' site address
@@ -64,22 +50,32 @@ pub struct Config {
     pub trust_forwarded_for: bool,
 
     /// Minutes of inactivity after which a session ends.
-    #[arg(
-        long,
-        env = "CONSOLE_SESSION_IDLE_MINUTES",
-        default_value_t = 30,
-        global = true
-    )]
+    #[arg(long, env = "CONSOLE_SESSION_IDLE_MINUTES", default_value_t = 30, global = true)]
     pub session_idle_minutes: u32,
 
     /// Hours after sign-in after which a session ends, active or not.
-    #[arg(
-        long,
-        env = "CONSOLE_SESSION_ABSOLUTE_HOURS",
-        default_value_t = 12,
-        global = true
-    )]
+    #[arg(long, env = "CONSOLE_SESSION_ABSOLUTE_HOURS", default_value_t = 12, global = true)]
     pub session_absolute_hours: u32,
+
+    /// Seconds to wait for a host's SSH port to answer and accept the key.
+    #[arg(long, env = "CONSOLE_SSH_CONNECT_TIMEOUT", default_value_t = 10, global = true)]
+    pub ssh_connect_timeout: u64,
+
+    /// Seconds a remote command may run before it is failed.
+    #[arg(long, env = "CONSOLE_SSH_COMMAND_TIMEOUT", default_value_t = 300, global = true)]
+    pub ssh_command_timeout: u64,
+
+    /// Oldest NGINX the prerequisites check accepts without a warning.
+    #[arg(long, env = "CONSOLE_REQUIRED_NGINX", default_value = "1.21.6", global = true)]
+    pub required_nginx: String,
+
+    /// Oldest Gunicorn accepted without a warning.
+    #[arg(long, env = "CONSOLE_REQUIRED_GUNICORN", default_value = "20.1", global = true)]
+    pub required_gunicorn: String,
+
+    /// Oldest PostgreSQL accepted without a warning.
+    #[arg(long, env = "CONSOLE_REQUIRED_POSTGRESQL", default_value = "12.9", global = true)]
+    pub required_postgresql: String,
 
     /// Log format: human-readable text, or one JSON object a line.
     #[arg(long, env = "CONSOLE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -130,13 +126,25 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The domain handle this configuration describes, over `pool`.
+    pub fn console(&self, pool: sqlx::PgPool) -> anyhow::Result<domain::Console> {
+        let ssh = domain::ssh::SshSettings {
+            connect_timeout: std::time::Duration::from_secs(self.ssh_connect_timeout),
+            command_timeout: std::time::Duration::from_secs(self.ssh_command_timeout),
+            keepalive_interval: std::time::Duration::from_secs(15),
+        };
+        let mut console = domain::Console::with_ssh(pool, crate::master_key::load(self)?, ssh);
+        console.required_versions = domain::hosts::RequiredVersions {
+            nginx: self.required_nginx.clone(),
+            gunicorn: self.required_gunicorn.clone(),
+            postgresql: self.required_postgresql.clone(),
+        };
+        Ok(console)
+    }
+
     pub fn listen_address(&self) -> SocketAddr {
         self.listen
-            .or_else(|| {
-                std::env::var("LEPTOS_SITE_ADDR")
-                    .ok()
-                    .and_then(|a| a.parse().ok())
-            })
+            .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok().and_then(|a| a.parse().ok()))
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)))
     }
 
@@ -145,10 +153,7 @@ impl Config {
         match self.secure_cookies {
             SecureCookies::Always => true,
             SecureCookies::Never => false,
-            SecureCookies::Auto => self
-                .public_url
-                .as_ref()
-                .is_some_and(|u| u.scheme() == "https"),
+            SecureCookies::Auto => self.public_url.as_ref().is_some_and(|u| u.scheme() == "https"),
         }
     }
 }

@@ -134,16 +134,7 @@ impl EmbeddedPostgres {
     fn stop_cluster(&self) -> Result<()> {
         self.run(
             "pg_ctl",
-            &[
-                "stop",
-                "-w",
-                "-t",
-                "60",
-                "-m",
-                "fast",
-                "-D",
-                path_str(&self.cluster)?,
-            ],
+            &["stop", "-w", "-t", "60", "-m", "fast", "-D", path_str(&self.cluster)?],
         )
     }
 
@@ -159,10 +150,7 @@ impl EmbeddedPostgres {
 
     fn prepare_directories(&self) -> Result<()> {
         for dir in [&self.cluster, &self.socket_dir, &self.log_dir] {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?;
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
             if let Some((uid, gid)) = self.run_as {
                 nix::unistd::chown(dir.as_path(), Some(uid), Some(gid))?;
@@ -173,9 +161,7 @@ impl EmbeddedPostgres {
 
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(self.bin_dir.join(program));
-        command
-            .current_dir(&self.socket_dir)
-            .env("LC_ALL", "C.UTF-8");
+        command.current_dir(&self.socket_dir).env("LC_ALL", "C.UTF-8");
         // Its own process group: a Ctrl-C in the terminal reaches the console,
         // which then stops the cluster in order, not the cluster directly.
         command.process_group(0);
@@ -242,8 +228,9 @@ fn unprivileged_owner() -> Result<Option<(Uid, Gid)>> {
     if !Uid::effective().is_root() {
         return Ok(None);
     }
-    let user = User::from_name("postgres")?
-        .ok_or_else(|| anyhow!("running as root, the embedded cluster needs the 'postgres' system user (apt-get install postgresql)"))?;
+    let user = User::from_name("postgres")?.ok_or_else(|| {
+        anyhow!("running as root, the embedded cluster needs the 'postgres' system user (apt-get install postgresql)")
+    })?;
     Ok(Some((user.uid, user.gid)))
 }
 
@@ -271,5 +258,9 @@ fn find_bin_dir() -> Result<PathBuf> {
         .into_iter()
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .find(|dir| dir.join("initdb").exists());
-    initdb.ok_or_else(|| anyhow!("PostgreSQL's initdb was not found: install PostgreSQL (apt-get install postgresql) or set DATABASE_URL"))
+    initdb.ok_or_else(|| {
+        anyhow!(
+            "PostgreSQL's initdb was not found: install PostgreSQL (apt-get install postgresql) or set DATABASE_URL"
+        )
+    })
 }

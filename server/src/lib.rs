@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod embedded_postgres;
 pub mod health;
+pub mod job_stream;
 pub mod master_key;
 pub mod observe;
 pub mod security;

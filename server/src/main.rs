@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use domain::audit::ChainStatus;
-use domain::Console;
 use server::config::{Command, Config, LogFormat};
 use server::startup::{Application, Database};
 
@@ -42,8 +41,7 @@ fn init_tracing(config: &Config) {
 async fn run(config: Config) -> Result<ExitCode> {
     match config.command.clone().unwrap_or(Command::Serve) {
         Command::Serve => {
-            let leptos = leptos::config::get_configuration(None)
-                .context("reading the Leptos configuration")?;
+            let leptos = leptos::config::get_configuration(None).context("reading the Leptos configuration")?;
             let application = Application::build(config, leptos.leptos_options).await?;
             application.run_until_stopped().await?;
             Ok(ExitCode::SUCCESS)
@@ -66,7 +64,8 @@ async fn run(config: Config) -> Result<ExitCode> {
             };
             let database = Database::open(&config).await?;
             database.migrate().await?;
-            let result = Console::new(database.pool.clone(), server::master_key::load(&config)?)
+            let result = config
+                .console(database.pool.clone())?
                 .setup
                 .create_admin_from_cli(&username, &password)
                 .await;
@@ -82,7 +81,7 @@ async fn run(config: Config) -> Result<ExitCode> {
         Command::RotateMasterKey => {
             let database = Database::open(&config).await?;
             database.migrate().await?;
-            let console = Console::new(database.pool.clone(), server::master_key::load(&config)?);
+            let console = config.console(database.pool.clone())?;
             let result = server::master_key::rotate(&config, &console.secrets).await;
             database.close().await?;
             println!("master key rotated: {} secrets re-sealed", result?);
@@ -90,10 +89,7 @@ async fn run(config: Config) -> Result<ExitCode> {
         }
         Command::VerifyAudit => {
             let database = Database::open(&config).await?;
-            let status = Console::new(database.pool.clone(), server::master_key::load(&config)?)
-                .audit
-                .verify()
-                .await;
+            let status = config.console(database.pool.clone())?.audit.verify().await;
             database.close().await?;
             match status? {
                 ChainStatus::Intact { rows } => {

@@ -22,14 +22,10 @@ const PREVIOUS: &str = "master.key.previous";
 /// The box every secret goes through, for this configuration.
 pub fn load(config: &Config) -> Result<SecretBox> {
     if let Some(text) = &config.master_key {
-        let mut sealer = SecretBox::new(
-            MasterKey::decode(text).context("CONSOLE_MASTER_KEY is not 64 hex digits")?,
-        );
+        let mut sealer = SecretBox::new(MasterKey::decode(text).context("CONSOLE_MASTER_KEY is not 64 hex digits")?);
         if let Some(previous) = &config.previous_master_key {
-            sealer = sealer.also_opening(
-                MasterKey::decode(previous)
-                    .context("CONSOLE_PREVIOUS_MASTER_KEY is not 64 hex digits")?,
-            );
+            sealer = sealer
+                .also_opening(MasterKey::decode(previous).context("CONSOLE_PREVIOUS_MASTER_KEY is not 64 hex digits")?);
         }
         return Ok(sealer);
     }
@@ -78,11 +74,9 @@ pub async fn rotate(config: &Config, store: &SecretStore) -> Result<u64> {
 
 fn read(path: &Path) -> Result<Option<MasterKey>> {
     match fs::read_to_string(path) {
-        Ok(text) => {
-            Ok(Some(MasterKey::decode(&text).with_context(|| {
-                format!("{} is not a master key", path.display())
-            })?))
-        }
+        Ok(text) => Ok(Some(
+            MasterKey::decode(&text).with_context(|| format!("{} is not a master key", path.display()))?,
+        )),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
     }

@@ -19,21 +19,11 @@ pub struct CspNonce(pub String);
 pub async fn protect(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     if !is_safe(request.method()) {
         if let Some(refusal) = foreign_origin(&state, &request) {
-            let provenance = request
-                .extensions()
-                .get::<Provenance>()
-                .cloned()
-                .unwrap_or_default();
+            let provenance = request.extensions().get::<Provenance>().cloned().unwrap_or_default();
             let path = request.uri().path().to_owned();
             if let Err(error) = state
                 .console
-                .record_refusal(
-                    Actor::Anonymous,
-                    "request.cross_origin",
-                    &path,
-                    &provenance,
-                    &refusal,
-                )
+                .record_refusal(Actor::Anonymous, "request.cross_origin", &path, &provenance, &refusal)
                 .await
             {
                 tracing::error!(%error, "could not audit a cross-origin refusal");
@@ -81,11 +71,7 @@ fn expected_origin(state: &AppState, request: &Request) -> Option<String> {
         return Some(url.origin().ascii_serialization());
     }
     let host = request.headers().get(header::HOST)?.to_str().ok()?;
-    let scheme = if state.config.secure() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if state.config.secure() { "https" } else { "http" };
     Some(format!("{scheme}://{host}"))
 }
 
@@ -110,9 +96,6 @@ fn add_headers(response: &mut Response, state: &AppState, nonce: Option<&str>) {
     set("referrer-policy", "same-origin");
     set("cross-origin-opener-policy", "same-origin");
     if state.config.secure() {
-        set(
-            "strict-transport-security",
-            "max-age=31536000; includeSubDomains",
-        );
+        set("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
 }

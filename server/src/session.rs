@@ -21,11 +21,7 @@ pub const LANGUAGE_COOKIE: &str = "lang";
 
 pub async fn resolve(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let session = request.extensions().get::<Session>().cloned();
-    let provenance = request
-        .extensions()
-        .get::<Provenance>()
-        .cloned()
-        .unwrap_or_default();
+    let provenance = request.extensions().get::<Provenance>().cloned().unwrap_or_default();
     let operator = match &session {
         Some(session) => signed_in_operator(&state, session, &provenance).await,
         None => None,
@@ -39,11 +35,7 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         .or_else(|| cookie(&request, LANGUAGE_COOKIE).and_then(|code| Locale::from_code(&code)))
         .unwrap_or_default();
     if operator.is_none() && needs_sign_in(&request) {
-        let here = request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let here = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let target = format!(
             "/sign-in?next={}",
             url::form_urlencoded::byte_serialize(here.as_bytes()).collect::<String>()
@@ -64,11 +56,7 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
     next.run(request).await
 }
 
-async fn signed_in_operator(
-    state: &AppState,
-    session: &Session,
-    provenance: &Provenance,
-) -> Option<Operator> {
+async fn signed_in_operator(state: &AppState, session: &Session, provenance: &Provenance) -> Option<Operator> {
     let signed_in = match session.get::<SignedIn>(SIGNED_IN).await {
         Ok(Some(signed_in)) => signed_in,
         Ok(None) => return None,
@@ -133,12 +121,8 @@ fn needs_sign_in(request: &Request) -> bool {
         "/favicon.ico",
         "/language",
     ];
-    let is_page_request =
-        request.method() == http::Method::GET || request.method() == http::Method::HEAD;
-    is_page_request
-        && !public.contains(&path)
-        && !path.starts_with("/pkg/")
-        && !path.starts_with("/api/")
+    let is_page_request = request.method() == http::Method::GET || request.method() == http::Method::HEAD;
+    is_page_request && !public.contains(&path) && !path.starts_with("/pkg/") && !path.starts_with("/api/")
 }
 
 pub fn cookie(request: &Request, name: &str) -> Option<String> {

@@ -24,7 +24,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
 use crate::embedded_postgres::EmbeddedPostgres;
-use crate::{audit_export, auth, health, observe, security, session};
+use crate::{audit_export, auth, health, job_stream, observe, security, session};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -45,9 +45,7 @@ impl Database {
     pub async fn open(config: &Config) -> Result<Self> {
         match &config.database_url {
             Some(url) => {
-                let options: PgConnectOptions = url
-                    .parse()
-                    .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+                let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
                 Ok(Self {
                     pool: pool(options).await?,
                     embedded: None,
@@ -55,16 +53,12 @@ impl Database {
             }
             None => {
                 let data_dir = config.data_dir.clone();
-                let embedded =
-                    tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir))
-                        .await??;
+                let embedded = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir)).await??;
                 let admin = pool(embedded.admin_options()).await?;
-                let exists: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
-                )
-                .bind(EmbeddedPostgres::DATABASE)
-                .fetch_one(&admin)
-                .await?;
+                let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(EmbeddedPostgres::DATABASE)
+                    .fetch_one(&admin)
+                    .await?;
                 if !exists {
                     sqlx::query(&format!("CREATE DATABASE {}", EmbeddedPostgres::DATABASE))
                         .execute(&admin)
@@ -80,10 +74,7 @@ impl Database {
     }
 
     pub async fn migrate(&self) -> Result<()> {
-        domain::MIGRATOR
-            .run(&self.pool)
-            .await
-            .context("applying migrations")?;
+        domain::MIGRATOR.run(&self.pool).await.context("applying migrations")?;
         PostgresStore::new(self.pool.clone())
             .migrate()
             .await
@@ -117,9 +108,7 @@ pub fn metrics_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[
-                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ])
+                .set_buckets(&[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
@@ -145,13 +134,16 @@ impl Application {
     }
 
     /// Like [`Application::build`], on a database already open (tests).
-    pub async fn build_on(
-        config: Config,
-        leptos_options: LeptosOptions,
-        database: Database,
-    ) -> Result<Self> {
+    pub async fn build_on(config: Config, leptos_options: LeptosOptions, database: Database) -> Result<Self> {
         database.migrate().await?;
-        let console = Console::new(database.pool.clone(), crate::master_key::load(&config)?);
+        let console = config.console(database.pool.clone())?;
+        let interrupted = console.jobs.start().await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "jobs left running by a stopped console were marked interrupted"
+            );
+        }
         let listener = TcpListener::bind(config.listen_address())
             .await
             .with_context(|| format!("listening on {}", config.listen_address()))?;
@@ -162,9 +154,7 @@ impl Application {
                 .as_ref()
                 .map(|u| u.as_str().trim_end_matches('/').to_owned())
                 .unwrap_or_else(|| format!("http://{address}"));
-            tracing::warn!(
-                "no account exists yet: create the first admin at {base}/setup?token={token}"
-            );
+            tracing::warn!("no account exists yet: create the first admin at {base}/setup?token={token}");
         }
         let store = PostgresStore::new(database.pool.clone());
         tokio::spawn(
@@ -187,9 +177,7 @@ impl Application {
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr().expect("a bound listener has an address")
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down in order.
@@ -198,12 +186,8 @@ impl Application {
         // caught, not kill the process with its cluster still running.
         let stop = shutdown_signal()?;
         tracing::info!("listening on http://{}", self.address());
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(stop)
-            .await?;
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(stop).await?;
         tracing::info!("requests drained; stopping");
         self.database.close().await
     }
@@ -254,26 +238,19 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .route("/setup", post(auth::setup))
         .route("/language", post(auth::language))
         .route("/audit/export.csv", get(audit_export::export))
+        .route("/jobs/{id}/events", get(job_stream::events))
+        .route("/jobs/{id}/output.txt", get(job_stream::output))
         .leptos_routes_with_context(&state, routes, leptos_context.clone(), {
             let options = shell_options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<
-            AppState,
-            _,
-        >(leptos_context, shell))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            session::resolve,
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            leptos_context,
+            shell,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), session::resolve))
         .layer(sessions)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            security::protect,
-        ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), security::protect))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::observe))
         .with_state(state)
 }

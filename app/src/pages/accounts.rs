@@ -14,13 +14,7 @@ pub fn AccountsPage() -> impl IntoView {
     let toggle = ServerAction::<SetAccountEnabled>::new();
     let reset = ServerAction::<ResetPassword>::new();
     let accounts = Resource::new(
-        move || {
-            (
-                create.version().get(),
-                toggle.version().get(),
-                reset.version().get(),
-            )
-        },
+        move || (create.version().get(), toggle.version().get(), reset.version().get()),
         |_| list_accounts(),
     );
     let create_error = last_error(create.value());

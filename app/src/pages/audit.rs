@@ -24,10 +24,7 @@ pub fn AuditPage() -> impl IntoView {
         })
     });
     let after = Memo::new(move |_| params.with(|p| p.get("after")));
-    let rows = Resource::new(
-        move || (query.get(), after.get()),
-        |(q, a)| audit_page(q, a),
-    );
+    let rows = Resource::new(move || (query.get(), after.get()), |(q, a)| audit_page(q, a));
     let chain = Resource::new(|| (), |_| audit_chain_state());
     let export_href = move || {
         let q = query.get().to_query_string();
@@ -130,8 +127,7 @@ pub fn AuditPage() -> impl IntoView {
 fn AuditTable(page: AuditRows, query: AuditQuery) -> impl IntoView {
     let locale = use_locale();
     if page.rows.is_empty() {
-        return view! { <p class="muted" id="audit-empty">{locale.t("audit-empty")}</p> }
-            .into_any();
+        return view! { <p class="muted" id="audit-empty">{locale.t("audit-empty")}</p> }.into_any();
     }
     let base = query.to_query_string();
     let older = page.next.map(|cursor| {

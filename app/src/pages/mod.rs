@@ -4,5 +4,8 @@ pub mod accounts;
 pub mod area;
 pub mod audit;
 pub mod dashboard;
+pub mod host;
+pub mod hosts;
+pub mod job;
 pub mod my_account;
 pub mod sign_in;

@@ -24,9 +24,7 @@ pub fn SignInPage() -> impl IntoView {
     let error = move || match param("error").as_deref() {
         Some("credentials") => Some(locale.t("error-credentials")),
         Some("throttled") => {
-            let wait = param("wait")
-                .and_then(|w| w.parse::<u64>().ok())
-                .unwrap_or(1);
+            let wait = param("wait").and_then(|w| w.parse::<u64>().ok()).unwrap_or(1);
             Some(locale.t_with("error-throttled-wait", &[("seconds", wait.into())]))
         }
         Some(_) => Some(locale.t("error-internal")),

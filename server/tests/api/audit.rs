@@ -14,14 +14,8 @@ async fn the_database_refuses_update_delete_and_truncate_on_the_audit_log(pool: 
         "DELETE FROM audit_log",
         "TRUNCATE audit_log",
     ] {
-        let error = sqlx::query(statement)
-            .execute(&app.pool)
-            .await
-            .expect_err(statement);
-        assert!(
-            error.to_string().contains("append-only"),
-            "{statement}: {error}"
-        );
+        let error = sqlx::query(statement).execute(&app.pool).await.expect_err(statement);
+        assert!(error.to_string().contains("append-only"), "{statement}: {error}");
     }
     assert_eq!(app.audit_rows().await.len(), 1);
 }
@@ -38,28 +32,17 @@ async fn a_row_altered_behind_the_triggers_is_named_by_verify_audit(pool: PgPool
         ChainStatus::Intact { rows: 3 }
     );
 
-    let target: i64 = sqlx::query_scalar(
-        "SELECT id FROM audit_log WHERE action = 'account.create' AND target = $1",
+    let target: i64 = sqlx::query_scalar("SELECT id FROM audit_log WHERE action = 'account.create' AND target = $1")
+        .bind(OPERATOR)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    behind_the_triggers(
+        &pool,
+        "UPDATE audit_log SET details = '{\"role\":\"viewer\"}' WHERE id = $1",
+        target,
     )
-    .bind(OPERATOR)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_log SET details = '{\"role\":\"viewer\"}' WHERE id = $1")
-        .bind(target)
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("SET session_replication_role = origin")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    drop(conn);
+    .await;
 
     assert_eq!(
         app.console.audit.verify().await.unwrap(),
@@ -80,10 +63,7 @@ async fn a_row_altered_behind_the_triggers_is_named_by_verify_audit(pool: PgPool
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
-    assert!(
-        stdout.contains(&format!("BROKEN at row {target}")),
-        "{stdout}"
-    );
+    assert!(stdout.contains(&format!("BROKEN at row {target}")), "{stdout}");
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -96,17 +76,7 @@ async fn a_deleted_row_breaks_the_chain_at_its_successor(pool: PgPool) {
         .fetch_all(&pool)
         .await
         .unwrap();
-    let mut conn = pool.acquire().await.unwrap();
-    sqlx::query("SET session_replication_role = replica")
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_log WHERE id = $1")
-        .bind(ids[1])
-        .execute(&mut *conn)
-        .await
-        .unwrap();
-    drop(conn);
+    behind_the_triggers(&pool, "DELETE FROM audit_log WHERE id = $1", ids[1]).await;
     assert_eq!(
         app.console.audit.verify().await.unwrap(),
         ChainStatus::Broken {
@@ -173,12 +143,7 @@ async fn keyset_pages_walk_the_whole_log_newest_first_without_repeats(pool: PgPo
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = app
-            .console
-            .audit
-            .page(&AuditFilter::default(), after, 3)
-            .await
-            .unwrap();
+        let page = app.console.audit.page(&AuditFilter::default(), after, 3).await.unwrap();
         seen.extend(page.records.iter().map(|r| r.id));
         match page.next {
             Some(next) => after = Some(next),
@@ -210,12 +175,7 @@ async fn account_changes_are_audited_with_the_acting_admin(pool: PgPool) {
         .unwrap();
     app.console
         .accounts
-        .reset_password(
-            &admin,
-            &provenance,
-            operator.id,
-            "une toute nouvelle phrase",
-        )
+        .reset_password(&admin, &provenance, operator.id, "une toute nouvelle phrase")
         .await
         .unwrap();
     let rows = app.audit_rows().await;

@@ -55,18 +55,12 @@ impl Console {
                 Err(_) => break,
             }
         }
-        panic!(
-            "no line with {needle:?} within {within:?}; saw:\n{}",
-            seen.join("\n")
-        );
+        panic!("no line with {needle:?} within {within:?}; saw:\n{}", seen.join("\n"));
     }
 }
 
 fn temp_data_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "ocpizza-embedded-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let dir = std::env::temp_dir().join(format!("ocpizza-embedded-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -84,8 +78,7 @@ fn the_embedded_cluster_serves_refuses_a_second_console_and_stops_cleanly() {
     );
 
     let health = http_get(port, "/healthz");
-    let health: serde_json::Value =
-        serde_json::from_str(health.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let health: serde_json::Value = serde_json::from_str(health.split("\r\n\r\n").nth(1).unwrap()).unwrap();
     assert_eq!(health["database"], true);
     let conf = std::fs::read_to_string(data_dir.join("log/postgres.log")).unwrap_or_default();
     assert!(
@@ -131,11 +124,7 @@ fn the_embedded_cluster_serves_refuses_a_second_console_and_stops_cleanly() {
 fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
-    )
-    .unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response

@@ -51,9 +51,7 @@ pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
     ];
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
-    let leptos = LeptosOptions::builder()
-        .output_name("ocpizza-console")
-        .build();
+    let leptos = LeptosOptions::builder().output_name("ocpizza-console").build();
     let database = Database {
         pool: pool.clone(),
         embedded: None,
@@ -99,25 +97,18 @@ impl TestApp {
     pub async fn operator(&self, by: &Operator) -> Operator {
         self.console
             .accounts
-            .create(
-                by,
-                &Provenance::default(),
-                OPERATOR,
-                Role::Operator,
-                OPERATOR_PASSWORD,
-            )
+            .create(by, &Provenance::default(), OPERATOR, Role::Operator, OPERATOR_PASSWORD)
             .await
             .expect("operator created");
         self.operator_named(OPERATOR).await
     }
 
     async fn operator_named(&self, name: &str) -> Operator {
-        let (id, epoch): (i64, i32) =
-            sqlx::query_as("SELECT id, session_epoch FROM accounts WHERE username = $1")
-                .bind(name)
-                .fetch_one(&self.pool)
-                .await
-                .unwrap();
+        let (id, epoch): (i64, i32) = sqlx::query_as("SELECT id, session_epoch FROM accounts WHERE username = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
         self.console
             .accounts
             .operator_for_session(id, epoch)
@@ -171,11 +162,7 @@ impl Browser {
     pub async fn sign_in(&self, username: &str, password: &str) -> Response {
         self.post_form(
             "/sign-in",
-            &[
-                ("username", username),
-                ("password", password),
-                ("next", "/"),
-            ],
+            &[("username", username), ("password", password), ("next", "/")],
         )
         .await
     }
@@ -200,4 +187,30 @@ pub fn location(response: &Response) -> String {
         .get("location")
         .map(|l| l.to_str().unwrap().to_owned())
         .unwrap_or_default()
+}
+
+/// Runs `statement` (with `$1` bound to `id`) as a superuser would behind
+/// the audit log's triggers: what an attacker with database access could do.
+pub async fn behind_the_triggers(pool: &PgPool, statement: &str, id: i64) {
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query(statement).bind(id).execute(&mut *conn).await.unwrap();
+    sqlx::query("SET session_replication_role = origin")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+}
+
+/// The response's `Set-Cookie`, lower-cased.
+pub fn set_cookie(response: &Response) -> String {
+    response
+        .headers()
+        .get("set-cookie")
+        .expect("a Set-Cookie header")
+        .to_str()
+        .unwrap()
+        .to_lowercase()
 }

@@ -5,6 +5,7 @@
 mod audit;
 mod embedded;
 mod helpers;
+mod hosts;
 mod secrets;
 mod security;
 mod sessions;

@@ -5,8 +5,7 @@ use sqlx::PgPool;
 
 #[sqlx::test(migrations = "../migrations")]
 async fn rotate_master_key_reseals_every_secret_and_keeps_the_old_key_aside(pool: PgPool) {
-    let data_dir =
-        std::env::temp_dir().join(format!("ocpizza-keys-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = std::env::temp_dir().join(format!("ocpizza-keys-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&data_dir).unwrap();
     let old = MasterKey::generate();
     std::fs::write(data_dir.join("master.key"), old.encode().as_bytes()).unwrap();
@@ -21,11 +20,7 @@ async fn rotate_master_key_reseals_every_secret_and_keeps_the_old_key_aside(pool
     let database = pool.connect_options().get_database().unwrap().to_owned();
     let base = std::env::var("DATABASE_URL").unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_ocpizza-console"))
-        .args([
-            "rotate-master-key",
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-        ])
+        .args(["rotate-master-key", "--data-dir", data_dir.to_str().unwrap()])
         .env(
             "DATABASE_URL",
             format!("{}/{database}", base.rsplit_once('/').unwrap().0),
@@ -45,28 +40,20 @@ async fn rotate_master_key_reseals_every_secret_and_keeps_the_old_key_aside(pool
         "no key is printed in file mode"
     );
 
-    let new =
-        MasterKey::decode(&std::fs::read_to_string(data_dir.join("master.key")).unwrap()).unwrap();
+    let new = MasterKey::decode(&std::fs::read_to_string(data_dir.join("master.key")).unwrap()).unwrap();
     let previous = std::fs::read_to_string(data_dir.join("master.key.previous")).unwrap();
     assert_eq!(previous, old.encode().as_str());
     assert!(!data_dir.join("master.key.next").exists());
     let reopened = SecretStore::new(pool.clone(), SecretBox::new(new));
-    assert_eq!(
-        reopened.get(id).await.unwrap().as_slice(),
-        b"the host's private key"
-    );
-    assert!(
-        store.get(id).await.is_err(),
-        "the old key alone opens nothing now"
-    );
+    assert_eq!(reopened.get(id).await.unwrap().as_slice(), b"the host's private key");
+    assert!(store.get(id).await.is_err(), "the old key alone opens nothing now");
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
 #[test]
 fn a_first_start_writes_a_private_master_key_file() {
     use std::os::unix::fs::PermissionsExt;
-    let data_dir =
-        std::env::temp_dir().join(format!("ocpizza-keys-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = std::env::temp_dir().join(format!("ocpizza-keys-{}", uuid::Uuid::new_v4().simple()));
     let config = <server::config::Config as clap::Parser>::parse_from([
         "ocpizza-console",
         "--data-dir",

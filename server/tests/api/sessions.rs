@@ -11,18 +11,13 @@ async fn a_wrong_password_and_an_unknown_user_get_the_same_answer(pool: PgPool) 
     let browser = app.browser();
 
     let wrong_password = browser.sign_in(ADMIN, "not the right password").await;
-    let unknown_user = browser
-        .sign_in("nobody.here", "not the right password")
-        .await;
+    let unknown_user = browser.sign_in("nobody.here", "not the right password").await;
 
     assert_eq!(wrong_password.status(), 303);
     assert_eq!(unknown_user.status(), 303);
     assert_eq!(location(&wrong_password), location(&unknown_user));
     assert!(location(&wrong_password).starts_with("/sign-in?error=credentials"));
-    assert!(
-        browser.session_cookie().is_none(),
-        "a failed sign-in opens no session"
-    );
+    assert!(browser.session_cookie().is_none(), "a failed sign-in opens no session");
     assert_eq!(app.audit_count("session.sign_in", "failure").await, 2);
 }
 
@@ -42,13 +37,7 @@ async fn signing_in_lands_on_the_dashboard_with_a_new_session_id(pool: PgPool) {
     assert_eq!(location(&response), "/");
     let first = browser.session_cookie().expect("a session cookie");
     assert_ne!(first, "planted-by-someone-else");
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_lowercase();
+    let cookie = set_cookie(&response);
     assert!(
         cookie.contains("httponly") && cookie.contains("samesite=strict"),
         "{cookie}"

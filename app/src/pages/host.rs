@@ -1,0 +1,169 @@
+//! One host: its identity and pinned key (with the alert when the host
+//! showed another one), the web app's services with their state and the
+//! buttons of manual §5.2, the prerequisites check of §3.1-3.2, its jobs.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use crate::components::{last_error, ErrorNotice, FormError, Loading};
+use crate::hosts_api::{host_detail, service_states, HostView, RepinHost, StartJob};
+use crate::i18n::use_locale;
+
+#[component]
+pub fn HostPage() -> impl IntoView {
+    let params = use_params_map();
+    let host_id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
+    let repin = ServerAction::<RepinHost>::new();
+    let detail = Resource::new(move || (host_id(), repin.version().get()), |(id, _)| host_detail(id));
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(host) => view! { <HostSections host repin/> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView {
+    let locale = use_locale();
+    let host_id = host.summary.id;
+    let me = Resource::new(|| (), |_| crate::api::who_am_i());
+    let states = Resource::new(|| (), move |_| service_states(host_id));
+    let start = ServerAction::<StartJob>::new();
+    let start_error = last_error(start.value());
+    let repin_error = last_error(repin.value());
+    let confirm_stop = RwSignal::new(false);
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = start.value().get() {
+            navigate(&format!("/jobs/{job}"), Default::default());
+        }
+    });
+    let run = move |action: &'static str| {
+        start.dispatch(StartJob {
+            host_id,
+            action: action.to_owned(),
+        });
+    };
+    let alert = host.summary.key_alert.clone();
+    view! {
+        <h1>{host.summary.name.clone()}</h1>
+        {alert.map(|presented| {
+            let presented_for_repin = presented.clone();
+            view! {
+                <div class="notice error" role="alert" id="host-key-alert">
+                    <p>{locale.t("hosts-key-alert")}</p>
+                    <p>{locale.t("hosts-pinned")} " " <code>{host.summary.fingerprint.clone()}</code></p>
+                    <p>{locale.t("hosts-presented")} " " <code>{presented}</code></p>
+                    <Suspense fallback=|| ()>
+                        {move || {
+                            let presented = presented_for_repin.clone();
+                            Suspend::new(async move {
+                                me.await.ok().flatten().filter(|m| m.is_admin()).map(|_| view! {
+                                    <p class="hint">{locale.t("hosts-repin-hint")}</p>
+                                    <button type="button" id="repin" on:click=move |_| {
+                                        repin.dispatch(RepinHost { host_id, fingerprint: presented.clone() });
+                                    }>{locale.t("hosts-repin")}</button>
+                                    <FormError error=repin_error fields=&[]/>
+                                })
+                            })
+                        }}
+                    </Suspense>
+                </div>
+            }
+        })}
+        <dl class="facts">
+            <dt>{locale.t("hosts-ssh")}</dt><dd><code>{host.summary.ssh.clone()}</code></dd>
+            <dt>{locale.t("hosts-pinned")}</dt><dd><code id="pinned-fingerprint">{host.summary.fingerprint.clone()}</code></dd>
+            <dt>{locale.t("hosts-site-url")}</dt><dd><a href=host.summary.site_url.clone() rel="external">{host.summary.site_url.clone()}</a></dd>
+            <dt>{locale.t("hosts-app-dir")}</dt><dd><code>{host.app_dir.clone()}</code></dd>
+            <dt>{locale.t("hosts-control")}</dt><dd><code>{host.control.clone()}</code></dd>
+            <dt>{locale.t("hosts-public-key")}</dt><dd><code class="wrap" id="public-key">{host.public_key.clone()}</code></dd>
+        </dl>
+
+        <section class="card wide-card" aria-labelledby="webapp-heading" id="webapp">
+            <h2 id="webapp-heading">{locale.t("nav-web-app")}</h2>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match states.await {
+                        Ok(states) => view! {
+                            <ul class="services" id="service-states">
+                                {states.into_iter().map(|s| {
+                                    let state_class = format!("state {}", s.state);
+                                    let label = if s.state.is_empty() { locale.t("hosts-state-unknown") } else { s.state.clone() };
+                                    view! { <li><strong>{s.unit}</strong> " : " <span class=state_class>{label}</span></li> }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <div class="actions">
+                <button type="button" class="danger" id="stop-web-server" on:click=move |_| confirm_stop.set(true)>
+                    {locale.t_with("hosts-stop", &[("unit", host.web_service.clone().into())])}
+                </button>
+                <button type="button" id="restart-web-server" on:click=move |_| run("webapp.restart_web_server")>
+                    {locale.t_with("hosts-restart", &[("unit", host.web_service.clone().into())])}
+                </button>
+                <button type="button" id="restart-wsgi-server" on:click=move |_| run("webapp.restart_wsgi_server")>
+                    {locale.t_with("hosts-restart", &[("unit", host.wsgi_service.clone().into())])}
+                </button>
+            </div>
+            <Show when=move || confirm_stop.get()>
+                <div class="notice error confirm" role="alertdialog" aria-labelledby="confirm-stop-text">
+                    <p id="confirm-stop-text">{locale.t("hosts-stop-confirm")}</p>
+                    <button type="button" class="danger" id="confirm-stop" on:click=move |_| {
+                        confirm_stop.set(false);
+                        run("webapp.stop_web_server");
+                    }>{locale.t("hosts-stop-confirm-yes")}</button>
+                    <button type="button" class="secondary" on:click=move |_| confirm_stop.set(false)>{locale.t("common-cancel")}</button>
+                </div>
+            </Show>
+            <FormError error=start_error fields=&[]/>
+        </section>
+
+        <section class="card wide-card" aria-labelledby="prereq-heading">
+            <h2 id="prereq-heading">{locale.t("hosts-prerequisites")}</h2>
+            {if host.prerequisites.is_empty() {
+                view! { <p class="muted">{locale.t("hosts-prerequisites-none")}</p> }.into_any()
+            } else {
+                view! {
+                    <table id="prerequisites">
+                        <thead><tr>
+                            <th scope="col">{locale.t("hosts-prerequisite")}</th>
+                            <th scope="col">{locale.t("hosts-found")}</th>
+                            <th scope="col">{locale.t("hosts-required")}</th>
+                            <th scope="col">{locale.t("hosts-verdict")}</th>
+                        </tr></thead>
+                        <tbody>
+                            {host.prerequisites.clone().into_iter().map(|p| {
+                                let verdict_key = format!("verdict-{}", p.verdict);
+                                view! { <tr class=format!("verdict {}", p.verdict)><td>{p.name}</td><td>{p.found}</td><td>{p.required}</td><td>{locale.t(&verdict_key)}</td></tr> }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+            <button type="button" class="secondary" id="check-prerequisites" on:click=move |_| run("host.check_prerequisites")>
+                {locale.t("hosts-check")}
+            </button>
+        </section>
+
+        <section aria-labelledby="jobs-heading">
+            <h2 id="jobs-heading">{locale.t("jobs-title")}</h2>
+            <ul class="jobs" id="host-jobs">
+                {host.jobs.clone().into_iter().map(|j| {
+                    let status_key = format!("job-status-{}", j.status);
+                    view! {
+                        <li><a href=format!("/jobs/{}", j.id)>"#"{j.id}</a> " " <code>{j.action}</code> " · " {j.actor} " · " {j.created} " · " <span class=format!("status {}", j.status)>{locale.t(&status_key)}</span></li>
+                    }
+                }).collect_view()}
+            </ul>
+        </section>
+    }
+}

@@ -1,0 +1,88 @@
+// Manual §4.1.2 and §5.2 in a real browser against the staging host (real
+// sshd, NGINX, Gunicorn): register the host after confirming its key
+// fingerprint, stop NGINX (the site goes offline), restart it (the site
+// answers again), output live on the job page, both in the audit log.
+import { test, expect, Page } from '@playwright/test';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+
+const ADMIN = 'admin.marie';
+const ADMIN_PASSWORD = 'une pizza au feu de bois';
+const env = (name: string) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests through scripts/test`);
+  return value;
+};
+
+async function siteStatus(): Promise<number> {
+  try {
+    return (await fetch(env('STAGING_SITE_URL'))).status;
+  } catch {
+    return 0;
+  }
+}
+
+async function runAndFollow(page: Page, button: string, confirm?: string) {
+  await page.locator(button).click();
+  if (confirm) await page.locator(confirm).click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 20_000 });
+}
+
+test('register the staging host, stop NGINX, restart it, all audited', async ({ page }) => {
+  test.setTimeout(120_000);
+  await page.goto('/sign-in');
+  await page.getByLabel('Identifiant').fill(ADMIN);
+  await page.getByLabel('Mot de passe').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  await page.getByRole('navigation').getByRole('link', { name: 'Serveur' }).click();
+  await expect(page.getByRole('heading', { name: 'Enregistrer un hôte' })).toBeVisible();
+
+  await page.getByLabel("Nom de l'hôte").fill('staging');
+  await page.getByLabel('Adresse SSH').fill(env('STAGING_SSH_ADDRESS'));
+  await page.getByLabel('Port SSH').fill(env('STAGING_SSH_PORT'));
+  await page.getByLabel('Utilisateur SSH').fill(env('STAGING_SSH_USER'));
+  await page.getByLabel('Clé privée de la console pour cet hôte').fill(fs.readFileSync(env('STAGING_SSH_KEY'), 'utf8'));
+  await page.getByLabel("Répertoire de l'application").fill(env('STAGING_APP_DIR'));
+  await page.getByLabel('Commande de contrôle des services').fill(env('STAGING_SERVICE_COMMAND'));
+  await page.getByLabel('Adresse du site').fill(env('STAGING_SITE_URL'));
+
+  // The fingerprint shown is the one ssh-keygen gives on the host.
+  await page.getByRole('button', { name: "Lire l'empreinte de la clé d'hôte" }).click();
+  const expected = execFileSync('ssh-keygen', ['-lf', env('STAGING_HOST_KEY')], { encoding: 'utf8' }).split(' ')[1];
+  await expect(page.locator('#presented-fingerprint')).toHaveText(expected);
+  await expect(page.locator('#register-host')).toBeDisabled();
+  await page.getByLabel("J'ai comparé : c'est bien la clé de ce serveur.").check();
+  await page.locator('#register-host').click();
+  await expect(page).toHaveURL(/\/server\/\d+$/);
+  await expect(page.locator('#pinned-fingerprint')).toHaveText(expected);
+  await expect(page.locator('#service-states')).toContainText('nginx : active');
+  const hostUrl = page.url();
+
+  // Stop NGINX, after the confirmation that the site will be offline.
+  expect(await siteStatus()).toBe(200);
+  await page.locator('#stop-web-server').click();
+  await expect(page.getByText('Le site sera hors ligne tant que le serveur web sera arrêté. Confirmer l\'arrêt ?')).toBeVisible();
+  await runAndFollow(page, '#confirm-stop');
+  await expect(page.locator('#job-output')).toContainText('nginx stopped');
+  await expect(page.locator('#command-line')).toHaveText(`${env('STAGING_SERVICE_COMMAND')} nginx stop`);
+  expect(await siteStatus()).toBe(0);
+
+  // Restart it: the site answers again.
+  await page.goto(hostUrl);
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  await expect(page.locator('#service-states')).toContainText('nginx : inactive');
+  await page.screenshot({ path: 'test-results/host.png', fullPage: true });
+  await runAndFollow(page, '#restart-web-server');
+  await expect(page.locator('#job-output')).toContainText('nginx restarted');
+  await page.screenshot({ path: 'test-results/job.png', fullPage: true });
+  expect(await siteStatus()).toBe(200);
+
+  // The audit log shows both, with the operator's name.
+  await page.goto('/audit?actor=' + ADMIN);
+  const table = page.locator('#audit-table');
+  await expect(table.locator('tr', { hasText: 'webapp.stop_web_server' }).first()).toContainText(ADMIN);
+  await expect(table.locator('tr', { hasText: 'webapp.restart_web_server' }).first()).toContainText(ADMIN);
+  await expect(table.locator('tr', { hasText: 'host.register' }).first()).toContainText('staging');
+});

@@ -1,0 +1,135 @@
+//! A job's output for the browser: `GET /jobs/{id}/events` streams new lines
+//! and the job's status as Server-Sent Events while it runs (from the
+//! database, so it follows a job run by any console process);
+//! `GET /jobs/{id}/output.txt` downloads the whole output, in constant memory.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use app::context::RequestContext;
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use domain::accounts::Role;
+use futures::{Stream, TryStreamExt};
+use http::{header, StatusCode};
+use serde::Deserialize;
+
+use crate::startup::AppState;
+
+/// How often a running job's new lines are looked for.
+const POLL: Duration = Duration::from_millis(150);
+
+#[derive(Deserialize)]
+pub struct After {
+    #[serde(default)]
+    after: i64,
+}
+
+fn refuse(context: &RequestContext) -> Option<Response> {
+    match &context.operator {
+        None => Some((StatusCode::UNAUTHORIZED, "Connexion requise / Sign-in required").into_response()),
+        Some(operator) if operator.require(Role::Viewer).is_err() => Some(StatusCode::FORBIDDEN.into_response()),
+        Some(_) => None,
+    }
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    Path(job_id): Path<i64>,
+    Query(After { after }): Query<After>,
+) -> Response {
+    if let Some(refusal) = refuse(&context) {
+        return refusal;
+    }
+    if state.console.jobs.job(job_id).await.is_err() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Sse::new(follow(state, job_id, after))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// Events: `line` (`<seq>\t<0|1 stderr>\t<text>`) for each new line, then
+/// `status` (`<status>\t<exit status>\t<error>`) whenever it changes; the
+/// stream ends after the final status.
+fn follow(state: AppState, job_id: i64, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures::stream::unfold((after, String::new(), false), move |(after, last_status, done)| {
+        let state = state.clone();
+        async move {
+            if done {
+                return None;
+            }
+            loop {
+                let lines = state
+                    .console
+                    .jobs
+                    .output_after(job_id, after, 200)
+                    .await
+                    .unwrap_or_default();
+                if let Some(last) = lines.last().map(|l| l.seq) {
+                    let events: Vec<Result<Event, Infallible>> = lines
+                        .into_iter()
+                        .map(|l| {
+                            Ok(Event::default().event("line").data(format!(
+                                "{}\t{}\t{}",
+                                l.seq,
+                                u8::from(l.stderr),
+                                l.line
+                            )))
+                        })
+                        .collect();
+                    return Some((futures::stream::iter(events), (last, last_status, false)));
+                }
+                let Ok(job) = state.console.jobs.job(job_id).await else {
+                    return None;
+                };
+                let status = format!(
+                    "{}\t{}\t{}",
+                    job.status.as_str(),
+                    job.exit_status.map(|c| c.to_string()).unwrap_or_default(),
+                    job.error.unwrap_or_default()
+                );
+                if status != last_status {
+                    let finished = job.status.finished();
+                    let event = vec![Ok(Event::default().event("status").data(status.clone()))];
+                    return Some((futures::stream::iter(event), (after, status, finished)));
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        }
+    })
+    .flatten()
+}
+
+use futures::StreamExt;
+
+pub async fn output(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    Path(job_id): Path<i64>,
+) -> Response {
+    if let Some(refusal) = refuse(&context) {
+        return refusal;
+    }
+    if state.console.jobs.job(job_id).await.is_err() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let stream = state.console.jobs.output_text(job_id).map_err(|error| {
+        tracing::error!(%error, "job output download interrupted");
+        std::io::Error::other("output download interrupted")
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"job-{job_id}.txt\""),
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}

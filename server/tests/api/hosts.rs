@@ -1,0 +1,317 @@
+//! Hosts and jobs against the real staging host (scripts/test starts it and
+//! exports its STAGING_* settings): pinned keys, web app control, the host
+//! lock, interrupted jobs, and no private key anywhere it should not be.
+
+use std::time::Duration;
+
+use domain::hosts::{Host, HostRegistration, KeyChoice};
+use domain::jobs::{JobStatus, Runbook};
+use sqlx::PgPool;
+
+use crate::helpers::*;
+
+fn staging(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test"))
+}
+
+fn private_key() -> String {
+    std::fs::read_to_string(staging("STAGING_SSH_KEY")).unwrap()
+}
+
+async fn register(app: &TestApp, admin: &domain::accounts::Operator, key: KeyChoice) -> Host {
+    let port: u16 = staging("STAGING_SSH_PORT").parse().unwrap();
+    let fingerprint = app
+        .console
+        .hosts
+        .read_host_key(admin, "127.0.0.1", port)
+        .await
+        .unwrap()
+        .fingerprint;
+    let registration = HostRegistration {
+        name: "staging".into(),
+        ssh_address: staging("STAGING_SSH_ADDRESS"),
+        ssh_port: port,
+        ssh_user: staging("STAGING_SSH_USER"),
+        key,
+        app_dir: staging("STAGING_APP_DIR"),
+        web_service: "nginx".into(),
+        wsgi_service: "gunicorn".into(),
+        service_command: staging("STAGING_SERVICE_COMMAND"),
+        site_url: staging("STAGING_SITE_URL"),
+    };
+    app.console
+        .hosts
+        .register(admin, &Default::default(), registration, &fingerprint)
+        .await
+        .unwrap()
+}
+
+async fn finished(app: &TestApp, job: i64) -> domain::jobs::Job {
+    for _ in 0..200 {
+        let current = app.console.jobs.job(job).await.unwrap();
+        if current.status.finished() {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job {job} did not finish within 20 s");
+}
+
+async fn site_answers() -> bool {
+    reqwest::get(staging("STAGING_SITE_URL"))
+        .await
+        .is_ok_and(|r| r.status() == 200)
+}
+
+/// The only test that stops the staging host's NGINX (tests run in parallel).
+#[sqlx::test(migrations = "../migrations")]
+async fn stopping_nginx_takes_the_site_offline_and_restarting_brings_it_back(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let operator = app.operator(&admin).await;
+    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    assert!(site_answers().await);
+
+    let stop = app
+        .console
+        .jobs
+        .start_job(&operator, &Default::default(), host.id, Runbook::StopWebServer)
+        .await
+        .unwrap();
+    let stopped = finished(&app, stop).await;
+    assert_eq!(stopped.status, JobStatus::Succeeded, "{:?}", stopped.error);
+    assert_eq!(
+        stopped.command_line,
+        format!("{} nginx stop", staging("STAGING_SERVICE_COMMAND"))
+    );
+    assert!(!site_answers().await, "the site is offline");
+    let output = app.console.jobs.output_after(stop, 0, 10).await.unwrap();
+    assert_eq!(output[0].line, "nginx stopped");
+
+    let restart = app
+        .console
+        .jobs
+        .start_job(&operator, &Default::default(), host.id, Runbook::RestartWebServer)
+        .await
+        .unwrap();
+    assert_eq!(finished(&app, restart).await.status, JobStatus::Succeeded);
+    assert!(site_answers().await, "the site is back");
+
+    let audited: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT actor, action, outcome FROM audit_log WHERE action LIKE 'webapp.%' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let operator_name = OPERATOR.to_owned();
+    assert_eq!(
+        audited,
+        [
+            (operator_name.clone(), "webapp.stop_web_server".into(), "success".into()),
+            (operator_name.clone(), "webapp.stop_web_server".into(), "success".into()),
+            (
+                operator_name.clone(),
+                "webapp.restart_web_server".into(),
+                "success".into()
+            ),
+            (operator_name, "webapp.restart_web_server".into(), "success".into()),
+        ],
+        "started and finished, each with the operator's name"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_host_showing_another_key_is_refused_audited_and_flagged(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    // As if the host's key had been replaced since it was pinned.
+    sqlx::query(
+        "UPDATE hosts SET host_key_fingerprint = 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE id = $1",
+    )
+    .bind(host.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let job = app
+        .console
+        .jobs
+        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
+        .await
+        .unwrap();
+    let job = finished(&app, job).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.unwrap().contains("not the pinned"));
+    assert_eq!(app.audit_count("ssh.host_key_changed", "denied").await, 1);
+    let flagged = app.console.hosts.get(host.id).await.unwrap();
+    assert_eq!(
+        flagged.key_alert.map(|(f, _)| f),
+        Some(host.host_key.fingerprint.clone())
+    );
+
+    // An admin re-pins after confirming; the alert clears.
+    app.console
+        .hosts
+        .repin(&admin, &Default::default(), host.id, &host.host_key.fingerprint)
+        .await
+        .unwrap();
+    assert!(app.console.hosts.get(host.id).await.unwrap().key_alert.is_none());
+    assert_eq!(app.audit_count("host.repin", "success").await, 1);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_key_the_host_does_not_know_and_a_stopped_sshd_fail_clearly(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let host = register(&app, &admin, KeyChoice::Generate).await;
+    assert!(
+        host.public_key.starts_with("ssh-ed25519 "),
+        "a generated key shows its public half"
+    );
+    let job = app
+        .console
+        .jobs
+        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
+        .await
+        .unwrap();
+    let job = finished(&app, job).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.unwrap().contains("refused the console's key"));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    sqlx::query("UPDATE hosts SET ssh_port = $2 WHERE id = $1")
+        .bind(host.id)
+        .bind(i32::from(closed))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let job = app
+        .console
+        .jobs
+        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
+        .await
+        .unwrap();
+    let job = finished(&app, job).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.unwrap().contains("does not answer"));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_second_mutating_job_on_a_busy_host_is_refused_even_from_another_console(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.admin().await;
+    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    // A mutating job is running on the host (held by a live runner).
+    app.console.jobs.start().await.unwrap();
+    sqlx::query(
+        "INSERT INTO jobs (host_id, action, mutating, command_line, actor, status, runner)
+         VALUES ($1, 'webapp.restart_web_server', true, 'x', 'someone', 'running', 1)",
+    )
+    .bind(host.id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let holder = pool.acquire().await.unwrap();
+    let mut holder = holder.detach();
+    sqlx::query("SELECT pg_advisory_lock(1)")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    // A second console process on the same database.
+    let other = domain::Console::new(
+        pool.clone(),
+        domain::secrets::SecretBox::new(domain::secrets::MasterKey::generate()),
+    );
+    for console in [&app.console, &other] {
+        let refused = console
+            .jobs
+            .start_job(&admin, &Default::default(), host.id, Runbook::RestartWsgiServer)
+            .await;
+        assert!(
+            matches!(refused, Err(domain::DomainError::HostBusy { .. })),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(app.audit_count("webapp.restart_wsgi_server", "denied").await, 2);
+    // A read-only check is not blocked.
+    assert!(app
+        .console
+        .jobs
+        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
+        .await
+        .is_ok());
+
+    // Its runner alive, the job is not "interrupted" by a restart...
+    assert_eq!(other.jobs.recover_interrupted().await.unwrap(), 0);
+    // ...and once that console is gone (its lock released), it is.
+    drop(holder);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(other.jobs.recover_interrupted().await.unwrap(), 1);
+    let status: String = sqlx::query_scalar("SELECT status FROM jobs WHERE runner = 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "interrupted");
+    assert_eq!(app.audit_count("job.interrupted", "failure").await, 1);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_private_key_never_shows_in_pages_audit_or_job_records(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.admin().await;
+    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    let job = app
+        .console
+        .jobs
+        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
+        .await
+        .unwrap();
+    let job = finished(&app, job).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.error);
+
+    let key = private_key();
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    let fragment = &body[10..60];
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    for page in [
+        format!("/server/{}", host.id),
+        "/server".into(),
+        format!("/jobs/{}", job.id),
+        "/audit".into(),
+    ] {
+        let html = browser.get(&page).await.text().await.unwrap();
+        assert!(!html.contains(fragment), "{page} shows the private key");
+    }
+    let everything: String = sqlx::query_scalar(
+        "SELECT concat_ws(' ', (SELECT string_agg(details::text || target, ' ') FROM audit_log),
+                               (SELECT string_agg(line, ' ') FROM job_output),
+                               (SELECT string_agg(command_line || coalesce(error, ''), ' ') FROM jobs),
+                               (SELECT string_agg(h::text, ' ') FROM hosts h))",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(!everything.contains(fragment));
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM secrets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!sealed.windows(20).any(|w| w == &fragment.as_bytes()[..20]));
+
+    // The prerequisites check read real versions off the host.
+    let (_, lines) = app.console.jobs.latest_prerequisites(host.id).await.unwrap().unwrap();
+    let assessed = domain::jobs::assess_prerequisites(&lines, &app.console.required_versions.as_pairs());
+    let verdicts: Vec<(&str, &str)> = assessed
+        .iter()
+        .take(3)
+        .map(|p| (p.name.as_str(), p.verdict.as_str()))
+        .collect();
+    assert_eq!(verdicts, [("nginx", "ok"), ("gunicorn", "ok"), ("postgresql", "ok")]);
+}
