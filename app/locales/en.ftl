@@ -207,3 +207,9 @@ error-ssh-timeout = The host did not answer in time.
 error-ssh-host-key-changed = REFUSED: the host presents another key than the pinned one. This may be an impersonation; an admin must check before any action.
 error-ssh-auth = The host refuses the console's key for this user: add the console's public key to authorized_keys.
 error-ssh-lost = The SSH connection was lost.
+error-host-key-file = The host key file is not an OpenSSH public key.
+
+action-webapp-stop_web_server = web server stop
+action-webapp-restart_web_server = web server restart
+action-webapp-restart_wsgi_server = WSGI server restart
+action-host-check_prerequisites = prerequisites check

@@ -207,3 +207,9 @@ error-ssh-timeout = L'hôte n'a pas répondu à temps.
 error-ssh-host-key-changed = REFUSÉ : l'hôte présente une autre clé que la clé épinglée. C'est peut-être une usurpation ; un administrateur doit vérifier avant toute action.
 error-ssh-auth = L'hôte refuse la clé de la console pour cet utilisateur : ajoutez la clé publique de la console dans authorized_keys.
 error-ssh-lost = La connexion SSH a été perdue.
+error-host-key-file = Le fichier de clé d'hôte n'est pas une clé publique OpenSSH.
+
+action-webapp-stop_web_server = arrêt du serveur web
+action-webapp-restart_web_server = redémarrage du serveur web
+action-webapp-restart_wsgi_server = redémarrage du serveur WSGI
+action-host-check_prerequisites = vérification des prérequis

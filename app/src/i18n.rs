@@ -81,6 +81,12 @@ static FRENCH: LazyLock<FluentBundle<FluentResource>> =
 static ENGLISH: LazyLock<FluentBundle<FluentResource>> =
     LazyLock::new(|| bundle("en", include_str!("../locales/en.ftl")));
 
+/// The translation key of a job's action (`webapp.stop_web_server` →
+/// `action-webapp-stop_web_server`).
+pub fn action_key(action: &str) -> String {
+    format!("action-{}", action.replace('.', "-"))
+}
+
 /// The locale of the page being rendered (provided by the shell on the
 /// server and by `hydrate()` in the browser).
 pub fn use_locale() -> Locale {
@@ -160,6 +166,15 @@ mod tests {
         }
         for status in ["queued", "running", "succeeded", "failed", "cancelled", "interrupted"] {
             keys.push(format!("job-status-{status}"));
+        }
+        #[cfg(feature = "ssr")]
+        for runbook in domain::jobs::Runbook::ALL {
+            keys.push(action_key(runbook.action()));
+            assert!(
+                crate::audit_query::KNOWN_ACTIONS.contains(&runbook.action()),
+                "the audit filter lists {}",
+                runbook.action()
+            );
         }
         for verdict in ["ok", "old", "missing", "info"] {
             keys.push(format!("verdict-{verdict}"));

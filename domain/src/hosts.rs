@@ -353,6 +353,46 @@ impl HostDirectory {
         confirmed_fingerprint: &str,
     ) -> Result<Host> {
         by.require(Role::Admin)?;
+        self.pin_and_store(by.actor(), provenance, registration, confirmed_fingerprint)
+            .await
+    }
+
+    /// Registers the local demo host from the command line, when no host is
+    /// registered yet: the fingerprint comes from the host key file on this
+    /// machine (what an admin would compare by hand). Returns `None` when
+    /// hosts exist already.
+    pub async fn register_demo_host(
+        &self,
+        registration: HostRegistration,
+        host_key_file_line: &str,
+    ) -> Result<Option<Host>> {
+        let hosts: i64 = sqlx::query_scalar("SELECT count(*) FROM hosts")
+            .fetch_one(&self.pool)
+            .await?;
+        if hosts > 0 {
+            return Ok(None);
+        }
+        let key = russh::keys::PublicKey::from_openssh(host_key_file_line.trim())
+            .map_err(|_| DomainError::invalid("host_key", "error-host-key-file"))?;
+        let fingerprint = key.fingerprint(russh::keys::HashAlg::Sha256).to_string();
+        let host = self
+            .pin_and_store(
+                crate::audit::Actor::System,
+                &Provenance::default(),
+                registration,
+                &fingerprint,
+            )
+            .await?;
+        Ok(Some(host))
+    }
+
+    async fn pin_and_store(
+        &self,
+        actor: crate::audit::Actor,
+        provenance: &Provenance,
+        registration: HostRegistration,
+        confirmed_fingerprint: &str,
+    ) -> Result<Host> {
         let name = HostName::parse(&registration.name)?;
         let target = SshTarget {
             address: SshAddress::parse(&registration.ssh_address)?,
@@ -417,7 +457,7 @@ impl HostDirectory {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| DomainError::on_constraint(e, "hosts_name_key", "name", "error-host-name-taken"))?;
-        AuditEntry::new(by.actor(), "host.register", name.as_str(), Outcome::Success)
+        AuditEntry::new(actor, "host.register", name.as_str(), Outcome::Success)
             .detail(
                 "ssh",
                 format!("{}@{}:{}", target.user.as_str(), target.address.as_str(), target.port),
@@ -540,6 +580,46 @@ mod tests {
         for bad in ["Prod!", "-x", "", &"h".repeat(64)] {
             assert!(HostName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    /// Property: whatever shell metacharacter is slipped anywhere into a
+    /// valid value, every newtype that reaches a command line refuses it.
+    #[test]
+    fn no_shell_metacharacter_survives_any_newtype_anywhere() {
+        const HOSTILE: [char; 24] = [
+            ';', '&', '|', '$', '`', '(', ')', '<', '>', '\'', '"', '\\', ' ', '\n', '\t', '*', '?', '[', ']', '{',
+            '}', '!', '#', '~',
+        ];
+        let valid = [
+            ("nginx", 0),
+            ("/srv/ocpizza/app", 1),
+            ("staging-1", 2),
+            ("deploy", 3),
+            ("vps.ocpizza.fr", 4),
+        ];
+        let accepts = |kind: usize, text: &str| match kind {
+            0 => UnitName::parse(text, "web_service").is_ok(),
+            1 => RemotePath::parse(text, "app_dir").is_ok(),
+            2 => HostName::parse(text).is_ok(),
+            3 => SshUser::parse(text).is_ok(),
+            _ => SshAddress::parse(text).is_ok(),
+        };
+        let mut tried = 0;
+        for (base, kind) in valid {
+            assert!(accepts(kind, base), "{base} must be valid");
+            for hostile in HOSTILE {
+                for at in 0..=base.len() {
+                    let mut candidate = base.to_owned();
+                    candidate.insert(at, hostile);
+                    let trimmed_away = matches!(hostile, ' ' | '\n' | '\t') && (at == 0 || at == base.len());
+                    if !trimmed_away {
+                        assert!(!accepts(kind, &candidate), "{candidate:?} was accepted");
+                    }
+                    tried += 1;
+                }
+            }
+        }
+        assert!(tried > 1000);
     }
 
     #[test]

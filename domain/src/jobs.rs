@@ -219,10 +219,13 @@ impl JobRunner {
             .bind(self.runner_id)
             .execute(&mut holder)
             .await?;
+        // The lock lives as long as this connection: until the pool closes
+        // (the console stops) or the process dies.
+        let closed = self.pool.close_event();
         tokio::spawn(async move {
-            // The lock lives as long as this connection: as long as the process.
-            let _holder = holder;
-            std::future::pending::<()>().await;
+            closed.await;
+            use sqlx::Connection;
+            let _ = holder.close().await;
         });
         self.recover_interrupted().await
     }

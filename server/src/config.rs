@@ -110,6 +110,14 @@ pub enum Command {
     VerifyAudit,
     /// Re-seal every stored secret under a new master key.
     RotateMasterKey,
+    /// Register the local staging host (scripts/staging-host) as the demo
+    /// host, if no host is registered yet. Its key is pinned from the host
+    /// key file on this machine.
+    RegisterDemoHost {
+        /// The staging host's settings file (DIR/host.env).
+        #[arg(long)]
+        host_env: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

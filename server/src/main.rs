@@ -26,6 +26,16 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Reads a `NAME=value` settings file (the staging host's host.env).
+fn read_host_env(path: &std::path::Path) -> Result<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect())
+}
+
 fn init_tracing(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -85,6 +95,45 @@ async fn run(config: Config) -> Result<ExitCode> {
             let result = server::master_key::rotate(&config, &console.secrets).await;
             database.close().await?;
             println!("master key rotated: {} secrets re-sealed", result?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RegisterDemoHost { host_env } => {
+            let settings = read_host_env(&host_env)?;
+            let get = |name: &str| {
+                settings
+                    .get(name)
+                    .cloned()
+                    .with_context(|| format!("{name} missing from {}", host_env.display()))
+            };
+            let registration = domain::hosts::HostRegistration {
+                name: "staging".into(),
+                ssh_address: get("STAGING_SSH_ADDRESS")?,
+                ssh_port: get("STAGING_SSH_PORT")?.parse()?,
+                ssh_user: get("STAGING_SSH_USER")?,
+                key: domain::hosts::KeyChoice::Paste(std::fs::read_to_string(get("STAGING_SSH_KEY")?)?),
+                app_dir: get("STAGING_APP_DIR")?,
+                web_service: "nginx".into(),
+                wsgi_service: "gunicorn".into(),
+                service_command: get("STAGING_SERVICE_COMMAND")?,
+                site_url: get("STAGING_SITE_URL")?,
+            };
+            let host_key = std::fs::read_to_string(get("STAGING_HOST_KEY")?)?;
+            let database = Database::open(&config).await?;
+            database.migrate().await?;
+            let result = config
+                .console(database.pool.clone())?
+                .hosts
+                .register_demo_host(registration, &host_key)
+                .await;
+            database.close().await?;
+            match result? {
+                Some(host) => println!(
+                    "demo host '{}' registered ({})",
+                    host.name.as_str(),
+                    host.host_key.fingerprint
+                ),
+                None => println!("hosts are registered already: no demo host added"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::VerifyAudit => {

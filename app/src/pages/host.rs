@@ -159,8 +159,9 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
             <ul class="jobs" id="host-jobs">
                 {host.jobs.clone().into_iter().map(|j| {
                     let status_key = format!("job-status-{}", j.status);
+                    let action_label = locale.t(&crate::i18n::action_key(&j.action));
                     view! {
-                        <li><a href=format!("/jobs/{}", j.id)>"#"{j.id}</a> " " <code>{j.action}</code> " · " {j.actor} " · " {j.created} " · " <span class=format!("status {}", j.status)>{locale.t(&status_key)}</span></li>
+                        <li><a href=format!("/jobs/{}", j.id)>"#"{j.id}</a> " " {action_label} " · " {j.actor} " · " {j.created} " · " <span class=format!("status {}", j.status)>{locale.t(&status_key)}</span></li>
                     }
                 }).collect_view()}
             </ul>

@@ -59,7 +59,7 @@ fn JobOutput(job: JobView) -> impl IntoView {
         text
     };
     view! {
-        <h1>{locale.t_with("job-title", &[("id", job_id.into()), ("action", job.summary.action.clone().into())])}</h1>
+        <h1>{locale.t_with("job-title", &[("id", job_id.into()), ("action", locale.t(&crate::i18n::action_key(&job.summary.action)).into())])}</h1>
         <dl class="facts">
             <dt>{locale.t("job-host")}</dt><dd><a href=format!("/server/{}", job.host_id)>{job.host_name.clone()}</a></dd>
             <dt>{locale.t("job-actor")}</dt><dd>{job.summary.actor.clone()}</dd>
