@@ -10,13 +10,12 @@
 //!   database, and its resident memory when idle;
 //! - requests per second on the signed-in home page under `wrk` (loopback).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use domain::audit::{AuditFilter, AuditLog};
 use futures::StreamExt;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::{ConnectOptions, Executor, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 
 const OPERATORS: i64 = 50;
@@ -34,25 +33,18 @@ const ACTIONS: &[&str] = &[
 /// Makes a query's filter from a random number.
 type FilterMaker = Box<dyn Fn(u64) -> AuditFilter>;
 
+mod support;
+
+use support::{ms, status_field, BenchDatabase, RunningConsole};
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rows: i64 = std::env::var("BENCH_AUDIT_ROWS")
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(10_000_000);
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL: see scripts/bench");
-    let admin = PgPoolOptions::new().max_connections(1).connect(&base).await?;
-    let name = format!("bench_{}", std::process::id());
-    admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
-    let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
-    let pool = PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(
-            url.parse::<sqlx::postgres::PgConnectOptions>()?
-                .disable_statement_logging(),
-        )
-        .await?;
-    domain::MIGRATOR.run(&pool).await?;
+    let database = BenchDatabase::create().await?;
+    let pool = database.pool.clone();
 
     println!("== audit log: {rows} rows");
     let started = Instant::now();
@@ -124,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let rss_before = memory("VmRSS");
+    let rss_before = status_field("self", "VmRSS");
     let started = Instant::now();
     let mut exported = 0_usize;
     let mut bytes = 0_usize;
@@ -141,35 +133,12 @@ async fn main() -> anyhow::Result<()> {
         bytes as f64 / 1048576.0,
         (exported - 1) as f64 / elapsed,
         rss_before,
-        memory("VmHWM"),
+        status_field("self", "VmHWM"),
     );
 
     println!("== server");
-    server_figures(&url, &pool).await?;
-
-    pool.close().await;
-    admin
-        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
-        .await?;
-    Ok(())
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// A line of /proc/self/status, in KiB.
-fn memory(field: &str) -> u64 {
-    status_field("self", field)
-}
-
-fn status_field(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
+    server_figures(&database.url, &pool).await?;
+    database.drop_it().await
 }
 
 /// Rows spread over a year, 50 operators, 8 actions, details with a
@@ -208,67 +177,17 @@ async fn fill(pool: &PgPool, rows: i64) -> anyhow::Result<()> {
 }
 
 async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
-    let binary = std::env::var("CONSOLE_BINARY").unwrap_or_else(|_| {
-        let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
-        let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{workspace}/target"));
-        format!("{target}/release/ocpizza-console")
-    });
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let started = Instant::now();
-    let mut child = Command::new(&binary)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let health = format!("http://127.0.0.1:{port}/healthz");
-    loop {
-        if client.get(&health).send().await.is_ok_and(|r| r.status() == 200) {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            anyhow::bail!("the console was not ready within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let running = RunningConsole::start(url).await?;
     println!(
         "start to ready /healthz (external database): {:.0} ms",
-        ms(started.elapsed())
+        ms(running.ready_after)
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!(
         "resident memory when idle: {:.1} MiB",
-        status_field(&child.id().to_string(), "VmRSS") as f64 / 1024.0
+        running.memory("VmRSS") as f64 / 1024.0
     );
-
-    domain::Console::new(
-        pool.clone(),
-        domain::secrets::SecretBox::new(domain::secrets::MasterKey::generate()),
-    )
-    .setup
-    .create_admin_from_cli("bench.admin", "a bench password of some length")
-    .await?;
-    let response = client
-        .post(format!("http://127.0.0.1:{port}/sign-in"))
-        .header("origin", format!("http://127.0.0.1:{port}"))
-        .form(&[
-            ("username", "bench.admin"),
-            ("password", "a bench password of some length"),
-            ("next", "/"),
-        ])
-        .send()
-        .await?;
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .unwrap_or_default()
-        .to_owned();
+    let cookie = running.sign_in(pool).await?;
     match Command::new("wrk")
         .args([
             "-t2",
@@ -276,7 +195,7 @@ async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
             "-d10s",
             "-H",
             &format!("Cookie: {cookie}"),
-            &format!("http://127.0.0.1:{port}/"),
+            &format!("{}/", running.base),
         ])
         .output()
     {
@@ -297,12 +216,8 @@ async fn server_figures(url: &str, pool: &PgPool) -> anyhow::Result<()> {
     }
     println!(
         "resident memory after the load: {:.1} MiB",
-        status_field(&child.id().to_string(), "VmRSS") as f64 / 1024.0
+        running.memory("VmRSS") as f64 / 1024.0
     );
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    );
-    let _ = child.wait();
+    running.stop();
     Ok(())
 }

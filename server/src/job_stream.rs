@@ -52,7 +52,7 @@ pub async fn events(
         .into_response()
 }
 
-/// Events: `line` (`<seq>\t<0|1 stderr>\t<text>`) for each new line, then
+/// Events: `lines`, a batch of new lines, one `<seq>\t<0|1 stderr>\t<text>` each, then
 /// `status` (`<status>\t<exit status>\t<error>`) whenever it changes; the
 /// stream ends after the final status.
 fn follow(state: AppState, job_id: i64, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -70,18 +70,14 @@ fn follow(state: AppState, job_id: i64, after: i64) -> impl Stream<Item = Result
                     .await
                     .unwrap_or_default();
                 if let Some(last) = lines.last().map(|l| l.seq) {
-                    let events: Vec<Result<Event, Infallible>> = lines
+                    // One event per batch: the page updates once per batch,
+                    // not once per line, however fast the output comes.
+                    let batch: Vec<String> = lines
                         .into_iter()
-                        .map(|l| {
-                            Ok(Event::default().event("line").data(format!(
-                                "{}\t{}\t{}",
-                                l.seq,
-                                u8::from(l.stderr),
-                                l.line
-                            )))
-                        })
+                        .map(|l| format!("{}\t{}\t{}", l.seq, u8::from(l.stderr), sse_safe(&l.line)))
                         .collect();
-                    return Some((futures::stream::iter(events), (last, last_status, false)));
+                    let event = vec![Ok(Event::default().event("lines").data(batch.join("\n")))];
+                    return Some((futures::stream::iter(event), (last, last_status, false)));
                 }
                 let Ok(job) = state.console.jobs.job(job_id).await else {
                     return None;
@@ -105,6 +101,15 @@ fn follow(state: AppState, job_id: i64, after: i64) -> impl Stream<Item = Result
 }
 
 use futures::StreamExt;
+
+/// SSE cannot carry a carriage return (a progress bar's `\r`): it is dropped.
+fn sse_safe(line: &str) -> std::borrow::Cow<'_, str> {
+    if line.contains('\r') {
+        line.replace('\r', "").into()
+    } else {
+        line.into()
+    }
+}
 
 pub async fn output(
     State(state): State<AppState>,

@@ -104,15 +104,19 @@ fn follow(
     let Ok(source) = web_sys::EventSource::new(&format!("/jobs/{job_id}/events?after={after}")) else {
         return;
     };
-    let on_line = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+    let on_lines = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
         let Some(data) = event.data().as_string() else { return };
-        let mut parts = data.splitn(3, '\t');
-        let (Some(seq), Some(stderr), Some(text)) = (parts.next(), parts.next(), parts.next()) else {
-            return;
-        };
-        let Ok(seq) = seq.parse::<i64>() else { return };
+        let batch: Vec<(i64, bool, String)> = data
+            .split('\n')
+            .filter_map(|entry| {
+                let mut parts = entry.splitn(3, '\t');
+                let seq = parts.next()?.parse().ok()?;
+                let stderr = parts.next()? == "1";
+                Some((seq, stderr, parts.next().unwrap_or_default().to_owned()))
+            })
+            .collect();
         lines.try_update(|lines| {
-            lines.push((seq, stderr == "1", text.to_owned()));
+            lines.extend(batch);
             if lines.len() > SHOWN_LINES {
                 lines.drain(..lines.len() - SHOWN_LINES);
             }
@@ -131,10 +135,10 @@ fn follow(
             closer.close();
         }
     });
-    let _ = source.add_event_listener_with_callback("line", on_line.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback("lines", on_lines.as_ref().unchecked_ref());
     let _ = source.add_event_listener_with_callback("status", on_status.as_ref().unchecked_ref());
     // The listeners live as long as the event source, which closes itself
     // when the job ends.
-    on_line.forget();
+    on_lines.forget();
     on_status.forget();
 }

@@ -57,6 +57,21 @@ async fn finished(app: &TestApp, job: i64) -> domain::jobs::Job {
     panic!("job {job} did not finish within 20 s");
 }
 
+async fn run_to_end(
+    app: &TestApp,
+    by: &domain::accounts::Operator,
+    host_id: i64,
+    runbook: Runbook,
+) -> domain::jobs::Job {
+    let job = app
+        .console
+        .jobs
+        .start_job(by, &Default::default(), host_id, runbook)
+        .await
+        .unwrap();
+    finished(app, job).await
+}
+
 async fn site_answers() -> bool {
     reqwest::get(staging("STAGING_SITE_URL"))
         .await
@@ -132,13 +147,7 @@ async fn a_host_showing_another_key_is_refused_audited_and_flagged(pool: PgPool)
     .execute(&app.pool)
     .await
     .unwrap();
-    let job = app
-        .console
-        .jobs
-        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
-        .await
-        .unwrap();
-    let job = finished(&app, job).await;
+    let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
     assert_eq!(job.status, JobStatus::Failed);
     assert!(job.error.unwrap().contains("not the pinned"));
     assert_eq!(app.audit_count("ssh.host_key_changed", "denied").await, 1);
@@ -167,13 +176,7 @@ async fn a_key_the_host_does_not_know_and_a_stopped_sshd_fail_clearly(pool: PgPo
         host.public_key.starts_with("ssh-ed25519 "),
         "a generated key shows its public half"
     );
-    let job = app
-        .console
-        .jobs
-        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
-        .await
-        .unwrap();
-    let job = finished(&app, job).await;
+    let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
     assert_eq!(job.status, JobStatus::Failed);
     assert!(job.error.unwrap().contains("refused the console's key"));
 
@@ -189,13 +192,7 @@ async fn a_key_the_host_does_not_know_and_a_stopped_sshd_fail_clearly(pool: PgPo
         .await
         .unwrap();
     let started = std::time::Instant::now();
-    let job = app
-        .console
-        .jobs
-        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
-        .await
-        .unwrap();
-    let job = finished(&app, job).await;
+    let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
     assert_eq!(job.status, JobStatus::Failed);
     assert!(job.error.unwrap().contains("does not answer"));
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -266,13 +263,7 @@ async fn the_private_key_never_shows_in_pages_audit_or_job_records(pool: PgPool)
     let app = spawn_app(pool.clone()).await;
     let admin = app.admin().await;
     let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
-    let job = app
-        .console
-        .jobs
-        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
-        .await
-        .unwrap();
-    let job = finished(&app, job).await;
+    let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.error);
 
     let key = private_key();
@@ -314,4 +305,141 @@ async fn the_private_key_never_shows_in_pages_audit_or_job_records(pool: PgPool)
         .map(|p| (p.name.as_str(), p.verdict.as_str()))
         .collect();
     assert_eq!(verdicts, [("nginx", "ok"), ("gunicorn", "ok"), ("postgresql", "ok")]);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_jobs_output_and_status_stream_to_the_page_as_server_sent_events(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let job = app
+        .console
+        .jobs
+        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
+        .await
+        .unwrap();
+
+    let response = browser.get(&format!("/jobs/{job}/events")).await;
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let body = tokio::time::timeout(Duration::from_secs(20), response.text())
+        .await
+        .expect("the stream ends with the job")
+        .unwrap();
+    assert!(
+        body.contains("event: lines\ndata: 1\t0\tnginx: nginx version"),
+        "{body}"
+    );
+    assert!(
+        body.trim_end()
+            .rsplit("\n\n")
+            .next()
+            .unwrap()
+            .starts_with("event: status\ndata: succeeded\t0"),
+        "{body}"
+    );
+
+    // The download holds the same lines; without a session, neither answers.
+    let text = browser
+        .get(&format!("/jobs/{job}/output.txt"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.starts_with("      nginx: nginx version"), "{text}");
+    assert_eq!(app.browser().get(&format!("/jobs/{job}/events")).await.status(), 303);
+}
+
+/// Registers a host reached through a private sshd, with `service_command`.
+async fn register_on(app: &TestApp, admin: &domain::accounts::Operator, port: u16, service_command: &str) -> Host {
+    let fingerprint = app
+        .console
+        .hosts
+        .read_host_key(admin, "127.0.0.1", port)
+        .await
+        .unwrap()
+        .fingerprint;
+    let registration = HostRegistration {
+        name: "private".into(),
+        ssh_address: "127.0.0.1".into(),
+        ssh_port: port,
+        ssh_user: staging("STAGING_SSH_USER"),
+        key: KeyChoice::Paste(private_key()),
+        app_dir: staging("STAGING_APP_DIR"),
+        web_service: "nginx".into(),
+        wsgi_service: "gunicorn".into(),
+        service_command: service_command.into(),
+        site_url: staging("STAGING_SITE_URL"),
+    };
+    app.console
+        .hosts
+        .register(admin, &Default::default(), registration, &fingerprint)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_host_key_replaced_on_the_server_is_refused_at_the_next_job(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let mut sshd = crate::own_sshd::OwnSshd::start();
+    let host = register_on(&app, &admin, sshd.port, &staging("STAGING_SERVICE_COMMAND")).await;
+    assert_eq!(
+        run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites)
+            .await
+            .status,
+        JobStatus::Succeeded
+    );
+
+    sshd.kill();
+    sshd.new_host_key();
+    sshd.run();
+    let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.unwrap().contains("not the pinned"));
+    assert_eq!(app.audit_count("ssh.host_key_changed", "denied").await, 1);
+    assert!(app.console.hosts.get(host.id).await.unwrap().key_alert.is_some());
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn sshd_killed_mid_command_fails_the_job_instead_of_hanging(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let mut sshd = crate::own_sshd::OwnSshd::start();
+    let slow = sshd.dir.join("slow-service");
+    std::fs::write(&slow, "#!/bin/sh\necho started\nsleep 30\necho never\n").unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(&slow)
+        .status()
+        .unwrap();
+    let host = register_on(&app, &admin, sshd.port, slow.to_str().unwrap()).await;
+    let job = app
+        .console
+        .jobs
+        .start_job(&admin, &Default::default(), host.id, Runbook::RestartWebServer)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if !app.console.jobs.output_after(job, 0, 1).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let killed_at = std::time::Instant::now();
+    sshd.kill();
+    let job = finished(&app, job).await;
+    assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+    assert!(killed_at.elapsed() < Duration::from_secs(10), "it failed promptly");
+    let lines: Vec<String> = app
+        .console
+        .jobs
+        .output_after(job.id, 0, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect();
+    assert_eq!(lines, ["started"]);
 }

@@ -1,0 +1,153 @@
+//! What the benches share: a fresh database, the console binary started on
+//! it, a signed-in client, and process memory readings.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use domain::secrets::{MasterKey, SecretBox};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Executor, PgPool};
+
+pub const ADMIN: &str = "bench.admin";
+pub const PASSWORD: &str = "a bench password of some length";
+
+/// A database created for one bench run, dropped by [`BenchDatabase::drop_it`].
+pub struct BenchDatabase {
+    pub url: String,
+    pub pool: PgPool,
+    admin: PgPool,
+    name: String,
+}
+
+impl BenchDatabase {
+    pub async fn create() -> anyhow::Result<Self> {
+        let base = std::env::var("DATABASE_URL").expect("DATABASE_URL: see scripts/bench");
+        let admin = PgPoolOptions::new().max_connections(1).connect(&base).await?;
+        let name = format!("bench_{}", std::process::id());
+        admin.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+        let url = format!("{}/{name}", base.rsplit_once('/').unwrap().0);
+        let options: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.disable_statement_logging())
+            .await?;
+        domain::MIGRATOR.run(&pool).await?;
+        Ok(Self { url, pool, admin, name })
+    }
+
+    pub async fn drop_it(self) -> anyhow::Result<()> {
+        self.pool.close().await;
+        self.admin
+            .execute(format!("DROP DATABASE {} WITH (FORCE)", self.name).as_str())
+            .await?;
+        Ok(())
+    }
+}
+
+/// The console binary, running on a bench database.
+pub struct RunningConsole {
+    pub child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub ready_after: Duration,
+    pub master_key: MasterKey,
+}
+
+impl RunningConsole {
+    pub async fn start(database_url: &str) -> anyhow::Result<Self> {
+        let binary = std::env::var("CONSOLE_BINARY").unwrap_or_else(|_| {
+            let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+            let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{workspace}/target"));
+            format!("{target}/release/ocpizza-console")
+        });
+        let master_key = MasterKey::generate();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let started = Instant::now();
+        let child = Command::new(&binary)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", database_url)
+            .env("CONSOLE_MASTER_KEY", master_key.encode().as_str())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()?;
+        let base = format!("http://127.0.0.1:{port}");
+        loop {
+            if client
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                anyhow::bail!("the console was not ready within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(Self {
+            child,
+            base,
+            client,
+            ready_after: started.elapsed(),
+            master_key,
+        })
+    }
+
+    /// The domain handle over the same database and master key.
+    pub fn console(&self, pool: &PgPool) -> domain::Console {
+        domain::Console::new(pool.clone(), SecretBox::new(self.master_key.clone()))
+    }
+
+    /// Creates the bench admin and signs the client in; returns the cookie.
+    pub async fn sign_in(&self, pool: &PgPool) -> anyhow::Result<String> {
+        self.console(pool).setup.create_admin_from_cli(ADMIN, PASSWORD).await?;
+        let response = self
+            .client
+            .post(format!("{}/sign-in", self.base))
+            .header("origin", &self.base)
+            .form(&[("username", ADMIN), ("password", PASSWORD), ("next", "/")])
+            .send()
+            .await?;
+        Ok(response
+            .headers()
+            .get("set-cookie")
+            .and_then(|c| c.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// A line of /proc/<pid>/status, in KiB.
+    pub fn memory(&self, field: &str) -> u64 {
+        status_field(&self.child.id().to_string(), field)
+    }
+
+    pub fn stop(mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+pub fn status_field(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
