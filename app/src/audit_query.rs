@@ -24,6 +24,7 @@ pub const KNOWN_ACTIONS: &[&str] = &[
     "request.forbidden",
     "session.expired",
     "session.sign_in",
+    "secrets.rotate_master_key",
     "session.sign_out",
     "ssh.host_key_changed",
     "webapp.restart_web_server",

@@ -188,6 +188,15 @@ impl SecretStore {
                 .execute(&mut *tx)
                 .await?;
         }
+        crate::audit::AuditEntry::new(
+            crate::audit::Actor::System,
+            "secrets.rotate_master_key",
+            "secrets",
+            crate::audit::Outcome::Success,
+        )
+        .detail("resealed", rows.len() as u64)
+        .record(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok((rows.len() as u64, next))
     }

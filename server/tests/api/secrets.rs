@@ -47,6 +47,11 @@ async fn rotate_master_key_reseals_every_secret_and_keeps_the_old_key_aside(pool
     let reopened = SecretStore::new(pool.clone(), SecretBox::new(new));
     assert_eq!(reopened.get(id).await.unwrap().as_slice(), b"the host's private key");
     assert!(store.get(id).await.is_err(), "the old key alone opens nothing now");
+    let audited: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'secrets.rotate_master_key'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(audited, 1);
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 
