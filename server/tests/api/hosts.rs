@@ -18,8 +18,22 @@ fn private_key() -> String {
     std::fs::read_to_string(staging("STAGING_SSH_KEY")).unwrap()
 }
 
+/// Registers the staging host with `key` for the console.
 async fn register(app: &TestApp, admin: &domain::accounts::Operator, key: KeyChoice) -> Host {
     let port: u16 = staging("STAGING_SSH_PORT").parse().unwrap();
+    register_on(app, admin, "staging", port, &staging("STAGING_SERVICE_COMMAND"), key).await
+}
+
+/// Registers a host named `name` reached on loopback `port` as the staging
+/// host's user, controlled by `service_command`, after reading its key.
+async fn register_on(
+    app: &TestApp,
+    admin: &domain::accounts::Operator,
+    name: &str,
+    port: u16,
+    service_command: &str,
+    key: KeyChoice,
+) -> Host {
     let fingerprint = app
         .console
         .hosts
@@ -28,15 +42,15 @@ async fn register(app: &TestApp, admin: &domain::accounts::Operator, key: KeyCho
         .unwrap()
         .fingerprint;
     let registration = HostRegistration {
-        name: "staging".into(),
-        ssh_address: staging("STAGING_SSH_ADDRESS"),
+        name: name.into(),
+        ssh_address: "127.0.0.1".into(),
         ssh_port: port,
         ssh_user: staging("STAGING_SSH_USER"),
         key,
         app_dir: staging("STAGING_APP_DIR"),
         web_service: "nginx".into(),
         wsgi_service: "gunicorn".into(),
-        service_command: staging("STAGING_SERVICE_COMMAND"),
+        service_command: service_command.into(),
         site_url: staging("STAGING_SITE_URL"),
     };
     app.console
@@ -351,40 +365,20 @@ async fn a_jobs_output_and_status_stream_to_the_page_as_server_sent_events(pool:
     assert_eq!(app.browser().get(&format!("/jobs/{job}/events")).await.status(), 303);
 }
 
-/// Registers a host reached through a private sshd, with `service_command`.
-async fn register_on(app: &TestApp, admin: &domain::accounts::Operator, port: u16, service_command: &str) -> Host {
-    let fingerprint = app
-        .console
-        .hosts
-        .read_host_key(admin, "127.0.0.1", port)
-        .await
-        .unwrap()
-        .fingerprint;
-    let registration = HostRegistration {
-        name: "private".into(),
-        ssh_address: "127.0.0.1".into(),
-        ssh_port: port,
-        ssh_user: staging("STAGING_SSH_USER"),
-        key: KeyChoice::Paste(private_key()),
-        app_dir: staging("STAGING_APP_DIR"),
-        web_service: "nginx".into(),
-        wsgi_service: "gunicorn".into(),
-        service_command: service_command.into(),
-        site_url: staging("STAGING_SITE_URL"),
-    };
-    app.console
-        .hosts
-        .register(admin, &Default::default(), registration, &fingerprint)
-        .await
-        .unwrap()
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn a_host_key_replaced_on_the_server_is_refused_at_the_next_job(pool: PgPool) {
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
     let mut sshd = crate::own_sshd::OwnSshd::start();
-    let host = register_on(&app, &admin, sshd.port, &staging("STAGING_SERVICE_COMMAND")).await;
+    let host = register_on(
+        &app,
+        &admin,
+        "private",
+        sshd.port,
+        &staging("STAGING_SERVICE_COMMAND"),
+        KeyChoice::Paste(private_key()),
+    )
+    .await;
     assert_eq!(
         run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites)
             .await
@@ -414,7 +408,15 @@ async fn sshd_killed_mid_command_fails_the_job_instead_of_hanging(pool: PgPool) 
         .arg(&slow)
         .status()
         .unwrap();
-    let host = register_on(&app, &admin, sshd.port, slow.to_str().unwrap()).await;
+    let host = register_on(
+        &app,
+        &admin,
+        "private",
+        sshd.port,
+        slow.to_str().unwrap(),
+        KeyChoice::Paste(private_key()),
+    )
+    .await;
     let job = app
         .console
         .jobs
