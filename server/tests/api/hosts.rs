@@ -445,3 +445,77 @@ async fn sshd_killed_mid_command_fails_the_job_instead_of_hanging(pool: PgPool) 
         .collect();
     assert_eq!(lines, ["started"]);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_running_job_can_be_cancelled_and_a_viewer_cannot_start_one(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let sshd = crate::own_sshd::OwnSshd::start();
+    let slow = sshd.dir.join("slow-service");
+    std::fs::write(&slow, "#!/bin/sh\necho started\nsleep 30\necho never\n").unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(&slow)
+        .status()
+        .unwrap();
+    let host = register_on(
+        &app,
+        &admin,
+        "private",
+        sshd.port,
+        slow.to_str().unwrap(),
+        KeyChoice::Paste(private_key()),
+    )
+    .await;
+
+    let viewer_account = app
+        .console
+        .accounts
+        .create(
+            &admin,
+            &Default::default(),
+            "lecteur",
+            domain::accounts::Role::Viewer,
+            "quatre saisons au four",
+        )
+        .await
+        .unwrap();
+    let viewer = app
+        .console
+        .accounts
+        .operator_for_session(viewer_account.id, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = app
+        .console
+        .jobs
+        .start_job(&viewer, &Default::default(), host.id, Runbook::RestartWebServer)
+        .await;
+    assert!(matches!(refused, Err(domain::DomainError::Forbidden)), "{refused:?}");
+    assert_eq!(app.audit_count("webapp.restart_web_server", "denied").await, 1);
+
+    let job = app
+        .console
+        .jobs
+        .start_job(&admin, &Default::default(), host.id, Runbook::RestartWebServer)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if !app.console.jobs.output_after(job, 0, 1).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.console.jobs.cancel(&admin, &Default::default(), job).await.unwrap();
+    let cancelled = finished(&app, job).await;
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert_eq!(app.audit_count("job.cancel", "success").await, 1);
+    // The host is free again for the next action.
+    assert!(app
+        .console
+        .jobs
+        .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
+        .await
+        .is_ok());
+}
