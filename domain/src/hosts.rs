@@ -394,13 +394,12 @@ impl HostDirectory {
         confirmed_fingerprint: &str,
     ) -> Result<Host> {
         let name = HostName::parse(&registration.name)?;
+        if registration.ssh_port == 0 {
+            return Err(DomainError::invalid("ssh_port", "error-ssh-port"));
+        }
         let target = SshTarget {
             address: SshAddress::parse(&registration.ssh_address)?,
-            port: if registration.ssh_port == 0 {
-                return Err(DomainError::invalid("ssh_port", "error-ssh-port"));
-            } else {
-                registration.ssh_port
-            },
+            port: registration.ssh_port,
             user: SshUser::parse(&registration.ssh_user)?,
         };
         let app_dir = RemotePath::parse(&registration.app_dir, "app_dir")?;

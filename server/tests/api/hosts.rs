@@ -401,34 +401,8 @@ async fn sshd_killed_mid_command_fails_the_job_instead_of_hanging(pool: PgPool) 
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
     let mut sshd = crate::own_sshd::OwnSshd::start();
-    let slow = sshd.dir.join("slow-service");
-    std::fs::write(&slow, "#!/bin/sh\necho started\nsleep 30\necho never\n").unwrap();
-    std::process::Command::new("chmod")
-        .args(["+x"])
-        .arg(&slow)
-        .status()
-        .unwrap();
-    let host = register_on(
-        &app,
-        &admin,
-        "private",
-        sshd.port,
-        slow.to_str().unwrap(),
-        KeyChoice::Paste(private_key()),
-    )
-    .await;
-    let job = app
-        .console
-        .jobs
-        .start_job(&admin, &Default::default(), host.id, Runbook::RestartWebServer)
-        .await
-        .unwrap();
-    for _ in 0..100 {
-        if !app.console.jobs.output_after(job, 0, 1).await.unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let host = slow_host(&app, &admin, &sshd).await;
+    let job = started_slow_job(&app, &admin, host.id).await;
     let killed_at = std::time::Instant::now();
     sshd.kill();
     let job = finished(&app, job).await;
@@ -451,22 +425,7 @@ async fn a_running_job_can_be_cancelled_and_a_viewer_cannot_start_one(pool: PgPo
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
     let sshd = crate::own_sshd::OwnSshd::start();
-    let slow = sshd.dir.join("slow-service");
-    std::fs::write(&slow, "#!/bin/sh\necho started\nsleep 30\necho never\n").unwrap();
-    std::process::Command::new("chmod")
-        .args(["+x"])
-        .arg(&slow)
-        .status()
-        .unwrap();
-    let host = register_on(
-        &app,
-        &admin,
-        "private",
-        sshd.port,
-        slow.to_str().unwrap(),
-        KeyChoice::Paste(private_key()),
-    )
-    .await;
+    let host = slow_host(&app, &admin, &sshd).await;
 
     let viewer_account = app
         .console
@@ -495,18 +454,7 @@ async fn a_running_job_can_be_cancelled_and_a_viewer_cannot_start_one(pool: PgPo
     assert!(matches!(refused, Err(domain::DomainError::Forbidden)), "{refused:?}");
     assert_eq!(app.audit_count("webapp.restart_web_server", "denied").await, 1);
 
-    let job = app
-        .console
-        .jobs
-        .start_job(&admin, &Default::default(), host.id, Runbook::RestartWebServer)
-        .await
-        .unwrap();
-    for _ in 0..100 {
-        if !app.console.jobs.output_after(job, 0, 1).await.unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let job = started_slow_job(&app, &admin, host.id).await;
     app.console.jobs.cancel(&admin, &Default::default(), job).await.unwrap();
     let cancelled = finished(&app, job).await;
     assert_eq!(cancelled.status, JobStatus::Cancelled);
@@ -518,4 +466,41 @@ async fn a_running_job_can_be_cancelled_and_a_viewer_cannot_start_one(pool: PgPo
         .start_job(&admin, &Default::default(), host.id, Runbook::CheckPrerequisites)
         .await
         .is_ok());
+}
+
+/// A host on `sshd` whose service control prints "started", then sleeps 30 s.
+async fn slow_host(app: &TestApp, admin: &domain::accounts::Operator, sshd: &crate::own_sshd::OwnSshd) -> Host {
+    let slow = sshd.dir.join("slow-service");
+    std::fs::write(&slow, "#!/bin/sh\necho started\nsleep 30\necho never\n").unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x"])
+        .arg(&slow)
+        .status()
+        .unwrap();
+    register_on(
+        app,
+        admin,
+        "private",
+        sshd.port,
+        slow.to_str().unwrap(),
+        KeyChoice::Paste(private_key()),
+    )
+    .await
+}
+
+/// Starts the slow service's "restart" and waits until its first line is stored.
+async fn started_slow_job(app: &TestApp, by: &domain::accounts::Operator, host_id: i64) -> i64 {
+    let job = app
+        .console
+        .jobs
+        .start_job(by, &Default::default(), host_id, Runbook::RestartWebServer)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if !app.console.jobs.output_after(job, 0, 1).await.unwrap().is_empty() {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {job} printed nothing within 5 s");
 }
