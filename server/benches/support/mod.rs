@@ -53,6 +53,7 @@ pub struct RunningConsole {
     pub client: reqwest::Client,
     pub ready_after: Duration,
     pub master_key: MasterKey,
+    pub data_dir: std::path::PathBuf,
 }
 
 impl RunningConsole {
@@ -65,8 +66,13 @@ impl RunningConsole {
         let master_key = MasterKey::generate();
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let started = Instant::now();
+        // A data directory of its own, never the working directory's `data/`.
+        let data_dir = std::env::temp_dir().join(format!("ocpizza-bench-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data_dir)?;
         let child = Command::new(&binary)
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(&data_dir)
             .env("DATABASE_URL", database_url)
             .env("CONSOLE_MASTER_KEY", master_key.encode().as_str())
             .env("RUST_LOG", "warn")
@@ -98,6 +104,7 @@ impl RunningConsole {
             client,
             ready_after: started.elapsed(),
             master_key,
+            data_dir,
         })
     }
 
@@ -136,6 +143,7 @@ impl RunningConsole {
             nix::sys::signal::Signal::SIGTERM,
         );
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
 

@@ -25,6 +25,30 @@ pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
     pub console: Console,
+    /// The console's data directory: a fresh temporary one, never the
+    /// working directory's `data/`.
+    pub data_dir: TempDataDir,
+}
+
+/// A temporary directory, removed when dropped.
+pub struct TempDataDir(pub std::path::PathBuf);
+
+impl TempDataDir {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("ocpizza-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("a temporary data directory");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A browser-like client: its own cookie jar, redirects not followed (tests
@@ -42,12 +66,16 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
     let master_key = MasterKey::generate();
     let master_key_text = master_key.encode();
+    let data_dir = TempDataDir::new();
+    let data_dir_text = data_dir.path().to_str().expect("a UTF-8 temporary path").to_owned();
     let mut argv = vec![
         "ocpizza-console",
         "--listen",
         "127.0.0.1:0",
         "--master-key",
         master_key_text.as_str(),
+        "--data-dir",
+        data_dir_text.as_str(),
     ];
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
@@ -65,6 +93,7 @@ pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
         address,
         console: Console::new(pool.clone(), SecretBox::new(master_key)),
         pool,
+        data_dir,
     }
 }
 
