@@ -5,7 +5,13 @@
 //! console stops. A lock file keeps a second console off the same directory.
 //!
 //! PostgreSQL refuses to run as root: when the console runs as root, the
-//! cluster belongs to (and runs as) the `postgres` system user.
+//! cluster belongs to (and runs as) the `postgres` system user. That user
+//! must be able to reach the cluster's files: when the data directory lies
+//! inside a directory it cannot enter (a clone in root's home, mode 0700),
+//! the cluster's files live instead in
+//! `/var/lib/ocpizza-console/clusters/<digest of the data directory>`, owned
+//! by `postgres`; the log says so and `<data dir>/postgres.location` names
+//! the place. The operator's home directory is never opened up.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
@@ -17,6 +23,7 @@ use std::process::Command;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::{Gid, Uid, User};
+use sha2::Digest;
 use sqlx::postgres::PgConnectOptions;
 
 const SUPERUSER: &str = "console";
@@ -36,6 +43,10 @@ impl EmbeddedPostgres {
     /// and starts it. Fails with a clear message when another console holds
     /// the directory.
     pub fn start(data_dir: &Path) -> Result<Self> {
+        // Everything that can make the data directory unusable is said
+        // before anything is created.
+        let run_as = unprivileged_owner()?;
+        check_can_create(data_dir)?;
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -43,19 +54,12 @@ impl EmbeddedPostgres {
             .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
         let data_dir = data_dir.canonicalize()?;
         let lock = take_lock(&data_dir)?;
-        let run_as = unprivileged_owner()?;
-        if run_as.is_some() {
-            // The postgres user must be able to pass through (not list) it.
-            fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o711))?;
-        }
         let bin_dir = find_bin_dir()?;
-        let cluster = data_dir.join("postgres");
-        let socket_dir = data_dir.join("run");
-        let log_dir = data_dir.join("log");
+        let home = cluster_home(&data_dir, run_as)?;
         let embedded = Self {
-            cluster,
-            socket_dir,
-            log_dir,
+            cluster: home.join("postgres"),
+            socket_dir: home.join("run"),
+            log_dir: home.join("log"),
             bin_dir,
             run_as,
             _lock: lock,
@@ -123,6 +127,16 @@ impl EmbeddedPostgres {
 
     pub const DATABASE: &'static str = DATABASE;
 
+    /// The role the console serves with: it may read and insert the audit
+    /// log, never rewrite it (see `database_role`). The superuser only
+    /// creates the database and runs the migrations.
+    pub const APP_ROLE: &'static str = "console_app";
+
+    /// Connection options for the console's own database, as [`Self::APP_ROLE`].
+    pub fn app_options(&self) -> PgConnectOptions {
+        self.console_options().username(Self::APP_ROLE)
+    }
+
     /// Stops the cluster (fast shutdown: open sessions are ended, data is
     /// flushed) and waits for it.
     pub fn stop(self) -> Result<()> {
@@ -187,6 +201,104 @@ impl EmbeddedPostgres {
         }
         Ok(())
     }
+}
+
+/// Where the cluster's directories (`postgres/`, `run/`, `log/`) go: the
+/// data directory itself, unless the console runs as root and the
+/// `postgres` user cannot enter the data directory's parent; then a
+/// directory of its own under [`RELOCATED_CLUSTERS`], named after the data
+/// directory so each console keeps its own cluster.
+fn cluster_home(data_dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<PathBuf> {
+    let Some((uid, gid)) = run_as else {
+        return Ok(data_dir.to_owned());
+    };
+    let parent = data_dir.parent().unwrap_or(Path::new("/"));
+    if can_enter(parent, uid, gid) {
+        // The postgres user must be able to pass through (not list) it.
+        fs::set_permissions(data_dir, fs::Permissions::from_mode(0o711))?;
+        return Ok(data_dir.to_owned());
+    }
+    if data_dir.join("postgres").join("PG_VERSION").exists() {
+        bail!(
+            "the embedded cluster in {} cannot be used: the postgres user cannot enter {}; \
+             move the data directory to a place it can reach, or let it enter that directory (chmod o+x)",
+            data_dir.display(),
+            parent.display()
+        );
+    }
+    let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let home = Path::new(RELOCATED_CLUSTERS).join(&hex::encode(digest)[..16]);
+    for dir in [Path::new(RELOCATED_CLUSTERS).parent().unwrap_or(Path::new("/")), Path::new(RELOCATED_CLUSTERS)] {
+        fs::DirBuilder::new().recursive(true).mode(0o711).create(dir)?;
+    }
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(&home)?;
+    nix::unistd::chown(home.as_path(), Some(uid), Some(gid))?;
+    fs::write(data_dir.join(LOCATION_FILE), format!("{}\n", home.display()))?;
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        cluster = %home.display(),
+        "the postgres user cannot enter {} (the embedded cluster runs as postgres when the console runs as root): \
+         its files live in {}, owned by postgres",
+        parent.display(),
+        home.display()
+    );
+    Ok(home)
+}
+
+/// As root, where clusters go whose data directory `postgres` cannot reach.
+pub const RELOCATED_CLUSTERS: &str = "/var/lib/ocpizza-console/clusters";
+/// The file in the data directory that names a relocated cluster's place.
+pub const LOCATION_FILE: &str = "postgres.location";
+
+/// Whether `uid`/`gid` may pass through `dir` and every directory above it,
+/// asked of the kernel itself (a child process under that identity).
+fn can_enter(dir: &Path, uid: Uid, gid: Gid) -> bool {
+    Command::new("test")
+        .arg("-x")
+        .arg(dir)
+        .uid(uid.as_raw())
+        .gid(gid.as_raw())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Refuses, in one line that says what to do, a data directory this user
+/// cannot create or use: a file in its place, or a nearest existing parent
+/// it cannot write to.
+fn check_can_create(data_dir: &Path) -> Result<()> {
+    let user = User::from_uid(Uid::effective())
+        .ok()
+        .flatten()
+        .map(|user| user.name)
+        .unwrap_or_else(|| Uid::effective().to_string());
+    let advice = "choose another one with --data-dir or CONSOLE_DATA_DIR";
+    let mut existing = data_dir.to_owned();
+    loop {
+        match fs::metadata(&existing) {
+            Ok(metadata) if !metadata.is_dir() => bail!(
+                "cannot use the data directory {}: {} is not a directory; {advice}",
+                data_dir.display(),
+                existing.display()
+            ),
+            Ok(_) => break,
+            Err(_) => match existing.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => existing = parent.to_owned(),
+                _ => {
+                    existing = PathBuf::from(".");
+                    break;
+                }
+            },
+        }
+    }
+    let mode = nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK;
+    if nix::unistd::access(&existing, mode).is_err() {
+        bail!(
+            "cannot use the data directory {}: user {user} may not write to {}; {advice}",
+            data_dir.display(),
+            existing.display()
+        );
+    }
+    Ok(())
 }
 
 fn path_str(path: &Path) -> Result<&str> {
