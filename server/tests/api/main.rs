@@ -6,6 +6,7 @@ mod audit;
 mod embedded;
 mod helpers;
 mod hosts;
+mod logs;
 mod own_sshd;
 mod secrets;
 mod security;
