@@ -9,35 +9,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use domain::hosts::{HostRegistration, KeyChoice};
 use futures::StreamExt;
-use support::{ms, BenchDatabase, RunningConsole, ADMIN};
-
-fn staging(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/bench"))
-}
+use support::{ms, staging, BenchDatabase, RunningConsole};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let database = BenchDatabase::create().await?;
     let running = RunningConsole::start(&database.url).await?;
     running.sign_in(&database.pool).await?;
-    let console = running.console(&database.pool);
-    let (id, epoch): (i64, i32) = sqlx::query_as("SELECT id, session_epoch FROM accounts WHERE username = $1")
-        .bind(ADMIN)
-        .fetch_one(&database.pool)
-        .await?;
-    let admin = console
-        .accounts
-        .operator_for_session(id, epoch)
-        .await?
-        .expect("the bench admin");
-    let port: u16 = staging("STAGING_SSH_PORT").parse()?;
-    let fingerprint = console
-        .hosts
-        .read_host_key(&admin, "127.0.0.1", port)
-        .await?
-        .fingerprint;
 
     // A program of the host's own that prints 100 MB, as its "service control".
     let bulk = format!("{}/bin/bulk-output", staging("STAGING_DIR"));
@@ -46,34 +25,18 @@ async fn main() -> anyhow::Result<()> {
         "#!/bin/sh\nyes 'OC Pizza bench line: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXY' | head -c 104857600\n",
     )?;
     std::process::Command::new("chmod").args(["+x", &bulk]).status()?;
-    let mut hosts = Vec::new();
-    for (name, command) in [("staging", staging("STAGING_SERVICE_COMMAND")), ("bulk", bulk)] {
-        let registration = HostRegistration {
-            name: name.into(),
-            ssh_address: staging("STAGING_SSH_ADDRESS"),
-            ssh_port: port,
-            ssh_user: staging("STAGING_SSH_USER"),
-            key: KeyChoice::Paste(std::fs::read_to_string(staging("STAGING_SSH_KEY"))?),
-            app_dir: staging("STAGING_APP_DIR"),
-            web_service: "nginx".into(),
-            wsgi_service: "gunicorn".into(),
-            service_command: command,
-            site_url: staging("STAGING_SITE_URL"),
-        };
-        hosts.push(
-            console
-                .hosts
-                .register(&admin, &Default::default(), registration, &fingerprint)
-                .await?
-                .id,
-        );
-    }
+    let hosts = [
+        running
+            .register_staging(&database.pool, "staging", staging("STAGING_SERVICE_COMMAND"))
+            .await?,
+        running.register_staging(&database.pool, "bulk", bulk).await?,
+    ];
 
     println!("== run to first output line (prerequisites check on the staging host, SSE client)");
     let mut timings = Vec::new();
     for _ in 0..10 {
         let started = Instant::now();
-        let job = start(&running, hosts[0], "host.check_prerequisites").await?;
+        let job = running.start_job(hosts[0], "host.check_prerequisites").await?;
         let mut events = follow(&running, job).await?;
         while let Some(chunk) = events.next().await {
             if String::from_utf8_lossy(&chunk?).contains("event: line") {
@@ -96,7 +59,7 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::write(format!("/proc/{}/clear_refs", running.child.id()), "5");
     let before = running.memory("VmRSS");
     let started = Instant::now();
-    let job = start(&running, hosts[1], "webapp.restart_web_server").await?;
+    let job = running.start_job(hosts[1], "webapp.restart_web_server").await?;
     let mut events = follow(&running, job).await?;
     let (mut bytes, mut peak) = (0_usize, 0_u64);
     while let Some(chunk) = events.next().await {
@@ -123,18 +86,6 @@ async fn main() -> anyhow::Result<()> {
     );
     running.stop();
     database.drop_it().await
-}
-
-/// Calls the `start_job` server function as the page does; returns the job id.
-async fn start(running: &RunningConsole, host_id: i64, action: &str) -> anyhow::Result<i64> {
-    let response = running
-        .client
-        .post(format!("{}/api/jobs/start", running.base))
-        .header("origin", &running.base)
-        .form(&[("host_id", host_id.to_string().as_str()), ("action", action)])
-        .send()
-        .await?;
-    Ok(response.text().await?.trim().parse()?)
 }
 
 async fn follow(

@@ -159,3 +159,65 @@ pub fn status_field(pid: &str, field: &str) -> u64 {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// A `STAGING_*` setting (`scripts/bench` starts a staging host and exports them).
+pub fn staging(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/bench"))
+}
+
+impl RunningConsole {
+    /// The bench admin, as the domain knows it (after [`RunningConsole::sign_in`]).
+    pub async fn admin(&self, pool: &PgPool) -> anyhow::Result<domain::accounts::Operator> {
+        let (id, epoch): (i64, i32) = sqlx::query_as("SELECT id, session_epoch FROM accounts WHERE username = $1")
+            .bind(ADMIN)
+            .fetch_one(pool)
+            .await?;
+        self.console(pool)
+            .accounts
+            .operator_for_session(id, epoch)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the bench admin is missing"))
+    }
+
+    /// Registers the staging host under `name`, its services controlled by
+    /// `service_command`; returns the host's id.
+    pub async fn register_staging(&self, pool: &PgPool, name: &str, service_command: String) -> anyhow::Result<i64> {
+        let console = self.console(pool);
+        let admin = self.admin(pool).await?;
+        let port: u16 = staging("STAGING_SSH_PORT").parse()?;
+        let fingerprint = console
+            .hosts
+            .read_host_key(&admin, "127.0.0.1", port)
+            .await?
+            .fingerprint;
+        let registration = domain::hosts::HostRegistration {
+            name: name.into(),
+            ssh_address: staging("STAGING_SSH_ADDRESS"),
+            ssh_port: port,
+            ssh_user: staging("STAGING_SSH_USER"),
+            key: domain::hosts::KeyChoice::Paste(std::fs::read_to_string(staging("STAGING_SSH_KEY"))?),
+            app_dir: staging("STAGING_APP_DIR"),
+            web_service: "nginx".into(),
+            wsgi_service: "gunicorn".into(),
+            service_command,
+            site_url: staging("STAGING_SITE_URL"),
+        };
+        Ok(console
+            .hosts
+            .register(&admin, &Default::default(), registration, &fingerprint)
+            .await?
+            .id)
+    }
+
+    /// Calls the `start_job` server function as the page does; returns the job id.
+    pub async fn start_job(&self, host_id: i64, action: &str) -> anyhow::Result<i64> {
+        let response = self
+            .client
+            .post(format!("{}/api/jobs/start", self.base))
+            .header("origin", &self.base)
+            .form(&[("host_id", host_id.to_string().as_str()), ("action", action)])
+            .send()
+            .await?;
+        Ok(response.text().await?.trim().parse()?)
+    }
+}
