@@ -119,8 +119,9 @@ pub async fn read_host_key(ssh_address: String, ssh_port: u16) -> Result<String,
     Ok(key.fingerprint)
 }
 
-/// A host registration as the admin fills it in.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A host registration as the admin fills it in. `Debug` shows the private
+/// key as `****`; on the server it is wiped from memory when dropped.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostForm {
     pub name: String,
     pub ssh_address: String,
@@ -138,43 +139,58 @@ pub struct HostForm {
     pub fingerprint: String,
 }
 
+impl std::fmt::Debug for HostForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostForm")
+            .field("name", &self.name)
+            .field("ssh_address", &self.ssh_address)
+            .field("ssh_port", &self.ssh_port)
+            .field("ssh_user", &self.ssh_user)
+            .field("private_key", &if self.private_key.is_empty() { "" } else { "****" })
+            .field("app_dir", &self.app_dir)
+            .field("web_service", &self.web_service)
+            .field("wsgi_service", &self.wsgi_service)
+            .field("service_command", &self.service_command)
+            .field("site_url", &self.site_url)
+            .field("fingerprint", &self.fingerprint)
+            .finish()
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl Drop for HostForm {
+    fn drop(&mut self) {
+        use domain::secrets::Zeroize;
+        self.private_key.zeroize();
+    }
+}
+
 #[server(endpoint = "hosts/register")]
 pub async fn register_host(form: HostForm) -> Result<i64, AppError> {
-    let HostForm {
-        name,
-        ssh_address,
-        ssh_port,
-        ssh_user,
-        private_key,
-        app_dir,
-        web_service,
-        wsgi_service,
-        service_command,
-        site_url,
-        fingerprint,
-    } = form;
     let caller = crate::api::guard::require(domain::accounts::Role::Admin).await?;
+    let mut form = form;
+    let private_key = std::mem::take(&mut form.private_key);
     let key = if private_key.trim().is_empty() {
         domain::hosts::KeyChoice::Generate
     } else {
-        domain::hosts::KeyChoice::Paste(private_key)
+        domain::hosts::KeyChoice::paste(private_key)
     };
     let registration = domain::hosts::HostRegistration {
-        name,
-        ssh_address,
-        ssh_port,
-        ssh_user,
+        name: std::mem::take(&mut form.name),
+        ssh_address: std::mem::take(&mut form.ssh_address),
+        ssh_port: form.ssh_port,
+        ssh_user: std::mem::take(&mut form.ssh_user),
         key,
-        app_dir,
-        web_service,
-        wsgi_service,
-        service_command,
-        site_url,
+        app_dir: std::mem::take(&mut form.app_dir),
+        web_service: std::mem::take(&mut form.web_service),
+        wsgi_service: std::mem::take(&mut form.wsgi_service),
+        service_command: std::mem::take(&mut form.service_command),
+        site_url: std::mem::take(&mut form.site_url),
     };
     let host = caller
         .console
         .hosts
-        .register(&caller.operator, &caller.provenance, registration, &fingerprint)
+        .register(&caller.operator, &caller.provenance, registration, &form.fingerprint)
         .await
         .map_err(|e| caller.fail(e))?;
     Ok(host.id)
@@ -299,4 +315,29 @@ pub async fn job_detail(job_id: i64) -> Result<JobView, AppError> {
         tail: tail.into_iter().map(|l| (l.seq, l.stderr, l.line)).collect(),
         total_lines: job.output_lines,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HostForm;
+
+    #[test]
+    fn a_host_forms_debug_does_not_show_its_private_key() {
+        let form = HostForm {
+            name: "prod".into(),
+            ssh_address: "vps.ocpizza.fr".into(),
+            ssh_port: 22,
+            ssh_user: "deploy".into(),
+            private_key: "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n".into(),
+            app_dir: "/srv/ocpizza".into(),
+            web_service: "nginx".into(),
+            wsgi_service: "gunicorn".into(),
+            service_command: String::new(),
+            site_url: "https://www.ocpizza.fr/".into(),
+            fingerprint: "SHA256:x".into(),
+        };
+        let shown = format!("{form:?}");
+        assert!(shown.contains("vps.ocpizza.fr") && shown.contains("****"), "{shown}");
+        assert!(!shown.contains("b3BlbnNzaC1rZXktdjE"), "{shown}");
+    }
 }

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::accounts::{Operator, Role};
 use crate::audit::{AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
-use crate::secrets::{SecretId, SecretStore};
+use crate::secrets::{SecretId, SecretStore, Zeroizing};
 use crate::ssh::{
     self, read_host_key, HostKey, RemoteArgument, RemoteCommand, SshAddress, SshError, SshSession, SshSettings,
     SshTarget, SshUser,
@@ -238,13 +238,32 @@ impl RequiredVersions {
     }
 }
 
-/// The console's key for a new host: pasted by the admin, or generated.
+/// The console's key for a new host: pasted by the admin (wiped from memory
+/// when dropped, never shown by `Debug`), or generated.
 pub enum KeyChoice {
-    Paste(String),
+    Paste(Zeroizing<String>),
     Generate,
 }
 
-/// A registration as the admin fills it in (raw text, validated here).
+impl KeyChoice {
+    /// A pasted key, taken over (no copy of it is left behind).
+    pub fn paste(text: String) -> Self {
+        KeyChoice::Paste(Zeroizing::new(text))
+    }
+}
+
+impl std::fmt::Debug for KeyChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyChoice::Paste(_) => f.write_str("Paste(****)"),
+            KeyChoice::Generate => f.write_str("Generate"),
+        }
+    }
+}
+
+/// A registration as the admin fills it in (raw text, validated here). Its
+/// `Debug` shows the key as `****`.
+#[derive(Debug)]
 pub struct HostRegistration {
     pub name: String,
     pub ssh_address: String,
@@ -418,7 +437,7 @@ impl HostDirectory {
                     .public_key()
                     .to_openssh()
                     .map_err(|e| DomainError::Internal(e.to_string()))?;
-                (crate::secrets::Zeroizing::new(text.trim().to_owned() + "\n"), public)
+                (Zeroizing::new(text.trim().to_owned() + "\n"), public)
             }
             KeyChoice::Generate => ssh::generate_key_pair(&format!("ocpizza-console@{}", name.as_str()))?,
         };
@@ -429,11 +448,7 @@ impl HostDirectory {
         let mut tx = self.pool.begin().await?;
         let secret = self
             .secrets
-            .put(
-                &mut tx,
-                &format!("host:{}:private_key", name.as_str()),
-                private_key.as_bytes(),
-            )
+            .put(&mut tx, &private_key_purpose(&name), private_key.as_bytes())
             .await?;
         let row: HostRow = sqlx::query_as(&format!(
             "INSERT INTO hosts (name, ssh_address, ssh_port, ssh_user, private_key_secret, public_key, host_key,
@@ -509,11 +524,10 @@ impl HostDirectory {
     pub async fn connect(&self, host: &Host, by: &Operator, provenance: &Provenance) -> Result<SshSession, SshError> {
         let private_key = self
             .secrets
-            .get(host.private_key)
+            .get_for(host.private_key, &private_key_purpose(&host.name))
             .await
             .map_err(|e| SshError::Lost(format!("the host's key cannot be read: {e}")))?;
-        let text = String::from_utf8_lossy(&private_key);
-        let key = ssh::parse_private_key(&text)?;
+        let key = ssh::parse_private_key(std::str::from_utf8(&private_key).map_err(|_| SshError::BadPrivateKey)?)?;
         let result = SshSession::connect(&host.target, &host.host_key.fingerprint, &key, self.ssh).await;
         if let Err(SshError::HostKeyChanged { pinned, presented }) = &result {
             let recorded = async {
@@ -538,6 +552,12 @@ impl HostDirectory {
         }
         result
     }
+}
+
+/// What a host's private key is stored for in the secret store: the value is
+/// sealed to it, and read back only for this host.
+fn private_key_purpose(name: &HostName) -> String {
+    format!("host:{}:private_key", name.as_str())
 }
 
 fn parse_site_url(raw: &str) -> Result<String> {
@@ -634,6 +654,31 @@ mod tests {
                 .command(&unit, ServiceVerb::IsActive)
                 .line(),
             "/opt/staging/bin/service nginx is-active"
+        );
+    }
+
+    #[test]
+    fn a_registrations_debug_does_not_show_its_private_key() {
+        let registration = HostRegistration {
+            name: "prod".into(),
+            ssh_address: "vps.ocpizza.fr".into(),
+            ssh_port: 22,
+            ssh_user: "deploy".into(),
+            key: KeyChoice::paste("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE\n".into()),
+            app_dir: "/srv/ocpizza".into(),
+            web_service: "nginx".into(),
+            wsgi_service: "gunicorn".into(),
+            service_command: String::new(),
+            site_url: "https://www.ocpizza.fr/".into(),
+        };
+        let shown = format!("{registration:?}");
+        assert!(
+            shown.contains("vps.ocpizza.fr") && shown.contains("Paste(****)"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("b3BlbnNzaC1rZXktdjE") && !shown.contains("BEGIN"),
+            "{shown}"
         );
     }
 

@@ -20,7 +20,7 @@ use crate::accounts::{Operator, Role};
 use crate::audit::{Actor, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::hosts::{Host, HostDirectory, ServiceControl, ServiceVerb};
-use crate::ssh::{OutputLine, RemoteCommand};
+use crate::ssh::{Ended, OutputLine, RemoteCommand};
 
 /// The actions of the runbook (manual §3.1-3.2 and §5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,24 +364,25 @@ impl JobRunner {
             .await?;
         let (sender, receiver) = mpsc::channel::<OutputLine>(BATCH * 4);
         let writer = tokio::spawn(write_output(self.pool.clone(), job_id, receiver));
-        let remote = async {
-            let session = self.hosts.connect(&host, &by, &provenance).await?;
-            let status = session.run(&command, &sender).await;
+        let outcome = async {
+            let session = tokio::select! {
+                session = self.hosts.connect(&host, &by, &provenance) => session?,
+                () = self.cancelled(job_id) => return Ok(Ended::Cancelled),
+            };
+            // A cancel also kills the command's process group on the host.
+            let ended = session.run_until(&command, &sender, self.cancelled(job_id)).await;
             session.close().await;
-            status
-        };
-        let outcome = tokio::select! {
-            outcome = remote => Some(outcome),
-            () = self.cancelled(job_id) => None,
-        };
+            ended
+        }
+        .await;
         drop(sender);
         let written = writer
             .await
             .map_err(|e| DomainError::Internal(format!("output writer: {e}")))??;
         let (status, exit_status, error) = match outcome {
-            None => (JobStatus::Cancelled, None, Some("cancelled by an operator".to_owned())),
-            Some(Ok(Some(0))) => (JobStatus::Succeeded, Some(0), None),
-            Some(Ok(code)) => {
+            Ok(Ended::Cancelled) => (JobStatus::Cancelled, None, Some("cancelled by an operator".to_owned())),
+            Ok(Ended::Exited(Some(0))) => (JobStatus::Succeeded, Some(0), None),
+            Ok(Ended::Exited(code)) => {
                 let code = code.map(|c| c as i32);
                 let error = match (&host.control, self.sudo_wanted_a_password(job_id).await?) {
                     (ServiceControl::Systemd, true) => Some(sudoers_hint(&host)),
@@ -392,7 +393,7 @@ impl JobRunner {
                 };
                 (JobStatus::Failed, code, error)
             }
-            Some(Err(error)) => (JobStatus::Failed, None, Some(error.to_string())),
+            Err(error) => (JobStatus::Failed, None, Some(error.to_string())),
         };
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE jobs SET status = $2, exit_status = $3, error = $4, finished_at = now() WHERE id = $1")
@@ -544,7 +545,8 @@ async fn write_output(pool: PgPool, job_id: i64, mut receiver: mpsc::Receiver<Ou
         let mut query = sqlx::QueryBuilder::new("INSERT INTO job_output (job_id, seq, stderr, line) ");
         query.push_values(batch.drain(..), |mut row, line| {
             seq += 1;
-            let text: String = line.text.chars().filter(|c| *c != '\0').take(10_000).collect();
+            // Lines come capped at ssh::MAX_LINE; PostgreSQL text holds no NUL.
+            let text = line.text.replace('\0', "");
             row.push_bind(job_id)
                 .push_bind(seq)
                 .push_bind(line.stderr)

@@ -1,25 +1,33 @@
 //! The one store every secret goes through (SSH private keys now; API
 //! tokens and environment values later). Secrets are sealed with
 //! XChaCha20-Poly1305 under a 32-byte master key from configuration, bound to
-//! their purpose (so a sealed value cannot be moved to another use), and kept
-//! in the `secrets` table. Opened values live in [`Zeroizing`] buffers; no
-//! secret is ever sent to the browser, logged, or written in the audit log.
+//! their row and their purpose (the associated data names the `secrets` row's
+//! id and its purpose, so a sealed value copied onto another row, or another
+//! use, does not open), and kept in the `secrets` table. Opened values live
+//! in [`Zeroizing`] buffers; no secret is ever sent to the browser, logged,
+//! or written in the audit log.
 //!
 //! Rotation re-seals every secret under a new key in one transaction. Each
 //! sealed value names its key (the first 8 bytes of the key's SHA-256), so a
 //! [`SecretBox`] holding the old and the new key reads both while a rotation
 //! finishes.
+//!
+//! Format 1 (bound to the purpose only) is still read once, to re-seal it as
+//! format 2 ([`SecretStore::upgrade_format`], at start-up and by rotation).
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
-pub use zeroize::Zeroizing;
+pub use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{DomainError, Result};
 
-const FORMAT_VERSION: u8 = 1;
+/// Bound to the purpose only: read to be re-sealed, never written.
+const FORMAT_PURPOSE_ONLY: u8 = 1;
+/// Bound to the row's id and the purpose.
+const FORMAT_VERSION: u8 = 2;
 const KEY_ID_LEN: usize = 8;
 const NONCE_LEN: usize = 24;
 
@@ -62,6 +70,20 @@ impl MasterKey {
             .try_into()
             .expect("a digest is longer than a key id")
     }
+
+    /// The key's id (16 hex digits): what names it in file names and
+    /// messages, never the key itself.
+    pub fn id_hex(&self) -> String {
+        hex::encode(self.id())
+    }
+}
+
+/// What a sealed value is bound to: its row in `secrets` and its purpose.
+fn associated_data(format: u8, id: SecretId, purpose: &str) -> Vec<u8> {
+    match format {
+        FORMAT_PURPOSE_ONLY => purpose.as_bytes().to_vec(),
+        _ => format!("ocpizza-console secret v{format}\0{}\0{purpose}", id.0).into_bytes(),
+    }
 }
 
 /// Seals and opens secrets. The first key seals; every key opens.
@@ -83,7 +105,8 @@ impl SecretBox {
         self
     }
 
-    pub fn seal(&self, purpose: &str, plaintext: &[u8]) -> Vec<u8> {
+    /// Seals `plaintext` for row `id` of `secrets` and `purpose`.
+    pub fn seal(&self, id: SecretId, purpose: &str, plaintext: &[u8]) -> Vec<u8> {
         let key = &self.keys[0];
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
@@ -93,7 +116,7 @@ impl SecretBox {
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: plaintext,
-                    aad: purpose.as_bytes(),
+                    aad: &associated_data(FORMAT_VERSION, id, purpose),
                 },
             )
             .expect("XChaCha20-Poly1305 encryption cannot fail");
@@ -105,15 +128,26 @@ impl SecretBox {
         sealed
     }
 
-    /// Opens a sealed value; fails if it was sealed for another purpose,
-    /// under a key this box does not hold, or altered.
-    pub fn open(&self, purpose: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    /// Opens a value sealed for row `id` and `purpose`; fails if it was
+    /// sealed for another row or purpose, under a key this box does not
+    /// hold, in the old format, or altered.
+    pub fn open(&self, id: SecretId, purpose: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.open_as(&[FORMAT_VERSION], id, purpose, sealed)
+    }
+
+    /// Like [`SecretBox::open`], also reading format 1 (to re-seal it).
+    fn open_any_format(&self, id: SecretId, purpose: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.open_as(&[FORMAT_VERSION, FORMAT_PURPOSE_ONLY], id, purpose, sealed)
+    }
+
+    fn open_as(&self, formats: &[u8], id: SecretId, purpose: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         let unreadable = || {
             DomainError::Internal(format!(
-                "a secret ({purpose}) cannot be opened with the configured master key"
+                "secret {} ({purpose}) cannot be opened with the configured master key",
+                id.0
             ))
         };
-        if sealed.len() < 1 + KEY_ID_LEN + NONCE_LEN || sealed[0] != FORMAT_VERSION {
+        if sealed.len() < 1 + KEY_ID_LEN + NONCE_LEN || !formats.contains(&sealed[0]) {
             return Err(unreadable());
         }
         let key_id = &sealed[1..1 + KEY_ID_LEN];
@@ -125,11 +159,15 @@ impl SecretBox {
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: &sealed[1 + KEY_ID_LEN + NONCE_LEN..],
-                    aad: purpose.as_bytes(),
+                    aad: &associated_data(sealed[0], id, purpose),
                 },
             )
             .map(Zeroizing::new)
             .map_err(|_| unreadable())
+    }
+
+    fn holds(&self, key_id: &[u8]) -> bool {
+        self.keys.iter().any(|k| k.id() == key_id)
     }
 }
 
@@ -152,14 +190,17 @@ impl SecretStore {
 
     /// Seals and stores a secret inside the caller's transaction.
     pub async fn put(&self, tx: &mut PgConnection, purpose: &str, plaintext: &[u8]) -> Result<SecretId> {
-        let sealed = self.sealer.seal(purpose, plaintext);
-        Ok(
-            sqlx::query_scalar("INSERT INTO secrets (purpose, sealed) VALUES ($1, $2) RETURNING id")
-                .bind(purpose)
-                .bind(sealed)
-                .fetch_one(tx)
-                .await?,
-        )
+        // The row's id is part of what the value is sealed to: take it first.
+        let id: SecretId = sqlx::query_scalar("INSERT INTO secrets (purpose, sealed) VALUES ($1, '') RETURNING id")
+            .bind(purpose)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE secrets SET sealed = $2 WHERE id = $1")
+            .bind(id)
+            .bind(self.sealer.seal(id, purpose, plaintext))
+            .execute(&mut *tx)
+            .await?;
+        Ok(id)
     }
 
     pub async fn get(&self, id: SecretId) -> Result<Zeroizing<Vec<u8>>> {
@@ -168,7 +209,86 @@ impl SecretStore {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(DomainError::NotFound("secret"))?;
-        self.sealer.open(&purpose, &sealed)
+        self.sealer.open(id, &purpose, &sealed)
+    }
+
+    /// Like [`SecretStore::get`], and fails unless the secret was stored for
+    /// `purpose` (its owner): a row pointed at another owner's secret gets
+    /// nothing.
+    pub async fn get_for(&self, id: SecretId, purpose: &str) -> Result<Zeroizing<Vec<u8>>> {
+        let (stored, sealed): (String, Vec<u8>) = sqlx::query_as("SELECT purpose, sealed FROM secrets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DomainError::NotFound("secret"))?;
+        if stored != purpose {
+            return Err(DomainError::Internal(format!(
+                "secret {} belongs to {stored}, not to {purpose}",
+                id.0
+            )));
+        }
+        self.sealer.open(id, purpose, &sealed)
+    }
+
+    /// How many stored secrets exist, and how many of them are sealed under
+    /// a key this store does not hold (so could never be opened).
+    pub async fn readability(&self) -> Result<(u64, u64)> {
+        let keys: Vec<(Option<Vec<u8>>, i64)> =
+            sqlx::query_as("SELECT substring(sealed from 2 for 8), count(*) FROM secrets GROUP BY 1")
+                .fetch_all(&self.pool)
+                .await?;
+        let total = keys.iter().map(|(_, n)| *n as u64).sum();
+        let missing = keys
+            .iter()
+            .filter(|(id, _)| !id.as_deref().is_some_and(|id| self.sealer.holds(id)))
+            .map(|(_, n)| *n as u64)
+            .sum();
+        Ok((total, missing))
+    }
+
+    /// Re-seals values still in format 1 (bound to their purpose only) as
+    /// format 2 (bound to their row too), in one audited transaction.
+    /// Returns how many were.
+    pub async fn upgrade_format(&self) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(SecretId, String, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, purpose, sealed FROM secrets WHERE get_byte(sealed, 0) = $1 ORDER BY id FOR UPDATE",
+        )
+        .bind(i32::from(FORMAT_PURPOSE_ONLY))
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.reseal(&mut tx, &self.sealer, &rows).await?;
+        crate::audit::AuditEntry::new(
+            crate::audit::Actor::System,
+            "secrets.upgrade_format",
+            "secrets",
+            crate::audit::Outcome::Success,
+        )
+        .detail("resealed", rows.len() as u64)
+        .record(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn reseal(
+        &self,
+        tx: &mut PgConnection,
+        next: &SecretBox,
+        rows: &[(SecretId, String, Vec<u8>)],
+    ) -> Result<()> {
+        for (id, purpose, sealed) in rows {
+            let plaintext = self.sealer.open_any_format(*id, purpose, sealed)?;
+            sqlx::query("UPDATE secrets SET sealed = $2, updated_at = now() WHERE id = $1")
+                .bind(id)
+                .bind(next.seal(*id, purpose, &plaintext))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Re-seals every stored secret under `new_key`, in one transaction.
@@ -176,18 +296,11 @@ impl SecretStore {
     pub async fn rotate(&self, new_key: MasterKey) -> Result<(u64, SecretBox)> {
         let next = SecretBox::new(new_key);
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(i64, String, Vec<u8>)> =
+        let rows: Vec<(SecretId, String, Vec<u8>)> =
             sqlx::query_as("SELECT id, purpose, sealed FROM secrets ORDER BY id FOR UPDATE")
                 .fetch_all(&mut *tx)
                 .await?;
-        for (id, purpose, sealed) in &rows {
-            let plaintext = self.sealer.open(purpose, sealed)?;
-            sqlx::query("UPDATE secrets SET sealed = $2, updated_at = now() WHERE id = $1")
-                .bind(id)
-                .bind(next.seal(purpose, &plaintext))
-                .execute(&mut *tx)
-                .await?;
-        }
+        self.reseal(&mut tx, &next, &rows).await?;
         crate::audit::AuditEntry::new(
             crate::audit::Actor::System,
             "secrets.rotate_master_key",
@@ -206,15 +319,18 @@ impl SecretStore {
 mod tests {
     use super::*;
 
+    const ONE: SecretId = SecretId(1);
+
     #[test]
-    fn a_sealed_secret_opens_for_its_purpose_only() {
+    fn a_sealed_secret_opens_for_its_row_and_purpose_only() {
         let sealer = SecretBox::new(MasterKey::generate());
-        let sealed = sealer.seal("host:1:private_key", b"-----BEGIN OPENSSH PRIVATE KEY-----");
+        let sealed = sealer.seal(ONE, "host:1:private_key", b"-----BEGIN OPENSSH PRIVATE KEY-----");
         assert_eq!(
-            sealer.open("host:1:private_key", &sealed).unwrap().as_slice(),
+            sealer.open(ONE, "host:1:private_key", &sealed).unwrap().as_slice(),
             b"-----BEGIN OPENSSH PRIVATE KEY-----"
         );
-        assert!(sealer.open("host:2:private_key", &sealed).is_err());
+        assert!(sealer.open(ONE, "host:2:private_key", &sealed).is_err());
+        assert!(sealer.open(SecretId(2), "host:1:private_key", &sealed).is_err());
         assert!(
             !sealed.windows(5).any(|w| w == b"BEGIN"),
             "the plaintext does not show through"
@@ -224,21 +340,43 @@ mod tests {
     #[test]
     fn an_altered_value_or_another_key_does_not_open() {
         let sealer = SecretBox::new(MasterKey::generate());
-        let mut sealed = sealer.seal("p", b"secret");
+        let mut sealed = sealer.seal(ONE, "p", b"secret");
         *sealed.last_mut().unwrap() ^= 1;
-        assert!(sealer.open("p", &sealed).is_err());
+        assert!(sealer.open(ONE, "p", &sealed).is_err());
         let other = SecretBox::new(MasterKey::generate());
-        assert!(other.open("p", &sealer.seal("p", b"secret")).is_err());
+        assert!(other.open(ONE, "p", &sealer.seal(ONE, "p", b"secret")).is_err());
     }
 
     #[test]
     fn a_box_with_both_keys_opens_old_and_new_values() {
         let old = MasterKey::generate();
         let new = MasterKey::generate();
-        let before = SecretBox::new(old.clone()).seal("p", b"v");
+        let before = SecretBox::new(old.clone()).seal(ONE, "p", b"v");
         let both = SecretBox::new(new).also_opening(old);
-        assert_eq!(both.open("p", &before).unwrap().as_slice(), b"v");
-        assert_eq!(both.open("p", &both.seal("p", b"w")).unwrap().as_slice(), b"w");
+        assert_eq!(both.open(ONE, "p", &before).unwrap().as_slice(), b"v");
+        assert_eq!(
+            both.open(ONE, "p", &both.seal(ONE, "p", b"w")).unwrap().as_slice(),
+            b"w"
+        );
+    }
+
+    /// A value sealed by the first format (bound to its purpose only) opens
+    /// only to be re-sealed, never through `open`.
+    #[test]
+    fn a_purpose_only_value_is_read_for_resealing_only() {
+        let key = MasterKey::generate();
+        let sealer = SecretBox::new(key.clone());
+        let mut legacy = vec![FORMAT_PURPOSE_ONLY];
+        legacy.extend_from_slice(&key.id());
+        let nonce = [7u8; NONCE_LEN];
+        legacy.extend_from_slice(&nonce);
+        legacy.extend(
+            XChaCha20Poly1305::new(key.0.as_ref().into())
+                .encrypt(XNonce::from_slice(&nonce), Payload { msg: b"v", aad: b"p" })
+                .unwrap(),
+        );
+        assert!(sealer.open(ONE, "p", &legacy).is_err());
+        assert_eq!(sealer.open_any_format(ONE, "p", &legacy).unwrap().as_slice(), b"v");
     }
 
     #[test]

@@ -2,7 +2,15 @@
 //! (to show its fingerprint for confirmation), connect only to the pinned
 //! key, authenticate with the host's private key, and run a command built
 //! from validated values, with connect and command timeouts and keepalives.
+//!
+//! Every command runs in a session and process group of its own on the host
+//! (`setsid`), which reports its number first; cancelling a command, or its
+//! timeout, kills that whole group over a second channel, so nothing the
+//! command started outlives it (closing the channel alone would not stop a
+//! command that ignores SIGHUP). Output lines are capped at [`MAX_LINE`].
 
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -317,21 +325,45 @@ impl SshSession {
     /// exit status (`None` when the remote side sent none, e.g. killed by a
     /// signal). Fails on timeout or loss of the connection: it never hangs.
     pub async fn run(&self, command: &RemoteCommand, lines: &Sender<OutputLine>) -> Result<Option<u32>, SshError> {
-        let command = command.line();
+        match self.run_until(command, lines, std::future::pending()).await? {
+            Ended::Exited(status) => Ok(status),
+            Ended::Cancelled => unreachable!("a pending future never resolves"),
+        }
+    }
+
+    /// Like [`SshSession::run`], until `cancel` resolves: then, as on a
+    /// timeout, the command's whole process group on the host is killed
+    /// (SIGTERM, then SIGKILL a second later) before this returns.
+    pub async fn run_until(
+        &self,
+        command: &RemoteCommand,
+        lines: &Sender<OutputLine>,
+        cancel: impl Future<Output = ()>,
+    ) -> Result<Ended, SshError> {
+        let line = in_own_process_group(command);
+        let group = AtomicU32::new(0);
         let lost = |e: russh::Error| SshError::Lost(e.to_string());
         let work = async {
             let mut channel = self.handle.channel_open_session().await.map_err(lost)?;
-            channel.exec(true, command.as_str()).await.map_err(lost)?;
+            channel.exec(true, line.as_str()).await.map_err(lost)?;
             let mut stdout = LineBuffer::default();
             let mut stderr = LineBuffer::default();
+            let mut first_stderr_line = true;
             let mut status = None;
             let mut ready = Vec::new();
             while let Some(message) = channel.wait().await {
                 match message {
                     ChannelMsg::Data { ref data } => stdout.push(data, |l| ready.push(OutputLine::out(l))),
-                    ChannelMsg::ExtendedData { ref data, ext: 1 } => {
-                        stderr.push(data, |l| ready.push(OutputLine::err(l)))
-                    }
+                    ChannelMsg::ExtendedData { ref data, ext: 1 } => stderr.push(data, |l| {
+                        // The wrapper's report comes before anything the command prints.
+                        if std::mem::take(&mut first_stderr_line) {
+                            if let Some(id) = l.strip_prefix(GROUP_REPORT).and_then(|n| n.trim().parse().ok()) {
+                                group.store(id, Ordering::Relaxed);
+                                return;
+                            }
+                        }
+                        ready.push(OutputLine::err(l))
+                    }),
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
                     _ => {}
                 }
@@ -349,13 +381,89 @@ impl SshSession {
             }
             Ok(status)
         };
-        tokio::time::timeout(self.settings.command_timeout, work)
-            .await
-            .map_err(|_| SshError::TimedOut(self.settings.command_timeout))?
+        let stopped = tokio::select! {
+            ended = tokio::time::timeout(self.settings.command_timeout, work) => match ended {
+                Ok(result) => return result.map(Ended::Exited),
+                Err(_) => Err(SshError::TimedOut(self.settings.command_timeout)),
+            },
+            () = cancel => Ok(Ended::Cancelled),
+        };
+        self.kill_process_group(group.load(Ordering::Relaxed)).await;
+        stopped
+    }
+
+    /// Kills process group `id` on the host, over a channel of its own.
+    async fn kill_process_group(&self, id: u32) {
+        let Some(group) = ProcessGroup::new(id) else {
+            tracing::warn!("the command's process group is unknown: it may still run on the host");
+            return;
+        };
+        let kill = RemoteCommand::program("sh")
+            .fixed("-c")
+            .fixed(KILL_GROUP_SCRIPT)
+            .fixed("sh")
+            .arg(&group);
+        let run = async {
+            let mut channel = self.handle.channel_open_session().await?;
+            channel.exec(true, kill.line().as_str()).await?;
+            while let Some(message) = channel.wait().await {
+                if let ChannelMsg::ExitStatus { .. } = message {
+                    break;
+                }
+            }
+            Ok::<_, russh::Error>(())
+        };
+        match tokio::time::timeout(self.settings.connect_timeout, run).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, group = id, "could not kill the command's process group"),
+            Err(_) => tracing::warn!(group = id, "killing the command's process group timed out"),
+        }
     }
 
     pub async fn close(self) {
         let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    }
+}
+
+/// How a command run with [`SshSession::run_until`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// It ended by itself, with this exit status (`None`: killed by a signal).
+    Exited(Option<u32>),
+    /// It was cancelled, and its process group killed.
+    Cancelled,
+}
+
+/// What the wrapper prints first on stderr, followed by the process group's number.
+const GROUP_REPORT: &str = "ocpizza-console-process-group ";
+
+/// Runs `"$@"` after reporting its process group (its own pid, since
+/// `setsid` made it a group leader).
+const GROUP_WRAPPER: &str = "echo \"ocpizza-console-process-group $$\" >&2; exec \"$@\"";
+
+/// Kills the group `$1` (`-<pgid>`): SIGTERM, then SIGKILL to what is left.
+const KILL_GROUP_SCRIPT: &str =
+    "kill -TERM \"$1\" 2>/dev/null || exit 0; sleep 1; kill -KILL \"$1\" 2>/dev/null; exit 0";
+
+/// The line sent to the host: `command` in a new session and process group
+/// (`setsid -w` waits for it and passes its exit status on).
+fn in_own_process_group(command: &RemoteCommand) -> String {
+    format!("exec setsid -w sh -c {} sh {}", quote(GROUP_WRAPPER), command.line())
+}
+
+/// A process group on a host, as `kill` names a whole group: `-<pgid>`.
+struct ProcessGroup(String);
+
+impl ProcessGroup {
+    /// Groups 0 and 1 would mean "every process": never.
+    fn new(id: u32) -> Option<Self> {
+        (id > 1).then(|| Self(format!("-{id}")))
+    }
+}
+
+impl RemoteArgument for ProcessGroup {
+    fn as_argument(&self) -> &str {
+        &self.0
     }
 }
 
@@ -382,25 +490,56 @@ impl OutputLine {
     }
 }
 
+/// The longest output line kept: a host that sends more without a newline
+/// gets its line cut there, with [`CUT_MARKER`], and the rest of that line
+/// dropped, so a hostile or broken host cannot grow the console's memory.
+pub const MAX_LINE: usize = 64 * 1024;
+/// Ends a line cut at [`MAX_LINE`] bytes.
+pub const CUT_MARKER: &str = " [… line cut: longer than 64 KiB]";
+
 /// Cuts a byte stream into lines (lossy UTF-8), keeping a partial last line
-/// until its end arrives.
+/// until its end arrives, and no more than [`MAX_LINE`] bytes of it.
 #[derive(Default)]
-struct LineBuffer(Vec<u8>);
+struct LineBuffer {
+    line: Vec<u8>,
+    /// The current line was cut: drop bytes until its newline.
+    cut: bool,
+}
 
 impl LineBuffer {
     fn push(&mut self, data: &[u8], mut emit: impl FnMut(&str)) {
-        self.0.extend_from_slice(data);
-        while let Some(end) = self.0.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.0.drain(..=end).collect();
-            emit(String::from_utf8_lossy(&line[..line.len() - 1]).trim_end_matches('\r'));
+        for piece in data.split_inclusive(|b| *b == b'\n') {
+            let (text, ends) = match piece.split_last() {
+                Some((b'\n', text)) => (text, true),
+                _ => (piece, false),
+            };
+            if !self.cut {
+                let room = MAX_LINE - self.line.len();
+                if text.len() > room {
+                    self.line.extend_from_slice(&text[..room]);
+                    emit(&format!("{}{CUT_MARKER}", String::from_utf8_lossy(&self.line)));
+                    self.line = Vec::new();
+                    self.cut = true;
+                } else {
+                    self.line.extend_from_slice(text);
+                }
+            }
+            if ends {
+                if !self.cut {
+                    emit(String::from_utf8_lossy(&self.line).trim_end_matches('\r'));
+                }
+                self.line.clear();
+                self.cut = false;
+            }
         }
     }
 
     fn finish(&mut self, mut emit: impl FnMut(&str)) {
-        if !self.0.is_empty() {
-            emit(&String::from_utf8_lossy(&self.0));
-            self.0.clear();
+        if !self.cut && !self.line.is_empty() {
+            emit(&String::from_utf8_lossy(&self.line));
         }
+        self.line.clear();
+        self.cut = false;
     }
 }
 
@@ -440,6 +579,34 @@ mod tests {
         buffer.push(b"ne\r\nsecond\nthi", |l| lines.push(l.to_owned()));
         buffer.finish(|l| lines.push(l.to_owned()));
         assert_eq!(lines, ["first line", "second", "thi"]);
+    }
+
+    #[test]
+    fn commands_run_in_their_own_process_group_and_only_real_groups_are_killed() {
+        let line = in_own_process_group(&RemoteCommand::program("sleep").fixed("600"));
+        assert!(line.starts_with("exec setsid -w sh -c '"), "{line}");
+        assert!(line.ends_with("' sh sleep 600"), "{line}");
+        assert!(ProcessGroup::new(0).is_none() && ProcessGroup::new(1).is_none());
+        assert_eq!(ProcessGroup::new(4242).unwrap().as_argument(), "-4242");
+    }
+
+    #[test]
+    fn an_endless_line_is_cut_at_the_cap_and_the_next_line_kept() {
+        let mut buffer = LineBuffer::default();
+        let mut lines = Vec::new();
+        let packet = vec![b'x'; 32 * 1024];
+        for _ in 0..100 {
+            buffer.push(&packet, |l| lines.push(l.to_owned()));
+            assert!(buffer.line.capacity() <= 2 * MAX_LINE, "the buffer stays bounded");
+        }
+        buffer.push(b"xx\nnext\n", |l| lines.push(l.to_owned()));
+        buffer.push(&vec![b'y'; MAX_LINE], |l| lines.push(l.to_owned()));
+        buffer.finish(|l| lines.push(l.to_owned()));
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].len(), MAX_LINE + CUT_MARKER.len());
+        assert!(lines[0].ends_with(CUT_MARKER));
+        assert_eq!(lines[1], "next");
+        assert_eq!(lines[2].len(), MAX_LINE, "a line of exactly the cap is whole");
     }
 
     #[test]

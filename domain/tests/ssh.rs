@@ -158,3 +158,114 @@ async fn a_command_that_outlives_its_timeout_fails_instead_of_hanging() {
     assert_eq!(error, SshError::TimedOut(settings().command_timeout));
     assert!(started.elapsed() < Duration::from_secs(8));
 }
+
+/// This process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A host printing 50 MB with no newline: one line comes out, cut at the
+/// cap with a marker, and the reader's memory does not follow the output.
+#[tokio::test]
+async fn an_endless_line_is_cut_at_the_cap_and_memory_stays_bounded() {
+    let generous = SshSettings {
+        command_timeout: Duration::from_secs(60),
+        ..settings()
+    };
+    let session = SshSession::connect(&target(), &real_fingerprint(), &console_key(), generous)
+        .await
+        .unwrap();
+    let command = RemoteCommand::program("sh")
+        .fixed("-c")
+        .fixed("head -c 50000000 /dev/zero | tr '\\000' x; echo; echo after");
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<domain::ssh::OutputLine>(16);
+    let before = rss_kib();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampling = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let collect = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        while let Some(line) = receiver.recv().await {
+            lines.push(line.text);
+        }
+        lines
+    });
+    let started = Instant::now();
+    let status = session.run(&command, &sender).await.unwrap();
+    drop(sender);
+    let lines = collect.await.unwrap();
+    sampling.abort();
+    assert_eq!(status, Some(0));
+    assert_eq!(lines.len(), 2, "the cut line, then the next one");
+    assert_eq!(lines[0].len(), domain::ssh::MAX_LINE + domain::ssh::CUT_MARKER.len());
+    assert!(lines[0].ends_with(domain::ssh::CUT_MARKER));
+    assert_eq!(lines[1], "after");
+    let growth_mib = (peak.load(std::sync::atomic::Ordering::Relaxed) - before) / 1024;
+    println!(
+        "50 MB without a newline read in {:?}, memory growth {growth_mib} MiB",
+        started.elapsed()
+    );
+    assert!(growth_mib < 20, "memory grew by {growth_mib} MiB");
+    session.close().await;
+}
+
+/// Whether a process whose command line contains `pattern` runs on this
+/// machine (the staging host is this machine).
+fn running(pattern: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// Cancelling stops the remote command itself, even one that ignores
+/// SIGHUP: its whole process group is killed, not only the channel closed.
+#[tokio::test]
+async fn cancelling_a_command_kills_it_on_the_host_even_when_it_ignores_sighup() {
+    let session = SshSession::connect(&target(), &real_fingerprint(), &console_key(), settings())
+        .await
+        .unwrap();
+    // A sleep length no other process uses, to find it with pgrep.
+    let seconds = format!("6{:06}", std::process::id() % 1_000_000);
+    let marker = format!("sleep {seconds}");
+    let script: &'static str = Box::leak(format!("trap '' HUP; echo started; {marker}; echo never").into_boxed_str());
+    let command = RemoteCommand::program("sh").fixed("-c").fixed(script);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<domain::ssh::OutputLine>(16);
+    let cancel = {
+        let marker = marker.clone();
+        async move {
+            assert_eq!(receiver.recv().await.unwrap().text, "started");
+            for _ in 0..100 {
+                if running(&marker) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("{marker} never ran on the host");
+        }
+    };
+    let ended = session.run_until(&command, &sender, cancel).await.unwrap();
+    assert_eq!(ended, domain::ssh::Ended::Cancelled);
+    for _ in 0..50 {
+        if !running(&marker) {
+            session.close().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{marker} still runs on the host after the cancel");
+}

@@ -134,14 +134,17 @@ pub enum LogFormat {
 }
 
 impl Config {
-    /// The domain handle this configuration describes, over `pool`.
-    pub fn console(&self, pool: sqlx::PgPool) -> anyhow::Result<domain::Console> {
+    /// The domain handle this configuration describes, over `pool` (whose
+    /// migrations have run). Fails when the stored secrets cannot be opened
+    /// with the configured master key (see `master_key::open`).
+    pub async fn console(&self, pool: sqlx::PgPool) -> anyhow::Result<domain::Console> {
         let ssh = domain::ssh::SshSettings {
             connect_timeout: std::time::Duration::from_secs(self.ssh_connect_timeout),
             command_timeout: std::time::Duration::from_secs(self.ssh_command_timeout),
             keepalive_interval: std::time::Duration::from_secs(15),
         };
-        let mut console = domain::Console::with_ssh(pool, crate::master_key::load(self)?, ssh);
+        let sealer = crate::master_key::open(self, &pool).await?;
+        let mut console = domain::Console::with_ssh(pool, sealer, ssh);
         console.required_versions = domain::hosts::RequiredVersions {
             nginx: self.required_nginx.clone(),
             gunicorn: self.required_gunicorn.clone(),

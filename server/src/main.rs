@@ -75,7 +75,8 @@ async fn run(config: Config) -> Result<ExitCode> {
             let database = Database::open(&config).await?;
             database.migrate().await?;
             let result = config
-                .console(database.pool.clone())?
+                .console(database.pool.clone())
+                .await?
                 .setup
                 .create_admin_from_cli(&username, &password)
                 .await;
@@ -91,7 +92,7 @@ async fn run(config: Config) -> Result<ExitCode> {
         Command::RotateMasterKey => {
             let database = Database::open(&config).await?;
             database.migrate().await?;
-            let console = config.console(database.pool.clone())?;
+            let console = config.console(database.pool.clone()).await?;
             let result = server::master_key::rotate(&config, &console.secrets).await;
             database.close().await?;
             println!("master key rotated: {} secrets re-sealed", result?);
@@ -110,7 +111,7 @@ async fn run(config: Config) -> Result<ExitCode> {
                 ssh_address: get("STAGING_SSH_ADDRESS")?,
                 ssh_port: get("STAGING_SSH_PORT")?.parse()?,
                 ssh_user: get("STAGING_SSH_USER")?,
-                key: domain::hosts::KeyChoice::Paste(std::fs::read_to_string(get("STAGING_SSH_KEY")?)?),
+                key: domain::hosts::KeyChoice::paste(std::fs::read_to_string(get("STAGING_SSH_KEY")?)?),
                 app_dir: get("STAGING_APP_DIR")?,
                 web_service: "nginx".into(),
                 wsgi_service: "gunicorn".into(),
@@ -121,7 +122,8 @@ async fn run(config: Config) -> Result<ExitCode> {
             let database = Database::open(&config).await?;
             database.migrate().await?;
             let result = config
-                .console(database.pool.clone())?
+                .console(database.pool.clone())
+                .await?
                 .hosts
                 .register_demo_host(registration, &host_key)
                 .await;
@@ -138,7 +140,7 @@ async fn run(config: Config) -> Result<ExitCode> {
         }
         Command::VerifyAudit => {
             let database = Database::open(&config).await?;
-            let status = config.console(database.pool.clone())?.audit.verify().await;
+            let status = config.console(database.pool.clone()).await?.audit.verify().await;
             database.close().await?;
             match status? {
                 ChainStatus::Intact { rows } => {

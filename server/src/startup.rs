@@ -136,7 +136,19 @@ impl Application {
     /// Like [`Application::build`], on a database already open (tests).
     pub async fn build_on(config: Config, leptos_options: LeptosOptions, database: Database) -> Result<Self> {
         database.migrate().await?;
-        let console = config.console(database.pool.clone())?;
+        let console = match config.console(database.pool.clone()).await {
+            Ok(console) => console,
+            Err(error) => {
+                // Refusing to start (a lost master key): stop the embedded
+                // cluster too, so nothing is left running.
+                let _ = database.close().await;
+                return Err(error);
+            }
+        };
+        let upgraded = console.secrets.upgrade_format().await?;
+        if upgraded > 0 {
+            tracing::info!(upgraded, "secrets re-sealed bound to their rows");
+        }
         let interrupted = console.jobs.start().await?;
         if interrupted > 0 {
             tracing::warn!(

@@ -98,7 +98,7 @@ async fn stopping_nginx_takes_the_site_offline_and_restarting_brings_it_back(poo
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
     let operator = app.operator(&admin).await;
-    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
     assert!(site_answers().await);
 
     let stop = app
@@ -152,7 +152,7 @@ async fn stopping_nginx_takes_the_site_offline_and_restarting_brings_it_back(poo
 async fn a_host_showing_another_key_is_refused_audited_and_flagged(pool: PgPool) {
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
-    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
     // As if the host's key had been replaced since it was pinned.
     sqlx::query(
         "UPDATE hosts SET host_key_fingerprint = 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE id = $1",
@@ -216,7 +216,7 @@ async fn a_key_the_host_does_not_know_and_a_stopped_sshd_fail_clearly(pool: PgPo
 async fn a_second_mutating_job_on_a_busy_host_is_refused_even_from_another_console(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let admin = app.admin().await;
-    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
     // A mutating job is running on the host (held by a live runner).
     app.console.jobs.start().await.unwrap();
     sqlx::query(
@@ -276,7 +276,7 @@ async fn a_second_mutating_job_on_a_busy_host_is_refused_even_from_another_conso
 async fn the_private_key_never_shows_in_pages_audit_or_job_records(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
     let admin = app.admin().await;
-    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
     let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.error);
 
@@ -325,7 +325,7 @@ async fn the_private_key_never_shows_in_pages_audit_or_job_records(pool: PgPool)
 async fn a_jobs_output_and_status_stream_to_the_page_as_server_sent_events(pool: PgPool) {
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
-    let host = register(&app, &admin, KeyChoice::Paste(private_key())).await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
     let browser = app.browser();
     browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
     let job = app
@@ -376,7 +376,7 @@ async fn a_host_key_replaced_on_the_server_is_refused_at_the_next_job(pool: PgPo
         "private",
         sshd.port,
         &staging("STAGING_SERVICE_COMMAND"),
-        KeyChoice::Paste(private_key()),
+        KeyChoice::paste(private_key()),
     )
     .await;
     assert_eq!(
@@ -470,11 +470,21 @@ async fn a_running_job_can_be_cancelled_and_a_viewer_cannot_start_one(pool: PgPo
 
 /// A host on `sshd` whose service control prints "started", then sleeps 30 s.
 async fn slow_host(app: &TestApp, admin: &domain::accounts::Operator, sshd: &crate::own_sshd::OwnSshd) -> Host {
-    let slow = sshd.dir.join("slow-service");
-    std::fs::write(&slow, "#!/bin/sh\necho started\nsleep 30\necho never\n").unwrap();
+    host_running(app, admin, sshd, "echo started\nsleep 30\necho never\n").await
+}
+
+/// A host on `sshd` whose service control is the shell `script`.
+async fn host_running(
+    app: &TestApp,
+    admin: &domain::accounts::Operator,
+    sshd: &crate::own_sshd::OwnSshd,
+    script: &str,
+) -> Host {
+    let program = sshd.dir.join("service");
+    std::fs::write(&program, format!("#!/bin/sh\n{script}")).unwrap();
     std::process::Command::new("chmod")
         .args(["+x"])
-        .arg(&slow)
+        .arg(&program)
         .status()
         .unwrap();
     register_on(
@@ -482,10 +492,70 @@ async fn slow_host(app: &TestApp, admin: &domain::accounts::Operator, sshd: &cra
         admin,
         "private",
         sshd.port,
-        slow.to_str().unwrap(),
-        KeyChoice::Paste(private_key()),
+        program.to_str().unwrap(),
+        KeyChoice::paste(private_key()),
     )
     .await
+}
+
+/// Whether a process whose command line contains `pattern` runs on this
+/// machine (the test hosts' sshd runs here).
+fn running(pattern: &str) -> bool {
+    std::process::Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// Cancelling a job kills the command on the host, not only the channel:
+/// here one that ignores SIGHUP and would sleep for days.
+#[sqlx::test(migrations = "../migrations")]
+async fn cancelling_a_job_stops_its_command_on_the_host_even_when_it_ignores_sighup(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let sshd = crate::own_sshd::OwnSshd::start();
+    let marker = format!("sleep 7{:06}", std::process::id() % 1_000_000);
+    let host = host_running(&app, &admin, &sshd, &format!("trap '' HUP\necho started\n{marker}\n")).await;
+    let job = started_slow_job(&app, &admin, host.id).await;
+    assert!(running(&marker), "{marker} runs on the host");
+
+    app.console.jobs.cancel(&admin, &Default::default(), job).await.unwrap();
+    assert_eq!(finished(&app, job).await.status, JobStatus::Cancelled);
+    for _ in 0..50 {
+        if !running(&marker) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{marker} still runs on the host after the job was cancelled");
+}
+
+/// A host that prints 50 MB without a newline: the job stores one line, cut
+/// at the cap with a marker, then what follows.
+#[sqlx::test(migrations = "../migrations")]
+async fn an_endless_line_from_a_host_is_stored_cut_at_the_cap(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let sshd = crate::own_sshd::OwnSshd::start();
+    let host = host_running(
+        &app,
+        &admin,
+        &sshd,
+        "head -c 50000000 /dev/zero | tr '\\000' x\necho\necho done\n",
+    )
+    .await;
+    let job = run_to_end(&app, &admin, host.id, Runbook::RestartWebServer).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.error);
+    let lines = app.console.jobs.output_after(job.id, 0, 10).await.unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(
+        lines[0].line.len(),
+        domain::ssh::MAX_LINE + domain::ssh::CUT_MARKER.len()
+    );
+    assert!(lines[0].line.ends_with(domain::ssh::CUT_MARKER));
+    assert_eq!(lines[1].line, "done");
 }
 
 /// Starts the slow service's "restart" and waits until its first line is stored.
