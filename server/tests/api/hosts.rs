@@ -574,3 +574,80 @@ async fn started_slow_job(app: &TestApp, by: &domain::accounts::Operator, host_i
     }
     panic!("job {job} printed nothing within 5 s");
 }
+
+/// A user on this machine (where the test hosts' sshd runs) whose `sudo`
+/// asks for a password: created once, loopback tests only (needs root, as
+/// scripts/test runs in CI).
+fn user_whose_sudo_asks_a_password() -> &'static str {
+    const USER: &str = "ocpizza-sudo-test";
+    let exists = std::process::Command::new("id")
+        .arg(USER)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        // `*`: no password, and not a locked account (sshd lets a key in).
+        let added = std::process::Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/bin/sh", "--password", "*", USER])
+            .status()
+            .expect("useradd (the tests run as root)");
+        assert!(added.success(), "could not create {USER}: run the tests as root");
+    }
+    let sudoers = std::path::Path::new("/etc/sudoers.d/ocpizza-sudo-test");
+    if !sudoers.exists() {
+        std::fs::write(sudoers, format!("{USER} ALL=(ALL) ALL\n")).expect("writing /etc/sudoers.d (as root)");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(sudoers, std::fs::Permissions::from_mode(0o440)).unwrap();
+    }
+    USER
+}
+
+/// Services controlled through systemd with a user whose sudo wants a
+/// password: the job fails at once, saying which sudoers line to add.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_sudo_asking_for_a_password_fails_the_job_at_once_with_the_sudoers_line(pool: PgPool) {
+    let user = user_whose_sudo_asks_a_password();
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let sshd = crate::own_sshd::OwnSshd::start_allowing(user);
+    let fingerprint = app
+        .console
+        .hosts
+        .read_host_key(&admin, "127.0.0.1", sshd.port)
+        .await
+        .unwrap()
+        .fingerprint;
+    let registration = HostRegistration {
+        name: "sudo".into(),
+        ssh_address: "127.0.0.1".into(),
+        ssh_port: sshd.port,
+        ssh_user: user.into(),
+        key: KeyChoice::paste(private_key()),
+        app_dir: "/tmp".into(),
+        web_service: "nginx".into(),
+        wsgi_service: "gunicorn".into(),
+        service_command: String::new(),
+        site_url: staging("STAGING_SITE_URL"),
+    };
+    let host = app
+        .console
+        .hosts
+        .register(&admin, &Default::default(), registration, &fingerprint)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let job = run_to_end(&app, &admin, host.id, Runbook::RestartWebServer).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "it failed at once");
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.command_line, "sudo -n systemctl restart nginx");
+    let error = job.error.unwrap();
+    assert!(error.starts_with("sudo asked for a password."), "{error}");
+    assert!(
+        error.contains(&format!(
+            "{user} ALL=(root) NOPASSWD: /usr/bin/systemctl stop nginx, /usr/bin/systemctl restart nginx"
+        )),
+        "{error}"
+    );
+}

@@ -3,6 +3,7 @@
 //! test passes), spoken to over HTTP on a loopback port.
 
 mod audit;
+mod crash;
 mod embedded;
 mod helpers;
 mod hosts;

@@ -14,6 +14,12 @@ pub struct OwnSshd {
 
 impl OwnSshd {
     pub fn start() -> Self {
+        Self::start_allowing("")
+    }
+
+    /// Like [`OwnSshd::start`], also letting `extra_user` in with the same
+    /// key (the authorized keys are copied where any user can read them).
+    pub fn start_allowing(extra_user: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("ocpizza-sshd-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -23,15 +29,24 @@ impl OwnSshd {
             .port();
         let mut sshd = Self { dir, port, child: None };
         sshd.new_host_key();
-        let authorized =
-            std::env::var("STAGING_DIR").expect("STAGING_DIR: run through scripts/test") + "/ssh/authorized_keys";
+        let authorized = sshd.dir.join("authorized_keys");
+        std::fs::copy(
+            std::env::var("STAGING_DIR").expect("STAGING_DIR: run through scripts/test") + "/ssh/authorized_keys",
+            &authorized,
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for (path, mode) in [(&sshd.dir, 0o755), (&authorized, 0o644)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
         let user = std::env::var("STAGING_SSH_USER").unwrap();
         std::fs::write(
             sshd.dir.join("sshd_config"),
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nAuthorizedKeysFile {authorized}\nPidFile {pid}\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n\
-                 StrictModes no\nUsePAM no\nAllowUsers {user}\n",
+                 StrictModes no\nUsePAM no\nAllowUsers {user} {extra_user}\n",
+                authorized = authorized.display(),
                 key = sshd.dir.join("host_key").display(),
                 pid = sshd.dir.join("sshd.pid").display(),
             ),
