@@ -1,6 +1,6 @@
 //! The soak (a bench harness: it reports, it asserts nothing): at least
 //! 100,000 mixed requests under `wrk` against the release binary — pages
-//! (home, audit log, hosts, a job page), the job's event stream and output,
+//! (home, audit log, hosts, a host, a job, own account), the job's event stream and output,
 //! and a sign-in every fiftieth request — with the console's resident
 //! memory read after a warm-up and after each round. Reported: requests,
 //! errors (non-2xx/3xx answers and socket errors), and the memory growth
@@ -31,7 +31,11 @@ fn wrk(script: &std::path::Path, base: &str, cookie: &str, seconds: u32) -> anyh
         .arg(script)
         .args(["-H", &format!("Cookie: {cookie}"), base])
         .output()?;
-    anyhow::ensure!(output.status.success(), "wrk failed: {}", String::from_utf8_lossy(&output.stderr));
+    anyhow::ensure!(
+        output.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8_lossy(&output.stdout);
     let number_after = |prefix: &str| -> u64 {
         text.lines()
@@ -66,10 +70,10 @@ fn wrk(script: &std::path::Path, base: &str, cookie: &str, seconds: u32) -> anyh
 
 /// The `wrk` script: a round robin over the pages, the job's stream and
 /// output, and a sign-in (a form post from the console's own origin).
-fn script(base: &str, job: i64) -> String {
+fn script(base: &str, host: i64, job: i64) -> String {
     let form = format!("username={ADMIN}&password={}&next=%2F", PASSWORD.replace(' ', "+"));
     format!(
-        r#"local paths = {{ "/", "/audit", "/server", "/jobs/{job}", "/jobs/{job}/events", "/jobs/{job}/output.txt", "/my-account" }}
+        r#"local paths = {{ "/", "/audit", "/server", "/server/{host}", "/jobs/{job}", "/jobs/{job}/events", "/jobs/{job}/output.txt", "/account" }}
 local n = 0
 request = function()
   n = n + 1
@@ -98,11 +102,14 @@ async fn main() -> anyhow::Result<()> {
         .await?
         != "succeeded"
     {
-        anyhow::ensure!(finished.elapsed() < Duration::from_secs(60), "the prerequisites check did not finish");
+        anyhow::ensure!(
+            finished.elapsed() < Duration::from_secs(60),
+            "the prerequisites check did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let script_path = running.data_dir.join("soak.lua");
-    std::fs::write(&script_path, script(&running.base, job))?;
+    std::fs::write(&script_path, script(&running.base, host, job))?;
 
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!("== soak: mixed requests under wrk (2 threads, 16 connections)");
