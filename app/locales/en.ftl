@@ -59,6 +59,8 @@ audit-older = Older
 audit-chain-intact = Integrity chain verified: { $rows } records intact.
 audit-chain-altered = Integrity chain BROKEN: record #{ $id } was altered outside the console.
 audit-chain-mismatch = Integrity chain BROKEN: a record is missing or was inserted before #{ $id }.
+audit-chain-missing = Integrity chain BROKEN: record #{ $id } was signed in a checkpoint outside the database and is now missing: the newest records were deleted.
+audit-chain-rewritten = Integrity chain BROKEN: records up to #{ $id } were rewritten without the chain's key.
 
 accounts-title = Accounts
 accounts-role = Role

@@ -59,6 +59,8 @@ audit-older = Plus anciens
 audit-chain-intact = Chaîne d'intégrité vérifiée : { $rows } enregistrements intacts.
 audit-chain-altered = Chaîne d'intégrité ROMPUE : l'enregistrement n° { $id } a été modifié hors de la console.
 audit-chain-mismatch = Chaîne d'intégrité ROMPUE : un enregistrement manque ou a été inséré avant le n° { $id }.
+audit-chain-missing = Chaîne d'intégrité ROMPUE : l'enregistrement n° { $id }, signé dans un point de contrôle hors de la base, a disparu : les derniers enregistrements ont été supprimés.
+audit-chain-rewritten = Chaîne d'intégrité ROMPUE : des enregistrements jusqu'au n° { $id } ont été réécrits sans la clé de la chaîne.
 
 accounts-title = Comptes
 accounts-role = Rôle

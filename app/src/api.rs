@@ -50,7 +50,21 @@ pub struct AuditRows {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChainState {
     Intact { rows: u64 },
-    Broken { id: i64, content_altered: bool },
+    Broken { id: i64, reason: ChainBreak },
+}
+
+/// How the chain is broken (each has its own sentence on the page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChainBreak {
+    /// The row was altered.
+    Altered,
+    /// A row before it was removed or inserted.
+    Mismatch,
+    /// A signed checkpoint names the row and it is gone.
+    Missing,
+    /// The row's hash differs from a signed checkpoint, or rows were hashed
+    /// without the chain's key.
+    Rewritten,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,13 +195,24 @@ pub async fn audit_page(query: AuditQuery, after: Option<String>) -> Result<Audi
 #[server(endpoint = "audit/chain")]
 pub async fn audit_chain_state() -> Result<ChainState, AppError> {
     let caller = guard::require(domain::accounts::Role::Operator).await?;
-    Ok(match caller.console.audit.verify().await.map_err(|e| caller.fail(e))? {
-        domain::audit::ChainStatus::Intact { rows } => ChainState::Intact { rows },
-        domain::audit::ChainStatus::Broken { id, reason } => ChainState::Broken {
-            id,
-            content_altered: reason == domain::audit::BrokenLink::ContentAltered,
+    use domain::audit::{BrokenLink, ChainStatus};
+    // From the newest verified point: the page does not walk the whole log.
+    Ok(
+        match caller.console.audit.verify_recent().await.map_err(|e| caller.fail(e))? {
+            ChainStatus::Intact { rows } => ChainState::Intact { rows },
+            ChainStatus::Broken { id, reason } => ChainState::Broken {
+                id,
+                reason: match reason {
+                    BrokenLink::ContentAltered => ChainBreak::Altered,
+                    BrokenLink::ChainMismatch => ChainBreak::Mismatch,
+                    BrokenLink::RowsMissing => ChainBreak::Missing,
+                    BrokenLink::CheckpointMismatch | BrokenLink::NotKeyed | BrokenLink::KeyUnavailable => {
+                        ChainBreak::Rewritten
+                    }
+                },
+            },
         },
-    })
+    )
 }
 
 #[server(endpoint = "accounts/list")]

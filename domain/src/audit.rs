@@ -1,6 +1,9 @@
 //! The audit log: one append-only table (the database refuses UPDATE, DELETE
-//! and TRUNCATE on it) whose rows are chained by SHA-256, so that a row
-//! altered behind the database's back is found by [`AuditLog::verify`].
+//! and TRUNCATE on it, and the console's own role may only read and insert)
+//! whose rows are chained by HMAC-SHA256 under a key kept out of the
+//! database ([`chain`]), with the head signed into checkpoints outside the
+//! database ([`checkpoint`]), so that a row altered, added or removed behind
+//! the console's back is found by [`AuditLog::verify`].
 //!
 //! A change and its audit record are written in the same transaction: use
 //! [`AuditEntry::record`] inside the change's transaction, and
@@ -17,6 +20,18 @@ use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::error::{DomainError, Result};
+
+pub mod chain;
+pub mod checkpoint;
+pub mod repeats;
+
+pub use chain::ChainPoint;
+pub use checkpoint::{Checkpoint, CheckpointFile};
+
+/// Rows chained with plain SHA-256, before the chain had a key.
+const PLAIN: i16 = 1;
+/// Rows chained with HMAC-SHA256 under the chain's key.
+const KEYED: i16 = 2;
 
 /// Details strings longer than this are cut: the log records what happened,
 /// not whatever an attacker pasted into a form.
@@ -136,6 +151,14 @@ impl AuditEntry {
             .fetch_optional(&mut *tx)
             .await?;
         let previous = previous.unwrap_or_else(|| GENESIS.to_vec());
+        // A keyed chain takes keyed rows only; a database whose chain was
+        // never keyed (no console started on it yet) takes plain ones.
+        let key = match chain::chain_id(&mut *tx).await? {
+            Some(chain_id) => Some(chain::unlocked(&chain_id).ok_or_else(|| {
+                DomainError::Internal("the audit chain's key was not opened in this process (AuditLog::unlock)".into())
+            })?),
+            None => None,
+        };
         let content = RecordContent {
             at: now_to_the_microsecond(),
             actor_id: self.actor.id(),
@@ -147,11 +170,15 @@ impl AuditEntry {
             client_address: self.provenance.client_address,
             request_id: self.provenance.request_id,
         };
-        let hash = content.chained_hash(&previous);
+        let (version, hash) = match &key {
+            Some(key) => (KEYED, content.keyed_hash(&previous, key)),
+            None => (PLAIN, content.chained_hash(&previous)),
+        };
         sqlx::query(
             "INSERT INTO audit_log
-                (at, actor_id, actor, action, target, outcome, details, client_address, request_id, previous_hash, row_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                (at, actor_id, actor, action, target, outcome, details, client_address, request_id, previous_hash, row_hash,
+                 chain_version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(content.at)
         .bind(content.actor_id)
@@ -164,6 +191,7 @@ impl AuditEntry {
         .bind(&content.request_id)
         .bind(&previous)
         .bind(hash.as_slice())
+        .bind(version)
         .execute(&mut *tx)
         .await?;
         Ok(())
@@ -209,24 +237,39 @@ fn sanitize(value: Value) -> Value {
 
 /// The hashed part of a row: everything but its id and the hashes.
 #[derive(Debug, Clone, sqlx::FromRow)]
-struct RecordContent {
-    at: OffsetDateTime,
-    actor_id: Option<i64>,
-    actor: String,
-    action: String,
-    target: String,
-    outcome: String,
-    details: Value,
-    client_address: Option<String>,
-    request_id: Option<String>,
+pub struct RecordContent {
+    pub at: OffsetDateTime,
+    pub actor_id: Option<i64>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub details: Value,
+    pub client_address: Option<String>,
+    pub request_id: Option<String>,
 }
 
 impl RecordContent {
-    /// SHA-256 over the previous hash and a canonical encoding of the
-    /// content (JSON with sorted keys, time in microseconds since the epoch),
-    /// so the same row always hashes the same whatever order PostgreSQL's
-    /// jsonb gives its keys back in.
-    fn chained_hash(&self, previous: &[u8]) -> [u8; 32] {
+    /// Version 1: SHA-256 over the previous hash and the canonical content.
+    /// Anyone with the database can compute it (which is why the chain is
+    /// now keyed); public so tests can rewrite rows as an attacker would.
+    pub fn chained_hash(&self, previous: &[u8]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(previous);
+        hasher.update(self.canonical().as_bytes());
+        hasher.finalize().into()
+    }
+
+    /// Version 2: HMAC-SHA256 under the chain's key over the previous hash
+    /// and the canonical content.
+    fn keyed_hash(&self, previous: &[u8], key: &chain::ChainKey) -> [u8; 32] {
+        key.mac(&[previous, self.canonical().as_bytes()])
+    }
+
+    /// A canonical encoding of the content (JSON with sorted keys, time in
+    /// microseconds since the epoch), so the same row always hashes the same
+    /// whatever order PostgreSQL's jsonb gives its keys back in.
+    fn canonical(&self) -> String {
         let mut canonical = String::with_capacity(256);
         canonical.push('[');
         let micros = self.at.unix_timestamp_nanos() / 1_000;
@@ -250,10 +293,7 @@ impl RecordContent {
             }
         }
         canonical.push(']');
-        let mut hasher = Sha256::new();
-        hasher.update(previous);
-        hasher.update(canonical.as_bytes());
-        hasher.finalize().into()
+        canonical
     }
 }
 
@@ -353,7 +393,8 @@ pub struct AuditPage {
 /// What walking the chain found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChainStatus {
-    /// Every row's hash matches its content and its predecessor.
+    /// Every row's hash matches its content and its predecessor, and the
+    /// newest checkpoint's row is there with the hash it signed.
     Intact { rows: u64 },
     /// The first row whose content or link does not match.
     Broken { id: i64, reason: BrokenLink },
@@ -366,18 +407,73 @@ pub enum BrokenLink {
     /// The row does not point at the row before it (a row was removed or
     /// inserted out of band).
     ChainMismatch,
+    /// A signed checkpoint names this row, and it is gone from the database
+    /// (the newest rows were removed).
+    RowsMissing,
+    /// This row no longer has the hash a signed checkpoint recorded (rows
+    /// up to it were rewritten).
+    CheckpointMismatch,
+    /// A plain SHA-256 row where only keyed rows can be: written by someone
+    /// without the chain's key.
+    NotKeyed,
+    /// A keyed row in a database that no longer names its chain's key.
+    KeyUnavailable,
+}
+
+impl BrokenLink {
+    /// What the break means, in a sentence (for `verify-audit`).
+    pub fn explain(self) -> &'static str {
+        match self {
+            BrokenLink::ContentAltered => "the row was altered after it was written",
+            BrokenLink::ChainMismatch => "a row before it was removed, or it was inserted out of band",
+            BrokenLink::RowsMissing => {
+                "a signed checkpoint names this row and it is gone: the newest rows were removed"
+            }
+            BrokenLink::CheckpointMismatch => {
+                "the row no longer has the hash a signed checkpoint recorded: rows were rewritten"
+            }
+            BrokenLink::NotKeyed => {
+                "a row hashed without the chain's key where only keyed rows can be: rows were rewritten"
+            }
+            BrokenLink::KeyUnavailable => "a keyed row, and the database no longer names the chain's key",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     pool: PgPool,
+    checkpoints: Option<CheckpointFile>,
 }
 
 const RECORD_COLUMNS: &str = "id, at, actor, action, target, outcome, details, client_address, request_id";
 
 impl AuditLog {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            checkpoints: None,
+        }
+    }
+
+    /// Compares the chain with the checkpoints in `file`, and signs new ones
+    /// into it ([`AuditLog::checkpoint`]).
+    pub fn with_checkpoints(mut self, file: CheckpointFile) -> Self {
+        self.checkpoints = Some(file);
+        self
+    }
+
+    /// Opens the chain's key from the secret store (creating it, and the
+    /// first keyed row, on a database that has none): every console does
+    /// this at start-up, before it writes to the log.
+    pub async fn unlock(&self, secrets: &crate::secrets::SecretStore) -> Result<()> {
+        chain::unlock(&self.pool, secrets).await.map(|_| ())
+    }
+
+    /// Writes the summaries of repeated refusals counted for longer than
+    /// `older_than` (every pending one with zero). Returns how many.
+    pub async fn flush_repeats(&self, older_than: std::time::Duration) -> Result<u64> {
+        repeats::flush(&self.pool, older_than).await
     }
 
     /// One page of matching records, newest first, starting after `after`.
@@ -419,35 +515,177 @@ impl AuditLog {
         header.chain(body)
     }
 
-    /// Walks the whole chain in id order and names the first broken link.
+    /// Walks the whole chain in id order and names the first broken link;
+    /// then compares with the newest signed checkpoint. What `verify-audit`
+    /// runs.
     pub async fn verify(&self) -> Result<ChainStatus> {
+        let key = self.key().await?;
+        let checkpoint = self.newest_checkpoint(key.as_ref()).await?;
+        let walked = self.walk_from(None, key).await?;
+        if let ChainStatus::Broken { .. } = walked {
+            return Ok(walked);
+        }
+        if let Some(broken) = self.compare(checkpoint.as_ref()).await? {
+            return Ok(broken);
+        }
+        Ok(walked)
+    }
+
+    /// Compares with the newest signed checkpoint, then walks only the rows
+    /// after the newest point known intact (verified earlier by this
+    /// process, or signed in a checkpoint): what the audit page shows, in
+    /// the time of the rows added since, not of the whole log.
+    pub async fn verify_recent(&self) -> Result<ChainStatus> {
+        let key = self.key().await?;
+        let checkpoint = self.newest_checkpoint(key.as_ref()).await?;
+        if let Some(broken) = self.compare(checkpoint.as_ref()).await? {
+            return Ok(broken);
+        }
+        let mut start = checkpoint.map(|c| c.point);
+        if let Some(verified) = key.as_ref().and_then(|k| k.last_verified()) {
+            if start.as_ref().is_none_or(|s| s.id <= verified.id) {
+                let still: Option<Vec<u8>> = sqlx::query_scalar("SELECT row_hash FROM audit_log WHERE id = $1")
+                    .bind(verified.id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                match still {
+                    None => {
+                        return Ok(ChainStatus::Broken {
+                            id: verified.id,
+                            reason: BrokenLink::RowsMissing,
+                        })
+                    }
+                    Some(hash) if hash != verified.hash => {
+                        return Ok(ChainStatus::Broken {
+                            id: verified.id,
+                            reason: BrokenLink::CheckpointMismatch,
+                        })
+                    }
+                    Some(_) => start = Some(verified),
+                }
+            }
+        }
+        self.walk_from(start, key).await
+    }
+
+    /// Verifies the recent rows and, when they are intact and the head moved
+    /// since the newest checkpoint, signs a checkpoint of the head into the
+    /// checkpoint file and the console's log. Returns what was verified.
+    pub async fn checkpoint(&self) -> Result<ChainStatus> {
+        let status = self.verify_recent().await?;
+        let (Some(file), ChainStatus::Intact { .. }) = (&self.checkpoints, &status) else {
+            return Ok(status);
+        };
+        let Some(key) = self.key().await? else {
+            return Ok(status);
+        };
+        let Some(head) = key.last_verified().filter(|h| h.id > 0) else {
+            return Ok(status);
+        };
+        let file = file.clone();
+        let line = tokio::task::spawn_blocking(move || -> std::io::Result<Option<String>> {
+            if file.newest(&key)?.is_some_and(|c| c.point.id == head.id) {
+                return Ok(None);
+            }
+            file.append(&key, &head).map(Some)
+        })
+        .await
+        .map_err(|e| DomainError::Internal(format!("checkpoint task: {e}")))?
+        .map_err(|e| DomainError::Internal(format!("writing the audit checkpoint: {e}")))?;
+        if let Some(line) = line {
+            tracing::info!(checkpoint = %line, "audit checkpoint signed");
+        }
+        Ok(status)
+    }
+
+    /// The chain's key, when the chain is keyed.
+    async fn key(&self) -> Result<Option<std::sync::Arc<chain::ChainKey>>> {
+        match chain::chain_id(&self.pool).await? {
+            None => Ok(None),
+            Some(id) => chain::unlocked(&id).map(Some).ok_or_else(|| {
+                DomainError::Internal("the audit chain's key was not opened in this process (AuditLog::unlock)".into())
+            }),
+        }
+    }
+
+    async fn newest_checkpoint(&self, key: Option<&std::sync::Arc<chain::ChainKey>>) -> Result<Option<Checkpoint>> {
+        let (Some(file), Some(key)) = (self.checkpoints.clone(), key.cloned()) else {
+            return Ok(None);
+        };
+        tokio::task::spawn_blocking(move || file.newest(&key))
+            .await
+            .map_err(|e| DomainError::Internal(format!("checkpoint task: {e}")))?
+            .map_err(|e| DomainError::Internal(format!("reading the audit checkpoints: {e}")))
+    }
+
+    /// Whether the row a checkpoint signed is still there with its hash.
+    async fn compare(&self, checkpoint: Option<&Checkpoint>) -> Result<Option<ChainStatus>> {
+        let Some(checkpoint) = checkpoint else {
+            return Ok(None);
+        };
+        let id = checkpoint.point.id;
+        let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT row_hash FROM audit_log WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match stored {
+            None => Some(ChainStatus::Broken {
+                id,
+                reason: BrokenLink::RowsMissing,
+            }),
+            Some(hash) if hash != checkpoint.point.hash => Some(ChainStatus::Broken {
+                id,
+                reason: BrokenLink::CheckpointMismatch,
+            }),
+            Some(_) => None,
+        })
+    }
+
+    /// Walks the rows after `start` (from the first row without it).
+    async fn walk_from(
+        &self,
+        start: Option<ChainPoint>,
+        key: Option<std::sync::Arc<chain::ChainKey>>,
+    ) -> Result<ChainStatus> {
         const CHUNK: i64 = 10_000;
-        let mut previous = GENESIS.to_vec();
-        let mut last_id = 0_i64;
-        let mut rows = 0_u64;
+        let mut point = start.unwrap_or(ChainPoint {
+            id: 0,
+            hash: GENESIS.to_vec(),
+            rows: 0,
+            keyed: false,
+        });
         loop {
             let chunk: Vec<ChainRow> = sqlx::query_as(
                 "SELECT id, at, actor_id, actor, action, target, outcome, details, client_address, request_id,
-                        previous_hash, row_hash
+                        previous_hash, row_hash, chain_version
                  FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
             )
-            .bind(last_id)
+            .bind(point.id)
             .bind(CHUNK)
             .fetch_all(&self.pool)
             .await?;
-            let Some(last) = chunk.last() else { break };
-            last_id = last.id;
-            let count = chunk.len() as u64;
-            let (verdict, tail) = tokio::task::spawn_blocking(move || check_chain(previous, &chunk))
-                .await
-                .map_err(|e| DomainError::Internal(format!("verify task: {e}")))?;
-            if let Some(broken) = verdict {
-                return Ok(broken);
+            if chunk.is_empty() {
+                break;
             }
-            previous = tail;
-            rows += count;
+            let chunk_key = key.clone();
+            point = match tokio::task::spawn_blocking(move || check_chain(point, chunk_key.as_deref(), &chunk))
+                .await
+                .map_err(|e| DomainError::Internal(format!("verify task: {e}")))?
+            {
+                Ok(point) => point,
+                Err(broken) => return Ok(broken),
+            };
         }
-        Ok(ChainStatus::Intact { rows })
+        if let Some(key) = key {
+            if point.rows > 0 && !point.keyed {
+                return Ok(ChainStatus::Broken {
+                    id: point.id,
+                    reason: BrokenLink::NotKeyed,
+                });
+            }
+            key.remember_verified(&point);
+        }
+        Ok(ChainStatus::Intact { rows: point.rows })
     }
 }
 
@@ -458,31 +696,39 @@ struct ChainRow {
     content: RecordContent,
     previous_hash: Vec<u8>,
     row_hash: Vec<u8>,
+    chain_version: i16,
 }
 
-fn check_chain(mut previous: Vec<u8>, rows: &[ChainRow]) -> (Option<ChainStatus>, Vec<u8>) {
+/// Checks `rows` (in id order) after `point`; returns the new head, or the
+/// first break.
+fn check_chain(
+    mut point: ChainPoint,
+    key: Option<&chain::ChainKey>,
+    rows: &[ChainRow],
+) -> std::result::Result<ChainPoint, ChainStatus> {
     for row in rows {
-        if row.previous_hash != previous {
-            return (
-                Some(ChainStatus::Broken {
-                    id: row.id,
-                    reason: BrokenLink::ChainMismatch,
-                }),
-                previous,
-            );
+        let broken = |reason| ChainStatus::Broken { id: row.id, reason };
+        if row.previous_hash != point.hash {
+            return Err(broken(BrokenLink::ChainMismatch));
         }
-        if row.content.chained_hash(&previous).as_slice() != row.row_hash.as_slice() {
-            return (
-                Some(ChainStatus::Broken {
-                    id: row.id,
-                    reason: BrokenLink::ContentAltered,
-                }),
-                previous,
-            );
+        let expected = match (row.chain_version, key) {
+            (PLAIN, _) if point.keyed => return Err(broken(BrokenLink::NotKeyed)),
+            (PLAIN, _) => row.content.chained_hash(&point.hash),
+            (KEYED, Some(key)) => row.content.keyed_hash(&point.hash, key),
+            (KEYED, None) => return Err(broken(BrokenLink::KeyUnavailable)),
+            _ => return Err(broken(BrokenLink::ContentAltered)),
+        };
+        if expected.as_slice() != row.row_hash.as_slice() {
+            return Err(broken(BrokenLink::ContentAltered));
         }
-        previous.clone_from(&row.row_hash);
+        point = ChainPoint {
+            id: row.id,
+            hash: row.row_hash.clone(),
+            rows: point.rows + 1,
+            keyed: row.chain_version == KEYED,
+        };
     }
-    (None, previous)
+    Ok(point)
 }
 
 async fn fetch_page(

@@ -102,9 +102,10 @@ impl Console {
         let attempt =
             |outcome| AuditEntry::new(Actor::Anonymous, "session.sign_in", username, outcome).from(provenance);
         if let Err(throttled) = self.throttle.check(&subjects).await {
+            // Coalesced: an anonymous loop of guesses writes one row a minute.
             attempt(Outcome::Denied)
                 .detail("reason", "throttled")
-                .record_alone(&self.pool)
+                .record_coalesced(&self.pool, "throttled")
                 .await?;
             return Err(throttled);
         }
@@ -151,7 +152,9 @@ impl Console {
         entry.record_alone(&self.pool).await
     }
 
-    /// Records a refused request (wrong role, foreign origin).
+    /// Records a refused request (wrong role, foreign origin). Refusals of
+    /// anonymous requests are coalesced per client address and action (one
+    /// row a minute, with the count), so a loop cannot flood the log.
     pub async fn record_refusal(
         &self,
         actor: Actor,
@@ -160,10 +163,14 @@ impl Console {
         provenance: &Provenance,
         reason: &str,
     ) -> error::Result<()> {
-        AuditEntry::new(actor, action, target, Outcome::Denied)
+        let anonymous = actor == Actor::Anonymous;
+        let entry = AuditEntry::new(actor, action, target, Outcome::Denied)
             .detail("reason", reason)
-            .from(provenance)
-            .record_alone(&self.pool)
-            .await
+            .from(provenance);
+        if anonymous {
+            entry.record_coalesced(&self.pool, "refused").await
+        } else {
+            entry.record_alone(&self.pool).await
+        }
     }
 }

@@ -92,7 +92,8 @@ impl FirstAdminSetup {
             )
             .detail("reason", "invalid or spent setup token")
             .from(provenance)
-            .record_alone(&self.pool)
+            // Anonymous: coalesced, so a loop cannot flood the log.
+            .record_coalesced(&self.pool, "setup_token")
             .await?;
             return Err(DomainError::Forbidden);
         }

@@ -15,6 +15,19 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 
+    /// The tables' owner, when DATABASE_URL is an external server: the
+    /// console applies migrations as this role and grants DATABASE_URL's
+    /// role only what it needs (on the audit log: read and insert). Unset:
+    /// migrations run as DATABASE_URL's role.
+    #[arg(long, env = "CONSOLE_MIGRATION_DATABASE_URL", hide_env_values = true, global = true)]
+    pub migration_database_url: Option<String>,
+
+    /// Seconds between two signed checkpoints of the audit chain's head
+    /// (written to <data dir>/audit-checkpoints and to the log; also at
+    /// shutdown).
+    #[arg(long, env = "CONSOLE_AUDIT_CHECKPOINT_SECONDS", default_value_t = 60, global = true)]
+    pub audit_checkpoint_seconds: u64,
+
     /// Where the console keeps its state (the embedded cluster, its lock).
     #[arg(long, env = "CONSOLE_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
@@ -145,12 +158,21 @@ impl Config {
         };
         let sealer = crate::master_key::open(self, &pool).await?;
         let mut console = domain::Console::with_ssh(pool, sealer, ssh);
+        // The audit chain's key, opened before anything is written to the
+        // log; its head is checkpointed in the data directory.
+        console.audit = console.audit.clone().with_checkpoints(self.audit_checkpoints());
+        console.audit.unlock(&console.secrets).await?;
         console.required_versions = domain::hosts::RequiredVersions {
             nginx: self.required_nginx.clone(),
             gunicorn: self.required_gunicorn.clone(),
             postgresql: self.required_postgresql.clone(),
         };
         Ok(console)
+    }
+
+    /// Where the signed checkpoints of the audit chain are appended.
+    pub fn audit_checkpoints(&self) -> domain::audit::CheckpointFile {
+        domain::audit::CheckpointFile::new(self.data_dir.join("audit-checkpoints"))
     }
 
     pub fn listen_address(&self) -> SocketAddr {

@@ -3,8 +3,10 @@
 //! that are not Leptos pages.
 
 pub mod audit_export;
+pub mod audit_upkeep;
 pub mod auth;
 pub mod config;
+pub mod database_role;
 pub mod embedded_postgres;
 pub mod health;
 pub mod job_stream;

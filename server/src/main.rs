@@ -148,7 +148,7 @@ async fn run(config: Config) -> Result<ExitCode> {
                     Ok(ExitCode::SUCCESS)
                 }
                 ChainStatus::Broken { id, reason } => {
-                    println!("audit log BROKEN at row {id}: {reason:?}");
+                    println!("audit log BROKEN at row {id}: {reason:?} ({})", reason.explain());
                     Ok(ExitCode::from(2))
                 }
             }

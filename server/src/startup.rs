@@ -24,7 +24,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
 use crate::embedded_postgres::EmbeddedPostgres;
-use crate::{audit_export, auth, health, job_stream, observe, security, session};
+use crate::{audit_export, audit_upkeep, auth, database_role, health, job_stream, observe, security, session};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -36,7 +36,13 @@ pub struct AppState {
 
 /// The database the console runs on, and the embedded cluster when it owns one.
 pub struct Database {
+    /// The console's role: it may read and insert the audit log, never
+    /// rewrite it (see `database_role`).
     pub pool: PgPool,
+    /// The tables' owner, which applies the migrations and grants `pool`'s
+    /// role its rights. `None`: `pool` migrates itself (and keeps the
+    /// owner's powers: a warning says so).
+    pub owner: Option<PgPool>,
     pub embedded: Option<EmbeddedPostgres>,
 }
 
@@ -46,8 +52,19 @@ impl Database {
         match &config.database_url {
             Some(url) => {
                 let options: PgConnectOptions = url.parse().context("DATABASE_URL is not a valid PostgreSQL URL")?;
+                let owner = match &config.migration_database_url {
+                    Some(url) => Some(
+                        owner_pool(
+                            url.parse()
+                                .context("CONSOLE_MIGRATION_DATABASE_URL is not a valid PostgreSQL URL")?,
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
                 Ok(Self {
                     pool: pool(options).await?,
+                    owner,
                     embedded: None,
                 })
             }
@@ -65,26 +82,48 @@ impl Database {
                         .await?;
                 }
                 admin.close().await;
+                let owner = owner_pool(embedded.console_options()).await?;
+                database_role::create_login_role(&owner, EmbeddedPostgres::APP_ROLE).await?;
                 Ok(Self {
-                    pool: pool(embedded.console_options()).await?,
+                    pool: pool(embedded.app_options()).await?,
+                    owner: Some(owner),
                     embedded: Some(embedded),
                 })
             }
         }
     }
 
+    /// Applies the migrations as the owner, grants the console's role its
+    /// rights, and warns when that role could rewrite the audit log.
     pub async fn migrate(&self) -> Result<()> {
-        domain::MIGRATOR.run(&self.pool).await.context("applying migrations")?;
-        PostgresStore::new(self.pool.clone())
+        let owner = self.owner.as_ref().unwrap_or(&self.pool);
+        domain::MIGRATOR.run(owner).await.context("applying migrations")?;
+        PostgresStore::new(owner.clone())
             .migrate()
             .await
             .context("creating the session table")?;
+        let role = database_role::current_role(&self.pool).await?;
+        if let Some(owner) = &self.owner {
+            if database_role::current_role(owner).await? != role {
+                database_role::grant_console_role(owner, &role).await?;
+            }
+        }
+        if database_role::can_rewrite_the_audit_log(&self.pool).await? {
+            tracing::warn!(
+                role,
+                "the console's database role can rewrite the audit log (superuser, owner, or granted UPDATE or \
+                 DELETE): give it a role of its own in DATABASE_URL and the owner in CONSOLE_MIGRATION_DATABASE_URL"
+            );
+        }
         Ok(())
     }
 
     /// Closes the pool, then stops the embedded cluster if there is one.
     pub async fn close(self) -> Result<()> {
         self.pool.close().await;
+        if let Some(owner) = &self.owner {
+            owner.close().await;
+        }
         if let Some(embedded) = self.embedded {
             tokio::task::spawn_blocking(move || embedded.stop()).await??;
         }
@@ -100,6 +139,17 @@ async fn pool(options: PgConnectOptions) -> Result<PgPool> {
         .connect_with(options)
         .await
         .context("connecting to PostgreSQL")
+}
+
+/// A small pool for the owner: migrations and grants only.
+async fn owner_pool(options: PgConnectOptions) -> Result<PgPool> {
+    let options = options.log_statements(tracing::log::LevelFilter::Trace);
+    PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .context("connecting to PostgreSQL as the tables' owner")
 }
 
 /// One Prometheus recorder per process (tests build many applications).
@@ -123,6 +173,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     database: Database,
+    audit: domain::audit::AuditLog,
 }
 
 impl Application {
@@ -149,6 +200,11 @@ impl Application {
         if upgraded > 0 {
             tracing::info!(upgraded, "secrets re-sealed bound to their rows");
         }
+        let audit = console.audit.clone();
+        audit_upkeep::spawn(
+            audit.clone(),
+            std::time::Duration::from_secs(config.audit_checkpoint_seconds.max(1)),
+        );
         let interrupted = console.jobs.start().await?;
         if interrupted > 0 {
             tracing::warn!(
@@ -185,6 +241,7 @@ impl Application {
             listener,
             router,
             database,
+            audit,
         })
     }
 
@@ -201,6 +258,7 @@ impl Application {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, service).with_graceful_shutdown(stop).await?;
         tracing::info!("requests drained; stopping");
+        audit_upkeep::at_shutdown(&self.audit).await;
         self.database.close().await
     }
 }

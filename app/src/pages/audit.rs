@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::{audit_chain_state, audit_page, AuditRows, ChainState};
+use crate::api::{audit_chain_state, audit_page, AuditRows, ChainBreak, ChainState};
 use crate::audit_query::{AuditQuery, KNOWN_ACTIONS};
 use crate::components::{ErrorNotice, Loading};
 use crate::i18n::use_locale;
@@ -45,12 +45,17 @@ pub fn AuditPage() -> impl IntoView {
                             {locale.t_with("audit-chain-intact", &[("rows", rows.into())])}
                         </p>
                     }.into_any(),
-                    Ok(ChainState::Broken { id, content_altered }) => view! {
+                    Ok(ChainState::Broken { id, reason }) => view! {
                         <p class="notice error" role="alert" id="chain-state">
-                            {locale.t_with(
-                                if content_altered { "audit-chain-altered" } else { "audit-chain-mismatch" },
-                                &[("id", id.into())],
-                            )}
+                            {
+                                let id = [("id", id.into())];
+                                match reason {
+                                    ChainBreak::Altered => locale.t_with("audit-chain-altered", &id),
+                                    ChainBreak::Mismatch => locale.t_with("audit-chain-mismatch", &id),
+                                    ChainBreak::Missing => locale.t_with("audit-chain-missing", &id),
+                                    ChainBreak::Rewritten => locale.t_with("audit-chain-rewritten", &id),
+                                }
+                            }
                         </p>
                     }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),

@@ -115,7 +115,11 @@ impl RunningConsole {
 
     /// Creates the bench admin and signs the client in; returns the cookie.
     pub async fn sign_in(&self, pool: &PgPool) -> anyhow::Result<String> {
-        self.console(pool).setup.create_admin_from_cli(ADMIN, PASSWORD).await?;
+        let console = self.console(pool);
+        // The console keyed the audit chain; this process opens the key once
+        // to write audit rows of its own.
+        console.audit.unlock(&console.secrets).await?;
+        console.setup.create_admin_from_cli(ADMIN, PASSWORD).await?;
         let response = self
             .client
             .post(format!("{}/sign-in", self.base))

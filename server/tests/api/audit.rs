@@ -1,9 +1,11 @@
 //! The audit log: append-only, chained, filtered, exported.
 
+use std::time::{Duration, Instant};
+
 use sqlx::PgPool;
 
 use crate::helpers::*;
-use domain::audit::{AuditFilter, BrokenLink, ChainStatus};
+use domain::audit::{AuditFilter, BrokenLink, ChainStatus, RecordContent};
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_database_refuses_update_delete_and_truncate_on_the_audit_log(pool: PgPool) {
@@ -17,7 +19,7 @@ async fn the_database_refuses_update_delete_and_truncate_on_the_audit_log(pool: 
         let error = sqlx::query(statement).execute(&app.pool).await.expect_err(statement);
         assert!(error.to_string().contains("append-only"), "{statement}: {error}");
     }
-    assert_eq!(app.audit_rows().await.len(), 1);
+    assert_eq!(app.audit_rows().await.len(), 2, "the chain's keying and the admin");
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -29,7 +31,7 @@ async fn a_row_altered_behind_the_triggers_is_named_by_verify_audit(pool: PgPool
     browser.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
     assert_eq!(
         app.console.audit.verify().await.unwrap(),
-        ChainStatus::Intact { rows: 3 }
+        ChainStatus::Intact { rows: 4 }
     );
 
     let target: i64 = sqlx::query_scalar("SELECT id FROM audit_log WHERE action = 'account.create' AND target = $1")
@@ -53,16 +55,8 @@ async fn a_row_altered_behind_the_triggers_is_named_by_verify_audit(pool: PgPool
     );
 
     // The sub-command says the same, and fails.
-    let database = pool.connect_options().get_database().unwrap().to_owned();
-    let base = std::env::var("DATABASE_URL").unwrap();
-    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ocpizza-console"))
-        .args(["verify-audit"])
-        .env("DATABASE_URL", url)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    let (code, stdout) = verify_audit_command(&app);
+    assert_eq!(code, Some(2), "{stdout}");
     assert!(stdout.contains(&format!("BROKEN at row {target}")), "{stdout}");
 }
 
@@ -183,6 +177,7 @@ async fn account_changes_are_audited_with_the_acting_admin(pool: PgPool) {
     assert_eq!(
         actions,
         [
+            ("system", "audit.chain_keyed"),
             ("system", "account.create"),
             (ADMIN, "account.create"),
             (ADMIN, "account.disable"),
@@ -198,4 +193,307 @@ async fn account_changes_are_audited_with_the_acting_admin(pool: PgPool) {
     assert!(details
         .iter()
         .all(|d| !d.contains("nouvelle") && !d.contains(OPERATOR_PASSWORD)));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_consoles_own_role_cannot_rewrite_the_audit_log_nor_switch_its_triggers_off(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.admin().await;
+    for statement in [
+        "UPDATE audit_log SET actor = 'someone else'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "SET session_replication_role = replica",
+        "UPDATE audit_chain SET chain_id = '\\x00'",
+        "DELETE FROM audit_chain",
+    ] {
+        let error = sqlx::query(statement)
+            .execute(&app.console_pool)
+            .await
+            .expect_err(statement);
+        let text = error.to_string();
+        assert!(
+            text.contains("permission denied") || text.contains("must be owner"),
+            "{statement}: {text}"
+        );
+    }
+    assert!(!server::database_role::can_rewrite_the_audit_log(&app.console_pool)
+        .await
+        .unwrap());
+    assert_eq!(app.audit_rows().await.len(), 2);
+    // What it needs still works: the admin signs in through it.
+    let response = app.browser().sign_in(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(location(&response), "/");
+}
+
+/// Runs `verify-audit` against the test database, with the app's data
+/// directory and master key.
+fn verify_audit_command(app: &TestApp) -> (Option<i32>, String) {
+    let database = app.pool.connect_options().get_database().unwrap().to_owned();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let url = format!("{}/{database}", base.rsplit_once('/').unwrap().0);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ocpizza-console"))
+        .args(["verify-audit", "--data-dir"])
+        .arg(app.data_dir.path())
+        .env("DATABASE_URL", url)
+        .env("CONSOLE_MASTER_KEY", &app.master_key)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+/// The newest id signed in the app's checkpoint file (0 when none).
+fn checkpointed_id(app: &TestApp) -> i64 {
+    std::fs::read_to_string(app.data_dir.path().join("audit-checkpoints"))
+        .unwrap_or_default()
+        .lines()
+        .last()
+        .and_then(|line| line.split(' ').nth(3)?.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn newest_id(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT max(id) FROM audit_log")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Waits until the console has signed a checkpoint of the newest row.
+async fn wait_for_checkpoint_of_the_head(app: &TestApp) -> i64 {
+    let head = newest_id(&app.pool).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while checkpointed_id(app) != head {
+        assert!(Instant::now() < deadline, "no checkpoint of row {head} within 20 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    head
+}
+
+/// The audit page's text, as an operator sees it.
+async fn audit_page_text(browser: &Browser) -> String {
+    let page = browser.get("/audit").await;
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_newest_rows_deleted_by_a_superuser_are_found_against_the_signed_checkpoint(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), &["--audit-checkpoint-seconds", "1"]).await;
+    let admin = app.admin().await;
+    app.operator(&admin).await;
+    let browser = app.browser();
+    browser.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+    browser.sign_in("someone", "not the password").await;
+    let head = wait_for_checkpoint_of_the_head(&app).await;
+    assert!(audit_page_text(&browser).await.contains("Chaîne d'intégrité vérifiée"));
+
+    // A superuser removes the two newest rows behind the triggers: what is
+    // left is a chain that links up.
+    let mut conn = pool.acquire().await.unwrap();
+    for statement in [
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
+        "DELETE FROM audit_log WHERE id > (SELECT max(id) - 2 FROM audit_log)",
+        "ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only",
+    ] {
+        sqlx::query(statement).execute(&mut *conn).await.unwrap();
+    }
+    assert_eq!(newest_id(&pool).await, head - 2);
+
+    let (code, stdout) = verify_audit_command(&app);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!("BROKEN at row {head}: RowsMissing")),
+        "{stdout}"
+    );
+    assert_eq!(
+        app.console.audit.verify_recent().await.unwrap(),
+        ChainStatus::Broken {
+            id: head,
+            reason: BrokenLink::RowsMissing
+        }
+    );
+    let text = audit_page_text(&browser).await;
+    assert!(text.contains("Chaîne d'intégrité ROMPUE"), "{text}");
+    assert!(text.contains("a disparu"), "{text}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn rows_rewritten_with_recomputed_plain_sha256_hashes_are_found(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.admin().await;
+    app.operator(&admin).await;
+    let browser = app.browser();
+    browser.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+    assert!(matches!(
+        app.console.audit.verify().await.unwrap(),
+        ChainStatus::Intact { .. }
+    ));
+
+    // The operator's creation rewritten as a viewer's, and every hash from
+    // there recomputed with plain SHA-256, as the chain used to be.
+    let target: i64 = sqlx::query_scalar("SELECT id FROM audit_log WHERE action = 'account.create' AND target = $1")
+        .bind(OPERATOR)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET details = '{\"role\":\"viewer\"}' WHERE id = $1")
+        .bind(target)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let mut previous: Vec<u8> =
+        sqlx::query_scalar("SELECT row_hash FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT 1")
+            .bind(target)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM audit_log WHERE id >= $1 ORDER BY id")
+        .bind(target)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    for id in ids {
+        let content: RecordContent = sqlx::query_as(
+            "SELECT at, actor_id, actor, action, target, outcome, details, client_address, request_id
+             FROM audit_log WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        let hash = content.chained_hash(&previous);
+        sqlx::query("UPDATE audit_log SET previous_hash = $2, row_hash = $3, chain_version = 1 WHERE id = $1")
+            .bind(id)
+            .bind(&previous)
+            .bind(hash.as_slice())
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        previous = hash.to_vec();
+    }
+    sqlx::query("SET session_replication_role = origin")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        app.console.audit.verify().await.unwrap(),
+        ChainStatus::Broken {
+            id: target,
+            reason: BrokenLink::NotKeyed
+        }
+    );
+    let (code, stdout) = verify_audit_command(&app);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(stdout.contains(&format!("BROKEN at row {target}")), "{stdout}");
+    let text = audit_page_text(&browser).await;
+    assert!(text.contains("Chaîne d'intégrité ROMPUE"), "{text}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_hundred_cross_origin_posts_from_one_address_write_two_audit_rows_carrying_the_count(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let browser = app.browser();
+    let started = Instant::now();
+    for _ in 0..20 {
+        let posts = (0..10).map(|_| {
+            browser
+                .client
+                .post(browser.url("/language"))
+                .header("origin", "http://evil.example")
+                .form(&[("language", "en"), ("next", "/")])
+                .send()
+        });
+        for response in futures::future::join_all(posts).await {
+            assert_eq!(response.unwrap().status(), 403);
+        }
+    }
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert_eq!(
+        app.audit_count("request.cross_origin", "denied").await,
+        1,
+        "the repeats are only counted"
+    );
+    app.console.audit.flush_repeats(Duration::ZERO).await.unwrap();
+    let counts: Vec<i64> = sqlx::query_scalar(
+        "SELECT (details->>'count')::bigint FROM audit_log WHERE action = 'request.cross_origin' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(counts, [1, 199]);
+    assert!(matches!(
+        app.console.audit.verify().await.unwrap(),
+        ChainStatus::Intact { .. }
+    ));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn throttled_sign_ins_from_one_address_are_coalesced_with_their_count(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let browser = app.browser();
+    let mut throttled = 0;
+    for _ in 0..30 {
+        let response = browser.sign_in("someone", "not the password").await;
+        if location(&response).contains("error=throttled") {
+            throttled += 1;
+        }
+    }
+    assert!(throttled >= 20, "{throttled}");
+    assert_eq!(app.audit_count("session.sign_in", "denied").await, 1);
+    app.console.audit.flush_repeats(Duration::ZERO).await.unwrap();
+    let total: i64 = sqlx::query_scalar(
+        "SELECT sum((details->>'count')::bigint)::bigint FROM audit_log
+         WHERE action = 'session.sign_in' AND outcome = 'denied'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(total, throttled);
+    assert_eq!(app.audit_count("session.sign_in", "denied").await, 2);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_page_verifies_only_the_rows_after_the_newest_checkpoint_and_verify_audit_walks_them_all(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), &["--audit-checkpoint-seconds", "1"]).await;
+    let admin = app.admin().await;
+    app.operator(&admin).await;
+    wait_for_checkpoint_of_the_head(&app).await;
+    app.browser().sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+
+    // An old row altered in place, its hash left as it was: only a full
+    // walk reads it again.
+    let old: i64 = sqlx::query_scalar("SELECT id FROM audit_log WHERE action = 'account.create' AND target = $1")
+        .bind(OPERATOR)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    behind_the_triggers(
+        &pool,
+        "UPDATE audit_log SET details = '{\"role\":\"admin\"}' WHERE id = $1",
+        old,
+    )
+    .await;
+    assert!(matches!(
+        app.console.audit.verify_recent().await.unwrap(),
+        ChainStatus::Intact { .. }
+    ));
+    assert_eq!(
+        app.console.audit.verify().await.unwrap(),
+        ChainStatus::Broken {
+            id: old,
+            reason: BrokenLink::ContentAltered
+        }
+    );
 }

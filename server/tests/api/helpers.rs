@@ -20,10 +20,18 @@ pub const ADMIN: &str = "admin.test";
 pub const ADMIN_PASSWORD: &str = "a pizza oven at 450 degrees";
 pub const OPERATOR: &str = "operateur";
 pub const OPERATOR_PASSWORD: &str = "quatre fromages sans ananas";
+/// The role the test consoles serve as (one per server; its rights are
+/// granted in each test database).
+pub const CONSOLE_ROLE: &str = "console_app_test";
 
 pub struct TestApp {
     pub address: String,
+    /// A superuser connection: what an attacker with the database has.
     pub pool: PgPool,
+    /// The console's own connection (its restricted role).
+    pub console_pool: PgPool,
+    /// The console's master key (64 hex digits), for its sub-commands.
+    pub master_key: String,
     pub console: Console,
     /// The console's data directory: a fresh temporary one, never the
     /// working directory's `data/`.
@@ -80,8 +88,21 @@ pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
     let leptos = LeptosOptions::builder().output_name("ocpizza-console").build();
+    // The console serves as a role of its own, as in production: it may
+    // read and insert the audit log, never rewrite it; the test's
+    // superuser pool is the owner that migrates.
+    server::database_role::create_login_role(&pool, CONSOLE_ROLE)
+        .await
+        .expect("the console's role");
+    let console_options = (*pool.connect_options()).clone().username(CONSOLE_ROLE);
+    let console_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(console_options)
+        .await
+        .expect("the console's role connects");
     let database = Database {
-        pool: pool.clone(),
+        pool: console_pool.clone(),
+        owner: Some(pool.clone()),
         embedded: None,
     };
     let application = Application::build_on(config, leptos, database)
@@ -91,7 +112,19 @@ pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
     tokio::spawn(application.run_until_stopped());
     TestApp {
         address,
-        console: Console::new(pool.clone(), SecretBox::new(master_key)),
+        console_pool,
+        master_key: master_key_text.to_string(),
+        console: {
+            // The same audit checkpoints as the app's.
+            let mut console = Console::new(pool.clone(), SecretBox::new(master_key));
+            console.audit = console
+                .audit
+                .clone()
+                .with_checkpoints(domain::audit::CheckpointFile::new(
+                    data_dir.path().join("audit-checkpoints"),
+                ));
+            console
+        },
         pool,
         data_dir,
     }
