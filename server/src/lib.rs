@@ -2,6 +2,7 @@
 //! the HTTP layers (observation, security headers, sessions) and the routes
 //! that are not Leptos pages.
 
+pub mod assets;
 pub mod audit_export;
 pub mod audit_upkeep;
 pub mod auth;

@@ -51,7 +51,9 @@ fn init_tracing(config: &Config) {
 async fn run(config: Config) -> Result<ExitCode> {
     match config.command.clone().unwrap_or(Command::Serve) {
         Command::Serve => {
-            let leptos = leptos::config::get_configuration(None).context("reading the Leptos configuration")?;
+            let mut leptos = leptos::config::get_configuration(None).context("reading the Leptos configuration")?;
+            // A cargo-leptos build names the site's files by content: use those names.
+            leptos.leptos_options.hash_files |= server::assets::hashed_build(&leptos.leptos_options);
             let application = Application::build(config, leptos.leptos_options).await?;
             application.run_until_stopped().await?;
             Ok(ExitCode::SUCCESS)

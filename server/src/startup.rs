@@ -322,5 +322,7 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), security::protect))
         .layer(middleware::from_fn_with_state(state.clone(), observe::observe))
+        // After the layers: the site's files need no session nor page headers.
+        .merge(crate::assets::router(&state.leptos_options))
         .with_state(state)
 }

@@ -72,6 +72,12 @@ pub async fn spawn_app(pool: PgPool) -> TestApp {
 }
 
 pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
+    let leptos = LeptosOptions::builder().output_name("ocpizza-console").build();
+    spawn_app_serving(pool, args, leptos).await
+}
+
+/// A console serving the site described by `leptos` (its files, their names).
+pub async fn spawn_app_serving(pool: PgPool, args: &[&str], leptos: LeptosOptions) -> TestApp {
     let master_key = MasterKey::generate();
     let master_key_text = master_key.encode();
     let data_dir = TempDataDir::new();
@@ -87,7 +93,6 @@ pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
     ];
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
-    let leptos = LeptosOptions::builder().output_name("ocpizza-console").build();
     // The console serves as a role of its own, as in production: it may
     // read and insert the audit log, never rewrite it; the test's
     // superuser pool is the owner that migrates.
