@@ -497,3 +497,87 @@ async fn the_page_verifies_only_the_rows_after_the_newest_checkpoint_and_verify_
         }
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_console_signs_a_checkpoint_of_the_head_when_it_stops(pool: PgPool) {
+    use std::io::{BufRead, BufReader};
+
+    let data_dir = TempDataDir::new();
+    let database = pool.connect_options().get_database().unwrap().to_owned();
+    let base = std::env::var("DATABASE_URL").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ocpizza-console"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir.path())
+        .args(["--audit-checkpoint-seconds", "3600"])
+        .env(
+            "DATABASE_URL",
+            format!("{}/{database}", base.rsplit_once('/').unwrap().0),
+        )
+        .env(
+            "CONSOLE_MASTER_KEY",
+            domain::secrets::MasterKey::generate().encode().as_str(),
+        )
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    // Waits until every needle has shown in a line; returns the last of them.
+    let wait_for = |needles: &[&str]| {
+        let mut missing: Vec<&str> = needles.to_vec();
+        loop {
+            let line = lines
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no line with {missing:?}"));
+            missing.retain(|needle| !line.contains(needle));
+            if missing.is_empty() {
+                return line;
+            }
+        }
+    };
+    wait_for(&["listening on", "audit checkpoint signed"]);
+    // The checkpoint at start covers the chain's first row only.
+    assert_eq!(checkpointed_file_id(data_dir.path()), newest_id(&pool).await);
+
+    // A new row, then SIGTERM (the next interval is an hour away).
+    let refused = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/language"))
+        .header("origin", "http://evil.example")
+        .form(&[("language", "en")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let head = newest_id(&pool).await;
+    assert!(checkpointed_file_id(data_dir.path()) < head);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let signed = wait_for(&["audit checkpoint signed"]);
+    assert!(signed.contains(&format!(" {head} ")), "{signed}");
+    assert!(child.wait().unwrap().success());
+    assert_eq!(checkpointed_file_id(data_dir.path()), head);
+}
+
+fn checkpointed_file_id(data_dir: &std::path::Path) -> i64 {
+    std::fs::read_to_string(data_dir.join("audit-checkpoints"))
+        .unwrap_or_default()
+        .lines()
+        .last()
+        .and_then(|line| line.split(' ').nth(3)?.parse().ok())
+        .unwrap_or(0)
+}
