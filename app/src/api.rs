@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit_query::AuditQuery;
 use crate::errors::AppError;
+use crate::secret_text::SecretText;
 
 /// Who is signed in, as the header shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,13 +238,13 @@ pub async fn list_accounts() -> Result<Vec<AccountRow>, AppError> {
 }
 
 #[server(endpoint = "accounts/create")]
-pub async fn create_account(username: String, role: String, password: String) -> Result<(), AppError> {
+pub async fn create_account(username: String, role: String, password: SecretText) -> Result<(), AppError> {
     let caller = guard::require(domain::accounts::Role::Admin).await?;
     let role = domain::accounts::Role::parse(&role).map_err(|e| caller.fail(e))?;
     caller
         .console
         .accounts
-        .create(&caller.operator, &caller.provenance, &username, role, &password)
+        .create(&caller.operator, &caller.provenance, &username, role, password.expose())
         .await
         .map_err(|e| caller.fail(e))?;
     Ok(())
@@ -262,21 +263,21 @@ pub async fn set_account_enabled(account_id: i64, enabled: bool) -> Result<(), A
 }
 
 #[server(endpoint = "accounts/reset-password")]
-pub async fn reset_password(account_id: i64, password: String) -> Result<(), AppError> {
+pub async fn reset_password(account_id: i64, password: SecretText) -> Result<(), AppError> {
     let caller = guard::require(domain::accounts::Role::Admin).await?;
     caller
         .console
         .accounts
-        .reset_password(&caller.operator, &caller.provenance, account_id, &password)
+        .reset_password(&caller.operator, &caller.provenance, account_id, password.expose())
         .await
         .map_err(|e| caller.fail(e))
 }
 
 #[server(endpoint = "me/password")]
 pub async fn change_password(
-    current_password: String,
-    new_password: String,
-    confirmation: String,
+    current_password: SecretText,
+    new_password: SecretText,
+    confirmation: SecretText,
 ) -> Result<(), AppError> {
     let caller = guard::require(domain::accounts::Role::Viewer).await?;
     if new_password != confirmation {
@@ -288,7 +289,12 @@ pub async fn change_password(
     let epoch = caller
         .console
         .accounts
-        .change_own_password(&caller.operator, &caller.provenance, &current_password, &new_password)
+        .change_own_password(
+            &caller.operator,
+            &caller.provenance,
+            current_password.expose(),
+            new_password.expose(),
+        )
         .await
         .map_err(|e| caller.fail(e))?;
     // Keep this session (it proved the current password); the others end.

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod hosts_api;
 pub mod i18n;
 pub mod pages;
+pub mod secret_text;
 mod shell;
 
 pub use shell::{shell, App};
