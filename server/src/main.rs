@@ -94,8 +94,13 @@ async fn run(config: Config) -> Result<ExitCode> {
         Command::RotateMasterKey => {
             let database = Database::open(&config).await?;
             database.migrate().await?;
-            let console = config.console(database.pool.clone()).await?;
-            let result = server::master_key::rotate(&config, &console.secrets).await;
+            // Whatever happens (a lost key refused), the database is closed
+            // and the embedded cluster stopped before the answer.
+            let result = async {
+                let console = config.console(database.pool.clone()).await?;
+                server::master_key::rotate(&config, &console.secrets).await
+            }
+            .await;
             database.close().await?;
             println!("master key rotated: {} secrets re-sealed", result?);
             Ok(ExitCode::SUCCESS)
