@@ -228,7 +228,10 @@ fn cluster_home(data_dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<PathBuf> 
     }
     let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
     let home = Path::new(RELOCATED_CLUSTERS).join(&hex::encode(digest)[..16]);
-    for dir in [Path::new(RELOCATED_CLUSTERS).parent().unwrap_or(Path::new("/")), Path::new(RELOCATED_CLUSTERS)] {
+    for dir in [
+        Path::new(RELOCATED_CLUSTERS).parent().unwrap_or(Path::new("/")),
+        Path::new(RELOCATED_CLUSTERS),
+    ] {
         fs::DirBuilder::new().recursive(true).mode(0o711).create(dir)?;
     }
     fs::DirBuilder::new().recursive(true).mode(0o700).create(&home)?;

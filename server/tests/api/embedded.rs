@@ -187,7 +187,10 @@ fn as_root_a_clone_in_a_private_home_runs_its_cluster_where_postgres_can_reach_i
 
     let place = std::fs::read_to_string(data_dir.join("postgres.location")).unwrap();
     let place = PathBuf::from(place.trim());
-    assert!(said.contains(place.to_str().unwrap()), "the log names the place: {said}");
+    assert!(
+        said.contains(place.to_str().unwrap()),
+        "the log names the place: {said}"
+    );
     assert!(place.starts_with("/var/lib/ocpizza-console/clusters"), "{place:?}");
     let postgres = nix::unistd::User::from_name("postgres").unwrap().unwrap();
     let version = std::fs::metadata(place.join("postgres/PG_VERSION")).unwrap();
@@ -246,7 +249,10 @@ fn a_normal_user_runs_the_console_from_a_clone_in_a_private_home() {
     console.wait_for("listening on", Duration::from_secs(120));
     let health = http_get(port, "/healthz");
     assert!(health.contains("\"database\":true"), "{health}");
-    assert!(home.join("data/postgres/PG_VERSION").exists(), "the cluster lives in the data directory");
+    assert!(
+        home.join("data/postgres/PG_VERSION").exists(),
+        "the cluster lives in the data directory"
+    );
     stop(console);
     let _ = std::fs::remove_dir_all(&home);
 }

@@ -80,7 +80,11 @@ impl LoggedConsole {
             if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
                 return line.clone();
             }
-            assert!(Instant::now() < deadline, "no log line with {needle:?}:\n{}", self.text());
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?}:\n{}",
+                self.text()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -171,7 +175,10 @@ async fn first_day(console: &LoggedConsole, pool: &PgPool) -> String {
     )
     .await
     .unwrap();
-    assert!(changed.status().is_success() || changed.status().is_redirection(), "{changed:?}");
+    assert!(
+        changed.status().is_success() || changed.status().is_redirection(),
+        "{changed:?}"
+    );
     sign_in(NEW_ADMIN_PASSWORD).await.unwrap();
     let created = post(
         "/api/accounts/create",
@@ -223,7 +230,10 @@ async fn first_day(console: &LoggedConsole, pool: &PgPool) -> String {
     // A job on it: the key is opened and used.
     let started = post(
         "/api/jobs/start",
-        vec![("host_id", host_id.to_string()), ("action", "host.check_prerequisites".into())],
+        vec![
+            ("host_id", host_id.to_string()),
+            ("action", "host.check_prerequisites".into()),
+        ],
     )
     .await
     .unwrap();
@@ -249,10 +259,7 @@ async fn first_day(console: &LoggedConsole, pool: &PgPool) -> String {
 /// The 40-character pieces of a private key's body: any of them in the log
 /// means the key leaked, whatever the line breaks or escaping around it.
 fn key_pieces(private_key: &str) -> Vec<String> {
-    let body: String = private_key
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .collect();
+    let body: String = private_key.lines().filter(|line| !line.starts_with("-----")).collect();
     body.as_bytes()
         .chunks(40)
         .filter(|piece| piece.len() == 40)
@@ -269,13 +276,19 @@ async fn assert_clean_log(pool: PgPool, format: &str) {
     for password in [ADMIN_PASSWORD, NEW_ADMIN_PASSWORD, WRONG_PASSWORD, OPERATOR_PASSWORD] {
         assert!(!log.contains(password), "a password is in the {format} log");
         let encoded: String = url::form_urlencoded::byte_serialize(password.as_bytes()).collect();
-        assert!(!log.contains(&encoded), "a password (form-encoded) is in the {format} log");
+        assert!(
+            !log.contains(&encoded),
+            "a password (form-encoded) is in the {format} log"
+        );
     }
     let private_key = std::fs::read_to_string(staging("STAGING_SSH_KEY")).unwrap();
     for piece in key_pieces(&private_key) {
         assert!(!log.contains(&piece), "the private key is in the {format} log");
         let encoded: String = url::form_urlencoded::byte_serialize(piece.as_bytes()).collect();
-        assert!(!log.contains(&encoded), "the private key (form-encoded) is in the {format} log");
+        assert!(
+            !log.contains(&encoded),
+            "the private key (form-encoded) is in the {format} log"
+        );
     }
     // The token is printed once, to be used; never again once it has been.
     let mentions = log.lines().filter(|line| line.contains(&token)).count();
