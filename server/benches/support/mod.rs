@@ -199,7 +199,7 @@ impl RunningConsole {
             ssh_address: staging("STAGING_SSH_ADDRESS"),
             ssh_port: port,
             ssh_user: staging("STAGING_SSH_USER"),
-            key: domain::hosts::KeyChoice::Paste(std::fs::read_to_string(staging("STAGING_SSH_KEY"))?),
+            key: domain::hosts::KeyChoice::paste(std::fs::read_to_string(staging("STAGING_SSH_KEY"))?),
             app_dir: staging("STAGING_APP_DIR"),
             web_service: "nginx".into(),
             wsgi_service: "gunicorn".into(),
