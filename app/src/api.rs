@@ -296,7 +296,14 @@ pub async fn change_password(
             new_password.expose(),
         )
         .await
-        .map_err(|e| caller.fail(e))?;
+        .map_err(|e| match e {
+            // Said next to the field whose guesses are being throttled.
+            domain::DomainError::Throttled(_) => AppError::Invalid {
+                field: "current_password".into(),
+                message: "error-throttled".into(),
+            },
+            other => caller.fail(other),
+        })?;
     // Keep this session (it proved the current password); the others end.
     let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| AppError::NotSignedIn)?;
     crate::context::renew_epoch(&session, epoch).await.map_err(|error| {

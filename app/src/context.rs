@@ -33,6 +33,11 @@ pub fn request_context() -> Option<RequestContext> {
 /// The session key under which a signed-in session keeps its [`SignedIn`].
 pub const SIGNED_IN: &str = "signed_in";
 
+/// The session key holding when the session was last saved (Unix seconds):
+/// each save pushes its idle deadline back, so an active session is saved
+/// again once this is old enough.
+pub const SAVED_AT: &str = "saved_at";
+
 /// What a signed-in session holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SignedIn {
@@ -44,13 +49,15 @@ pub struct SignedIn {
 /// Marks the session as signed in for `operator`, under a new session id.
 pub async fn start_session(session: &Session, operator: &Operator) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    session.insert(SAVED_AT, now).await?;
     session
         .insert(
             SIGNED_IN,
             SignedIn {
                 account_id: operator.id,
                 epoch: operator.session_epoch,
-                signed_in_at: OffsetDateTime::now_utc().unix_timestamp(),
+                signed_in_at: now,
             },
         )
         .await

@@ -4,6 +4,9 @@
 //! manages accounts (and, to come, hosts). Every change to an account writes
 //! its audit record in the same transaction as the change.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
@@ -11,6 +14,7 @@ use time::OffsetDateTime;
 use crate::audit::{Actor, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::passwords::{self, NewPassword};
+use crate::throttle::{SignInThrottle, ThrottleSubject};
 
 /// A staff member's sign-in name: 2 to 32 of `a-z 0-9 . _ -`, starting with
 /// a letter or digit, stored lower-cased.
@@ -182,11 +186,28 @@ const ACCOUNT_COLUMNS: &str = "id, username, role, language, password_hash, disa
 #[derive(Clone, Debug)]
 pub struct AccountDirectory {
     pool: PgPool,
+    throttle: SignInThrottle,
+    password_checks: Arc<AtomicU64>,
 }
 
 impl AccountDirectory {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            throttle: SignInThrottle::new(pool.clone()),
+            pool,
+            password_checks: Arc::default(),
+        }
+    }
+
+    /// How many passwords this handle (and its clones) has checked against
+    /// a stored hash: what the throttle lets through, for tests and figures.
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks.load(Ordering::Relaxed)
+    }
+
+    async fn verify_password(&self, candidate: &str, stored_hash: &str) -> Result<bool> {
+        self.password_checks.fetch_add(1, Ordering::Relaxed);
+        passwords::verify(candidate, stored_hash).await
     }
 
     pub async fn count(&self) -> Result<i64> {
@@ -240,7 +261,7 @@ impl AccountDirectory {
             Some(row) => row.password_hash.as_str(),
             None => passwords::decoy_hash().await,
         };
-        let matches = passwords::verify(password, stored).await?;
+        let matches = self.verify_password(password, stored).await?;
         match row {
             Some(row) if matches && row.disabled_at.is_none() => row.operator(),
             _ => Err(DomainError::BadCredentials),
@@ -348,7 +369,10 @@ impl AccountDirectory {
 
     /// Changes the operator's own password after checking the current one.
     /// Returns the new session epoch: the caller's session keeps working,
-    /// every other session of the account ends.
+    /// every other session of the account ends. Wrong current passwords
+    /// count against the account like failed sign-ins (someone holding an
+    /// open session must not guess the password at leisure), and are
+    /// refused with [`DomainError::Throttled`] while it waits.
     pub async fn change_own_password(
         &self,
         me: &Operator,
@@ -356,35 +380,39 @@ impl AccountDirectory {
         current_password: &str,
         new_password: &str,
     ) -> Result<i32> {
+        let audit = |outcome| {
+            AuditEntry::new(me.actor(), "account.password_change", me.username.as_str(), outcome).from(provenance)
+        };
+        let account = ThrottleSubject::Account(me.username.to_string());
+        let reservation = match self.throttle.reserve(std::slice::from_ref(&account)).await {
+            Ok(reservation) => reservation,
+            Err(throttled @ DomainError::Throttled(_)) => {
+                audit(Outcome::Denied)
+                    .detail("reason", "throttled")
+                    .record_alone(&self.pool)
+                    .await?;
+                return Err(throttled);
+            }
+            Err(other) => return Err(other),
+        };
         let stored: String = sqlx::query_scalar("SELECT password_hash FROM accounts WHERE id = $1")
             .bind(me.id)
             .fetch_one(&self.pool)
             .await?;
-        if !passwords::verify(current_password, &stored).await? {
-            AuditEntry::new(
-                me.actor(),
-                "account.password_change",
-                me.username.as_str(),
-                Outcome::Failure,
-            )
-            .detail("reason", "wrong current password")
-            .from(provenance)
-            .record_alone(&self.pool)
-            .await?;
+        if !self.verify_password(current_password, &stored).await? {
+            let failures = self.throttle.failed(reservation).await?;
+            audit(Outcome::Failure)
+                .detail("reason", "wrong current password")
+                .detail("consecutive_failures", failures)
+                .record_alone(&self.pool)
+                .await?;
             return Err(DomainError::invalid("current_password", "error-current-password-wrong"));
         }
+        self.throttle.succeeded(reservation, &account).await?;
         let password = NewPassword::parse(new_password, &me.username)?;
         let mut tx = self.pool.begin().await?;
         let epoch = store_password(&mut tx, me.id, &password).await?;
-        AuditEntry::new(
-            me.actor(),
-            "account.password_change",
-            me.username.as_str(),
-            Outcome::Success,
-        )
-        .from(provenance)
-        .record(&mut tx)
-        .await?;
+        audit(Outcome::Success).record(&mut tx).await?;
         tx.commit().await?;
         Ok(epoch)
     }

@@ -101,17 +101,23 @@ impl Console {
         ];
         let attempt =
             |outcome| AuditEntry::new(Actor::Anonymous, "session.sign_in", username, outcome).from(provenance);
-        if let Err(throttled) = self.throttle.check(&subjects).await {
-            // Coalesced: an anonymous loop of guesses writes one row a minute.
-            attempt(Outcome::Denied)
-                .detail("reason", "throttled")
-                .record_coalesced(&self.pool, "throttled")
-                .await?;
-            return Err(throttled);
-        }
+        // Counted before the password is checked: parallel guesses cannot
+        // all slip in before the first failure is recorded.
+        let reservation = match self.throttle.reserve(&subjects).await {
+            Ok(reservation) => reservation,
+            Err(throttled @ DomainError::Throttled(_)) => {
+                // Coalesced: an anonymous loop of guesses writes one row a minute.
+                attempt(Outcome::Denied)
+                    .detail("reason", "throttled")
+                    .record_coalesced(&self.pool, "throttled")
+                    .await?;
+                return Err(throttled);
+            }
+            Err(other) => return Err(other),
+        };
         match self.accounts.check_credentials(username, password).await {
             Ok(operator) => {
-                self.throttle.clear(&subjects[0]).await?;
+                self.throttle.succeeded(reservation, &subjects[0]).await?;
                 AuditEntry::new(
                     operator.actor(),
                     "session.sign_in",
@@ -124,7 +130,7 @@ impl Console {
                 Ok(operator)
             }
             Err(DomainError::BadCredentials) => {
-                let failures = self.throttle.record_failure(&subjects).await?;
+                let failures = self.throttle.failed(reservation).await?;
                 attempt(Outcome::Failure)
                     .detail("reason", "wrong username or password")
                     .detail("consecutive_failures", failures)

@@ -1,6 +1,10 @@
 //! Password policy and hashing. Hashes are argon2id with OWASP's parameters
 //! (m = 19 MiB, t = 2, p = 1), computed on tokio's blocking pool so a sign-in
-//! never stalls the async workers.
+//! never stalls the async workers, and at most [`CONCURRENT_HASHES`] at a
+//! time: each one holds 19 MiB, so a burst of anonymous sign-ins queues
+//! instead of taking the process's memory with it. (The binary also keeps
+//! such buffers out of malloc's arenas so they go back to the system once
+//! freed: see `server/src/main.rs`.)
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -58,6 +62,33 @@ fn is_common(lowered: &str) -> bool {
     single_repeated_char || COMMON_PASSWORDS.lines().any(|line| line.trim() == lowered)
 }
 
+/// How many argon2 computations run at once, process-wide. Two keep a
+/// sign-in's wait short on a small server while bounding their memory to
+/// 38 MiB.
+pub const CONCURRENT_HASHES: usize = 2;
+
+/// Runs one argon2 computation on the blocking pool once a slot is free. The
+/// slot travels with the computation, so a caller that gives up (a closed
+/// connection) cannot let a queued one start beside it.
+async fn with_argon2_slot<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_HASHES);
+    let slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|e| DomainError::Internal(format!("hashing slots: {e}")))?;
+    tokio::task::spawn_blocking(move || {
+        let result = {
+            #[cfg(test)]
+            let _running = tests::Running::start();
+            work()
+        };
+        drop(slot);
+        result
+    })
+    .await
+    .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))
+}
+
 fn hasher() -> Argon2<'static> {
     let params = Params::new(19 * 1024, 2, 1, None).expect("OWASP argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
@@ -66,15 +97,14 @@ fn hasher() -> Argon2<'static> {
 /// Hashes a password off the async runtime.
 pub async fn hash(password: &NewPassword) -> Result<String> {
     let password = password.0.clone();
-    tokio::task::spawn_blocking(move || {
+    with_argon2_slot(move || {
         let salt = SaltString::generate(&mut OsRng);
         hasher()
             .hash_password(password.as_bytes(), &salt)
             .map(|hash| hash.to_string())
             .map_err(|e| DomainError::Internal(format!("argon2: {e}")))
     })
-    .await
-    .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))?
+    .await?
 }
 
 /// Checks a password against a stored hash off the async runtime. A malformed
@@ -82,14 +112,13 @@ pub async fn hash(password: &NewPassword) -> Result<String> {
 pub async fn verify(candidate: &str, stored_hash: &str) -> Result<bool> {
     let candidate = candidate.to_owned();
     let stored_hash = stored_hash.to_owned();
-    tokio::task::spawn_blocking(move || {
+    with_argon2_slot(move || {
         let Ok(parsed) = PasswordHash::new(&stored_hash) else {
             return false;
         };
         hasher().verify_password(candidate.as_bytes(), &parsed).is_ok()
     })
     .await
-    .map_err(|e| DomainError::Internal(format!("hashing task: {e}")))
 }
 
 /// A hash of a random password, verified against when the account does not
@@ -113,7 +142,47 @@ pub async fn decoy_hash() -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+
+    static RUNNING: AtomicUsize = AtomicUsize::new(0);
+    static MOST_AT_ONCE: AtomicUsize = AtomicUsize::new(0);
+
+    /// Counts the argon2 computations running at this moment.
+    pub(super) struct Running;
+
+    impl Running {
+        pub(super) fn start() -> Self {
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            MOST_AT_ONCE.fetch_max(now, Ordering::SeqCst);
+            Running
+        }
+    }
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_of_verifications_runs_at_most_two_at_a_time() {
+        let stored = hash(&NewPassword::parse("four olives on a margherita", &alice()).unwrap())
+            .await
+            .unwrap();
+        let burst: Vec<_> = (0..12)
+            .map(|i| {
+                let stored = stored.clone();
+                tokio::spawn(async move { verify(&format!("guess number {i}"), &stored).await.unwrap() })
+            })
+            .collect();
+        for guess in burst {
+            assert!(!guess.await.unwrap());
+        }
+        let most = MOST_AT_ONCE.load(Ordering::SeqCst);
+        assert!((1..=CONCURRENT_HASHES).contains(&most), "{most} ran at once");
+    }
 
     fn alice() -> Username {
         Username::parse("alice").unwrap()

@@ -3,7 +3,17 @@
 //! 4 s … up to 15 minutes) during which sign-ins for that name or from that
 //! address are refused without checking the password. Counters live in
 //! PostgreSQL so every console process sees them, and fade after 15 quiet
-//! minutes.
+//! minutes counted from the end of the last lock (so the longest lock does
+//! not hand out five fresh guesses as it ends).
+//!
+//! An attempt is counted *before* its password is checked: [`SignInThrottle::reserve`]
+//! locks the subjects' rows, refuses while any is locked, and counts the
+//! attempt as a failure, setting the lock the count earns, in one
+//! transaction. Parallel guesses therefore queue on the row lock and the
+//! sixth finds the lock the fifth set: however many arrive at once, five
+//! reach the password check. A correct password then gives the attempt back
+//! ([`SignInThrottle::succeeded`]); a wrong one restarts the lock from the
+//! moment it was found wrong ([`SignInThrottle::failed`]).
 
 use std::time::Duration;
 
@@ -53,6 +63,40 @@ pub fn delay_after(failures: i32) -> Duration {
     Duration::from_secs(1u64 << doublings).min(MAX_DELAY)
 }
 
+/// An attempt counted in advance against each subject. Settle it with
+/// [`SignInThrottle::succeeded`] or [`SignInThrottle::failed`]; dropped
+/// unsettled (an error on the way), it stays counted as a failure.
+#[derive(Debug)]
+#[must_use = "settle the attempt with `succeeded` or `failed`"]
+pub struct Reservation {
+    counted: Vec<Counted>,
+}
+
+#[derive(Debug)]
+struct Counted {
+    key: String,
+    /// The subject's consecutive failures, this attempt included.
+    failures: i32,
+    /// The lock this attempt set, if its count earned one.
+    locked_until: Option<OffsetDateTime>,
+}
+
+impl Reservation {
+    /// The largest count of consecutive failures, this attempt included.
+    pub fn failures(&self) -> i32 {
+        self.counted.iter().map(|c| c.failures).max().unwrap_or(0)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CounterRow {
+    subject: String,
+    failures: i32,
+    last_failure_at: OffsetDateTime,
+    locked_until: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+}
+
 #[derive(Clone, Debug)]
 pub struct SignInThrottle {
     pool: PgPool,
@@ -63,61 +107,119 @@ impl SignInThrottle {
         Self { pool }
     }
 
-    /// Refuses with [`DomainError::Throttled`] while any subject waits.
-    pub async fn check(&self, subjects: &[ThrottleSubject]) -> Result<()> {
-        let keys: Vec<String> = subjects.iter().map(ThrottleSubject::key).collect();
-        let until: Option<OffsetDateTime> = sqlx::query_scalar(
-            "SELECT max(locked_until) FROM sign_in_failures WHERE subject = ANY($1) AND locked_until > now()",
+    /// Counts an attempt against every subject before its password is
+    /// checked, or refuses with [`DomainError::Throttled`] (counting
+    /// nothing) while any subject waits.
+    pub async fn reserve(&self, subjects: &[ThrottleSubject]) -> Result<Reservation> {
+        // Rows are created and locked in one order, so parallel attempts
+        // queue instead of deadlocking.
+        let mut keys: Vec<String> = subjects.iter().map(ThrottleSubject::key).collect();
+        keys.sort();
+        keys.dedup();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sign_in_failures (subject, failures, last_failure_at)
+             SELECT subject, 0, now() FROM unnest($1::text[]) AS subject ORDER BY subject
+             ON CONFLICT (subject) DO NOTHING",
         )
         .bind(&keys)
-        .fetch_one(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        match until {
-            Some(until) => {
-                let wait = (until - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
-                let seconds = wait.whole_seconds().max(0) as u64 + u64::from(wait.subsec_nanoseconds() > 0);
-                Err(DomainError::Throttled(Duration::from_secs(seconds.max(1))))
-            }
-            None => Ok(()),
+        let rows: Vec<CounterRow> = sqlx::query_as(
+            "SELECT subject, failures, last_failure_at, locked_until, now() AS now
+             FROM sign_in_failures WHERE subject = ANY($1) ORDER BY subject FOR UPDATE",
+        )
+        .bind(&keys)
+        .fetch_all(&mut *tx)
+        .await?;
+        let locked = rows
+            .iter()
+            .filter_map(|row| {
+                row.locked_until
+                    .filter(|until| *until > row.now)
+                    .map(|until| until - row.now)
+            })
+            .max();
+        if let Some(wait) = locked {
+            tx.rollback().await?;
+            let seconds = wait.whole_seconds().max(0) as u64 + u64::from(wait.subsec_nanoseconds() > 0);
+            return Err(DomainError::Throttled(Duration::from_secs(seconds.max(1))));
         }
-    }
-
-    /// Counts a failure against every subject; returns the largest count.
-    pub async fn record_failure(&self, subjects: &[ThrottleSubject]) -> Result<i32> {
-        let mut worst = 0;
-        for subject in subjects {
-            let failures: i32 = sqlx::query_scalar(
-                "INSERT INTO sign_in_failures AS f (subject, failures, last_failure_at) VALUES ($1, 1, now())
-                 ON CONFLICT (subject) DO UPDATE SET
-                    failures = CASE WHEN f.last_failure_at < now() - make_interval(secs => $2) THEN 1 ELSE f.failures + 1 END,
-                    last_failure_at = now()
-                 RETURNING failures",
-            )
-            .bind(subject.key())
-            .bind(MAX_DELAY.as_secs_f64())
-            .fetch_one(&self.pool)
-            .await?;
+        let quiet = time::Duration::try_from(MAX_DELAY).expect("15 minutes fit");
+        let mut counted = Vec::with_capacity(rows.len());
+        for row in rows {
+            let last_activity = row
+                .locked_until
+                .map_or(row.last_failure_at, |until| until.max(row.last_failure_at));
+            let failures = if row.now - last_activity > quiet {
+                1
+            } else {
+                row.failures + 1
+            };
             let delay = delay_after(failures);
-            if !delay.is_zero() {
-                sqlx::query(
-                    "UPDATE sign_in_failures SET locked_until = now() + make_interval(secs => $2) WHERE subject = $1",
-                )
-                .bind(subject.key())
-                .bind(delay.as_secs_f64())
-                .execute(&self.pool)
-                .await?;
-            }
-            worst = worst.max(failures);
+            let locked_until = (!delay.is_zero()).then(|| row.now + delay);
+            sqlx::query(
+                "UPDATE sign_in_failures SET failures = $2, last_failure_at = now(),
+                    locked_until = coalesce($3, locked_until)
+                 WHERE subject = $1",
+            )
+            .bind(&row.subject)
+            .bind(failures)
+            .bind(locked_until)
+            .execute(&mut *tx)
+            .await?;
+            counted.push(Counted {
+                key: row.subject,
+                failures,
+                locked_until,
+            });
         }
-        Ok(worst)
+        tx.commit().await?;
+        Ok(Reservation { counted })
     }
 
-    /// Forgets the failures of a subject after a successful sign-in.
-    pub async fn clear(&self, subject: &ThrottleSubject) -> Result<()> {
-        sqlx::query("DELETE FROM sign_in_failures WHERE subject = $1")
-            .bind(subject.key())
+    /// The password was wrong: the attempt stays counted, and the wait its
+    /// count earned starts again from now (the check took a while).
+    /// Returns the largest count of consecutive failures.
+    pub async fn failed(&self, reservation: Reservation) -> Result<i32> {
+        for counted in &reservation.counted {
+            let delay = delay_after(counted.failures);
+            sqlx::query(
+                "UPDATE sign_in_failures SET last_failure_at = now(),
+                    locked_until = CASE WHEN $2 > 0 THEN greatest(locked_until, now() + make_interval(secs => $2))
+                                        ELSE locked_until END
+                 WHERE subject = $1",
+            )
+            .bind(&counted.key)
+            .bind(delay.as_secs_f64())
             .execute(&self.pool)
             .await?;
+        }
+        Ok(reservation.failures())
+    }
+
+    /// The password was right: `account`'s failures are forgotten, and the
+    /// attempt is given back to the other subjects (an address shared by
+    /// the whole office is not locked by its staff signing in).
+    pub async fn succeeded(&self, reservation: Reservation, account: &ThrottleSubject) -> Result<()> {
+        let account = account.key();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sign_in_failures WHERE subject = $1")
+            .bind(&account)
+            .execute(&mut *tx)
+            .await?;
+        for counted in reservation.counted.iter().filter(|c| c.key != account) {
+            sqlx::query(
+                "UPDATE sign_in_failures SET failures = greatest(failures - 1, 0),
+                    locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $2 THEN NULL ELSE locked_until END
+                 WHERE subject = $1",
+            )
+            .bind(&counted.key)
+            .bind(counted.locked_until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

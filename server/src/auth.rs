@@ -30,7 +30,7 @@ pub async fn sign_in(
 ) -> Response {
     let next = local_path(&form.next);
     let back = |error: &str, extra: &str| {
-        let next = encode(next);
+        let next = encode(&next);
         Redirect::to(&format!("/sign-in?error={error}{extra}&next={next}")).into_response()
     };
     match state
@@ -39,7 +39,7 @@ pub async fn sign_in(
         .await
     {
         Ok(operator) => match app::context::start_session(&session, &operator).await {
-            Ok(()) => Redirect::to(next).into_response(),
+            Ok(()) => Redirect::to(&next).into_response(),
             Err(error) => {
                 tracing::error!(%error, "could not start a session");
                 back("internal", "")
@@ -136,7 +136,7 @@ pub async fn language(
     Form(form): Form<LanguageForm>,
 ) -> Response {
     let Ok(language) = Language::parse(&form.language) else {
-        return Redirect::to(local_path(&form.next)).into_response();
+        return Redirect::to(&local_path(&form.next)).into_response();
     };
     if let Some(operator) = &context.operator {
         if let Err(error) = state
@@ -155,18 +155,65 @@ pub async fn language(
     );
     (
         [(http::header::SET_COOKIE, cookie)],
-        Redirect::to(local_path(&form.next)),
+        Redirect::to(&local_path(&form.next)),
     )
         .into_response()
 }
 
-/// Only a path on this site may be a redirect target (no `//host`).
-fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next
-    } else {
-        "/"
+/// Where a form may send the browser next: `next` when it is a path on this
+/// console, else `/`. Browsers drop tabs and newlines from a URL and read a
+/// backslash as a slash, so `/<TAB>/evil.example` or `/\\evil.example` would
+/// leave the console: a target must start with one `/`, hold no control
+/// character and no backslash (raw or percent-encoded), and resolve, as a
+/// browser resolves it, to this console's own origin. The answer is that
+/// resolved form (ASCII, percent-encoded), safe in a `Location` header.
+pub fn local_path(next: &str) -> String {
+    const HOME: &str = "/";
+    let refused = |c: char| c.is_control() || c == '\\';
+    let decoded = percent_decoded(next);
+    if !next.starts_with('/')
+        || next.starts_with("//")
+        || next.chars().any(refused)
+        || decoded.starts_with("//")
+        || decoded.chars().any(refused)
+    {
+        return HOME.to_owned();
     }
+    let base = url::Url::parse("http://console.invalid/").expect("a valid base URL");
+    let Ok(resolved) = base.join(next) else {
+        return HOME.to_owned();
+    };
+    let target = &resolved[url::Position::BeforePath..];
+    // Dot segments can collapse into `//` (`/.//evil.example`).
+    if resolved.origin() != base.origin() || !target.starts_with('/') || target.starts_with("//") {
+        return HOME.to_owned();
+    }
+    target.to_owned()
+}
+
+/// `text` with its `%XX` escapes decoded (invalid UTF-8 replaced).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|&b| hex(b)),
+            bytes.get(i + 2).and_then(|&b| hex(b)),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                decoded.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 fn encode(text: &str) -> String {
@@ -175,13 +222,92 @@ fn encode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::local_path;
+
+    /// Where a browser on a console page goes when told `Location: target`.
+    fn browser_destination(target: &str) -> url::Url {
+        url::Url::parse("https://console.example/audit?actor=x")
+            .unwrap()
+            .join(target)
+            .unwrap()
+    }
 
     #[test]
     fn redirects_stay_on_the_console() {
         assert_eq!(local_path("/audit?actor=x"), "/audit?actor=x");
-        for foreign in ["//evil.example", "https://evil.example", "/\\evil.example", ""] {
-            assert_eq!(local_path(foreign), "/");
+        assert_eq!(local_path("/server/3#jobs"), "/server/3#jobs");
+        for foreign in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/%09/evil.example",
+            "/%5Cevil.example",
+            "/%2F/evil.example",
+            "/.//evil.example",
+            "/..//evil.example",
+            "\\/evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(local_path(foreign), "/", "{foreign:?}");
+        }
+    }
+
+    #[test]
+    fn a_target_outside_ascii_is_encoded_rather_than_breaking_the_header() {
+        assert_eq!(
+            local_path("/audit?text=crème brûlée"),
+            "/audit?text=cr%C3%A8me%20br%C3%BBl%C3%A9e"
+        );
+    }
+
+    proptest! {
+        /// Whatever is posted, the answer is a path a browser resolves to
+        /// the console itself, and a valid header value.
+        #[test]
+        fn any_next_redirects_to_the_console_itself(
+            next in prop_oneof![any::<String>(), "[/\\\\\t\n\r %.:@?#a-z0-9]{0,24}"],
+        ) {
+            let target = local_path(&next);
+            prop_assert!(target.starts_with('/') && !target.starts_with("//"), "{target:?}");
+            prop_assert!(!target.chars().any(|c| c.is_control() || c == '\\'), "{target:?}");
+            prop_assert!(http::HeaderValue::from_str(&target).is_ok(), "{target:?}");
+            let destination = browser_destination(&target);
+            prop_assert_eq!(destination.host_str(), Some("console.example"));
+            prop_assert_eq!(destination.scheme(), "https");
+        }
+
+        /// A foreign host behind any of the tricks browsers forgive is refused.
+        #[test]
+        fn a_foreign_host_behind_a_browser_quirk_is_refused(
+            trick in prop::sample::select(vec![
+                "//", "/\\", "\\\\", "/\t/", "/\n/", "/\r/", "/ /", "/\t\\", "/%09/", "/%0a/", "/%5c",
+                "/%2f/", "/.//", "/..//", "/./\\", "\\", "http://", "https:", "//\t",
+            ]),
+            host in "[a-z]{1,12}\\.(example|test)",
+            rest in "(/[a-z0-9]{0,8}){0,3}",
+        ) {
+            let next = format!("{trick}{host}{rest}");
+            let target = local_path(&next);
+            let destination = browser_destination(&target);
+            prop_assert_ne!(destination.host_str(), Some(host.as_str()));
+            prop_assert_eq!(destination.host_str(), Some("console.example"));
+        }
+
+        /// The console's own paths come back unchanged.
+        #[test]
+        fn a_plain_console_path_is_kept_as_it_is(
+            next in "(/[a-z0-9._~-]{1,10}){1,4}/?(\\?[a-z0-9_]{1,8}=[a-z0-9]{0,8}(&[a-z0-9_]{1,8}=[a-z0-9]{0,8}){0,3})?"
+        ) {
+            // Dot segments are resolved, the rest is kept as it was.
+            prop_assume!(!next.split(['/', '?']).any(|segment| segment == "." || segment == ".."));
+            prop_assert_eq!(local_path(&next), next);
         }
     }
 }

@@ -47,8 +47,10 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
 
     /// The address staff type in their browser (e.g. https://console.ocpizza.fr):
-    /// the origin that state-changing requests must come from, and the base of
-    /// the setup link. Defaults to http://<listen address>.
+    /// the only origin state-changing requests may come from, the only host
+    /// requests may name, and the base of the setup link. Required when the
+    /// console listens on a non-loopback address; on loopback it defaults to
+    /// http://<listen address> (or http://localhost:<port>).
     #[arg(long, env = "CONSOLE_PUBLIC_URL", global = true)]
     pub public_url: Option<url::Url>,
 
@@ -69,6 +71,17 @@ pub struct Config {
     /// Hours after sign-in after which a session ends, active or not.
     #[arg(long, env = "CONSOLE_SESSION_ABSOLUTE_HOURS", default_value_t = 12, global = true)]
     pub session_absolute_hours: u32,
+
+    /// Seconds between two saves of an active session's idle deadline (each
+    /// save pushes it back by the idle timeout; saving at every request
+    /// would write the session row at every click).
+    #[arg(long, env = "CONSOLE_SESSION_REFRESH_SECONDS", default_value_t = 60, global = true)]
+    pub session_refresh_seconds: u32,
+
+    /// The bearer token `/metrics` asks for (`Authorization: Bearer <token>`),
+    /// at least 32 characters. Unset: `/metrics` answers 404.
+    #[arg(long, env = "CONSOLE_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
 
     /// Seconds to wait for a host's SSH port to answer and accept the key.
     #[arg(long, env = "CONSOLE_SSH_CONNECT_TIMEOUT", default_value_t = 10, global = true)]
@@ -179,6 +192,41 @@ impl Config {
         self.listen
             .or_else(|| std::env::var("LEPTOS_SITE_ADDR").ok().and_then(|a| a.parse().ok()))
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)))
+    }
+
+    /// Refuses, in one line saying what to set, a configuration the console
+    /// must not serve with.
+    pub fn check_serving(&self) -> anyhow::Result<()> {
+        let listen = self.listen_address();
+        match &self.public_url {
+            None if !listen.ip().is_loopback() => anyhow::bail!(
+                "CONSOLE_PUBLIC_URL (--public-url) is required when listening on {listen}, a non-loopback address: \
+                 set it to the URL staff open (e.g. https://console.example.com)"
+            ),
+            Some(url) if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() => {
+                anyhow::bail!("CONSOLE_PUBLIC_URL must be an http:// or https:// URL with a host name, not {url}")
+            }
+            _ => {}
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|token| token.trim().chars().count() < 32)
+        {
+            anyhow::bail!("CONSOLE_METRICS_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)");
+        }
+        Ok(())
+    }
+
+    /// The session cookie's name: with `Secure` cookies, the `__Host-`
+    /// prefix makes browsers refuse it unless it is Secure, host-only and
+    /// for the whole site, so a sibling domain cannot plant or shadow it.
+    pub fn session_cookie_name(&self) -> &'static str {
+        if self.secure() {
+            "__Host-ocpizza_session"
+        } else {
+            "ocpizza_session"
+        }
     }
 
     /// Whether the console is served over HTTPS (directly or via a proxy).

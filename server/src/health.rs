@@ -1,5 +1,7 @@
 //! Probes for operators' tooling: `/healthz` (is the console and its
-//! database up?) and `/metrics` (Prometheus text format).
+//! database up?) and `/metrics` (Prometheus text format), which answers only
+//! a scraper holding the metrics token: request counts and sign-in failures
+//! tell an outsider when staff work and how an attack goes.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -24,10 +26,36 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>, headers: http::HeaderMap) -> Response {
+    let Some(token) = &state.config.metrics_token else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let presented = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !same_secret(presented.trim(), token.trim()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(http::header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+        )
+            .into_response();
+    }
     (
         [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// Compares two secrets in time that does not depend on where they differ
+/// (only their lengths can show).
+fn same_secret(presented: &str, expected: &str) -> bool {
+    presented.len() == expected.len()
+        && presented
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |differ, (a, b)| differ | (a ^ b))
+            == 0
 }

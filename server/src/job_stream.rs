@@ -1,10 +1,11 @@
 //! A job's output for the browser: `GET /jobs/{id}/events` streams new lines
 //! and the job's status as Server-Sent Events while it runs (from the
-//! database, so it follows a job run by any console process);
-//! `GET /jobs/{id}/output.txt` downloads the whole output, in constant memory.
+//! database, so it follows a job run by any console process), for as long
+//! as the session that opened it holds; `GET /jobs/{id}/output.txt`
+//! downloads the whole output, in constant memory.
 
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use app::context::RequestContext;
 use axum::body::Body;
@@ -14,11 +15,16 @@ use axum::response::{IntoResponse, Response};
 use futures::{Stream, TryStreamExt};
 use http::{header, StatusCode};
 use serde::Deserialize;
+use tower_sessions::Session;
 
+use crate::session::SessionCheck;
 use crate::startup::AppState;
 
 /// How often a running job's new lines are looked for.
 const POLL: Duration = Duration::from_millis(150);
+/// How often a quiet stream asks whether its session still holds (it asks
+/// before each event it sends in any case).
+const SESSION_RECHECK: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize)]
 pub struct After {
@@ -37,31 +43,50 @@ fn refuse(context: &RequestContext) -> Option<Response> {
 pub async fn events(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
+    session: Session,
     Path(job_id): Path<i64>,
     Query(After { after }): Query<After>,
 ) -> Response {
     if let Some(refusal) = refuse(&context) {
         return refusal;
     }
+    let Some(watcher) = SessionCheck::of(&session).await else {
+        return (StatusCode::UNAUTHORIZED, "Connexion requise / Sign-in required").into_response();
+    };
     if state.console.jobs.job(job_id).await.is_err() {
         return StatusCode::NOT_FOUND.into_response();
     }
-    Sse::new(follow(state, job_id, after))
+    Sse::new(follow(state, watcher, job_id, after))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
 /// Events: `lines`, a batch of new lines, one `<seq>\t<0|1 stderr>\t<text>` each, then
 /// `status` (`<status>\t<exit status>\t<error>`) whenever it changes; the
-/// stream ends after the final status.
-fn follow(state: AppState, job_id: i64, after: i64) -> impl Stream<Item = Result<Event, Infallible>> {
+/// stream ends after the final status, or as soon as the watcher's session
+/// no longer holds (signed out, expired, account disabled): it is asked
+/// before every event and every few seconds while the job is quiet.
+fn follow(
+    state: AppState,
+    watcher: SessionCheck,
+    job_id: i64,
+    after: i64,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     futures::stream::unfold((after, String::new(), false), move |(after, last_status, done)| {
         let state = state.clone();
+        let watcher = watcher.clone();
         async move {
             if done {
                 return None;
             }
+            let mut checked = Instant::now();
             loop {
+                if checked.elapsed() >= SESSION_RECHECK {
+                    if !watcher.still_holds(&state).await {
+                        return None;
+                    }
+                    checked = Instant::now();
+                }
                 let lines = state
                     .console
                     .jobs
@@ -69,6 +94,9 @@ fn follow(state: AppState, job_id: i64, after: i64) -> impl Stream<Item = Result
                     .await
                     .unwrap_or_default();
                 if let Some(last) = lines.last().map(|l| l.seq) {
+                    if !watcher.still_holds(&state).await {
+                        return None;
+                    }
                     // One event per batch: the page updates once per batch,
                     // not once per line, however fast the output comes.
                     let batch: Vec<String> = lines
@@ -88,6 +116,9 @@ fn follow(state: AppState, job_id: i64, after: i64) -> impl Stream<Item = Result
                     job.error.unwrap_or_default()
                 );
                 if status != last_status {
+                    if !watcher.still_holds(&state).await {
+                        return None;
+                    }
                     let finished = job.status.finished();
                     let event = vec![Ok(Event::default().event("status").data(status.clone()))];
                     return Some((futures::stream::iter(event), (after, status, finished)));

@@ -1,8 +1,12 @@
 //! Browser-facing protections on every response: a Content-Security-Policy
 //! that allows only the console's own scripts (a fresh nonce per page for
 //! Leptos' hydration script), no framing, no MIME sniffing, a same-origin
-//! referrer, HSTS over HTTPS; and a refusal, audited, of any state-changing
-//! request that comes from another origin.
+//! referrer, HSTS over HTTPS; a refusal of any request naming another host
+//! (DNS rebinding); and a refusal, audited, of any state-changing request
+//! that comes from another origin. Both compare with the console's public
+//! URL, never with what the request says about itself.
+
+use std::net::SocketAddr;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -16,7 +20,83 @@ use crate::startup::AppState;
 #[derive(Clone, Debug)]
 pub struct CspNonce(pub String);
 
+/// Where staff reach the console: the origin state-changing requests must
+/// come from, and the `Host` values requests may carry. From the public URL;
+/// without one (allowed on loopback only) from the bound address, as
+/// `127.0.0.1:<port>` (or `[::1]:<port>`) and `localhost:<port>`.
+#[derive(Clone, Debug)]
+pub struct Site {
+    origins: Vec<String>,
+    hosts: Vec<String>,
+}
+
+impl Site {
+    pub fn new(public_url: Option<&url::Url>, bound: SocketAddr) -> Self {
+        match public_url {
+            Some(url) => {
+                let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+                let mut hosts = vec![format!("{host}:{}", url.port_or_known_default().unwrap_or_default())];
+                if url.port().is_none() {
+                    hosts.insert(0, host);
+                }
+                Self {
+                    origins: vec![url.origin().ascii_serialization()],
+                    hosts,
+                }
+            }
+            None => {
+                let port = bound.port();
+                let address = match bound {
+                    SocketAddr::V4(v4) => v4.ip().to_string(),
+                    SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+                };
+                let hosts = vec![format!("{address}:{port}"), format!("localhost:{port}")];
+                Self {
+                    origins: hosts.iter().map(|host| format!("http://{host}")).collect(),
+                    hosts,
+                }
+            }
+        }
+    }
+
+    /// The origin the console's own pages post from.
+    pub fn origin(&self) -> &str {
+        &self.origins[0]
+    }
+
+    fn allows_origin(&self, origin: &str) -> bool {
+        self.origins.iter().any(|o| o == origin)
+    }
+
+    fn allows_host(&self, host: &str) -> bool {
+        self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+}
+
+/// Probes answer whatever name the monitoring uses to reach them.
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/metrics")
+}
+
 pub async fn protect(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    if !is_probe(request.uri().path()) {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()))
+            .unwrap_or_default();
+        if !state.site.allows_host(host) {
+            tracing::info!(host = %host.chars().take(100).collect::<String>(), "request for another host refused");
+            let mut response = (
+                StatusCode::MISDIRECTED_REQUEST,
+                "Hôte inconnu : ouvrez la console à son adresse publique. / Unknown host: open the console at its public address.",
+            )
+                .into_response();
+            add_headers(&mut response, &state, None);
+            return response;
+        }
+    }
     if !is_safe(request.method()) {
         if let Some(refusal) = foreign_origin(&state, &request) {
             let provenance = request.extensions().get::<Provenance>().cloned().unwrap_or_default();
@@ -56,23 +136,15 @@ fn foreign_origin(state: &AppState, request: &Request) -> Option<String> {
     let headers = request.headers();
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("<not text>");
-        let expected = expected_origin(state, request);
-        return (Some(origin) != expected.as_deref())
-            .then(|| format!("origin {origin} is not {}", expected.unwrap_or_default()));
+        return (!state.site.allows_origin(origin)).then(|| {
+            let shown: String = origin.chars().take(100).collect();
+            format!("origin {shown} is not {}", state.site.origin())
+        });
     }
     match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         Some("same-origin") | Some("none") | None => None,
         Some(other) => Some(format!("sec-fetch-site {other}")),
     }
-}
-
-fn expected_origin(state: &AppState, request: &Request) -> Option<String> {
-    if let Some(url) = &state.config.public_url {
-        return Some(url.origin().ascii_serialization());
-    }
-    let host = request.headers().get(header::HOST)?.to_str().ok()?;
-    let scheme = if state.config.secure() { "https" } else { "http" };
-    Some(format!("{scheme}://{host}"))
 }
 
 fn add_headers(response: &mut Response, state: &AppState, nonce: Option<&str>) {

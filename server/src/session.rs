@@ -1,9 +1,11 @@
 //! Who is asking: turns the session cookie into the signed-in operator,
 //! enforces the idle and absolute timeouts and the account's current state
-//! (a disabled account's sessions stop at their next request), picks the
-//! interface language, and sends anyone not signed in to the sign-in page.
+//! (a disabled account's sessions stop at their next request), keeps an
+//! active session's idle deadline moving, picks the interface language,
+//! sends anyone not signed in to the sign-in page, and keeps what a
+//! signed-in operator sees out of every cache.
 
-use app::context::{RequestContext, SignedIn, SIGNED_IN};
+use app::context::{RequestContext, SignedIn, SAVED_AT, SIGNED_IN};
 use app::i18n::Locale;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -11,7 +13,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use domain::accounts::{Language, Operator};
 use domain::audit::{Actor, Provenance};
 use time::OffsetDateTime;
-use tower_sessions::Session;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store;
+use tower_sessions::{Session, SessionStore};
+use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::security::CspNonce;
 use crate::startup::AppState;
@@ -26,6 +31,10 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         Some(session) => signed_in_operator(&state, session, &provenance).await,
         None => None,
     };
+    if let (Some(session), Some(_)) = (&session, &operator) {
+        keep_alive(&state, session).await;
+    }
+    let no_store = operator.is_some() && !is_static_file(request.uri().path());
     let locale = operator
         .as_ref()
         .map(|op| match op.language {
@@ -53,7 +62,137 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         locale,
         csp_nonce,
     });
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if no_store {
+        response
+            .headers_mut()
+            .insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Pushes an active session's idle deadline back. Saving a session sets its
+/// row's expiry, and its cookie's Max-Age, to now plus the idle timeout; the
+/// session layer saves only a session that changed, so it is marked changed
+/// here, once per refresh interval rather than at every request (a page
+/// and its server functions would otherwise write the row at each click).
+async fn keep_alive(state: &AppState, session: &Session) {
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let saved_at = session.get::<i64>(SAVED_AT).await.ok().flatten().unwrap_or(0);
+    if now - saved_at < i64::from(state.config.session_refresh_seconds) {
+        return;
+    }
+    if let Err(error) = session.insert(SAVED_AT, now).await {
+        tracing::warn!(%error, "could not refresh a session");
+    }
+    // Marks the session changed even when the second has not moved on.
+    session.set_expiry(session.expiry());
+}
+
+/// The built stylesheet, script and wasm: the same for everyone, cacheable.
+fn is_static_file(path: &str) -> bool {
+    path.starts_with("/pkg/") || path == "/favicon.ico"
+}
+
+/// The sessions' rows: tower-sessions' PostgreSQL store, except that saving
+/// a session already stored only updates its row, never re-creates it. A
+/// request still in flight when its session is signed out, or replaced,
+/// would otherwise write the session back, signed in, as it ends (and now
+/// that an active session is saved about once a minute, one often is).
+#[derive(Clone, Debug)]
+pub struct SessionRows {
+    store: PostgresStore,
+    pool: sqlx::PgPool,
+}
+
+impl SessionRows {
+    /// Rows in `store`'s table (tower-sessions' default), reached by `pool`.
+    pub fn new(store: PostgresStore, pool: sqlx::PgPool) -> Self {
+        Self { store, pool }
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SessionRows {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        self.store.create(record).await
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        // Same encoding as the store's own save (MessagePack of the record).
+        let data = rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        sqlx::query(r#"UPDATE "tower_sessions"."session" SET data = $2, expiry_date = $3 WHERE id = $1"#)
+            .bind(record.id.to_string())
+            .bind(data)
+            .bind(record.expiry_date)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        self.store.load(id).await
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.store.delete(id).await
+    }
+}
+
+/// A signed-in session as a long response (the live job stream) found it,
+/// to ask again later whether it still holds: signed out, expired, replaced
+/// (sign-in again, password change), the account disabled or past the
+/// absolute lifetime all end it.
+#[derive(Clone, Debug)]
+pub struct SessionCheck {
+    id: Id,
+    signed_in: SignedIn,
+}
+
+impl SessionCheck {
+    /// The session of a request whose operator the middleware recognised.
+    pub async fn of(session: &Session) -> Option<Self> {
+        let signed_in = session.get::<SignedIn>(SIGNED_IN).await.ok().flatten()?;
+        Some(Self {
+            id: session.id()?,
+            signed_in,
+        })
+    }
+
+    /// Whether the session is still signed in as it was, read afresh from
+    /// the store and the account.
+    pub async fn still_holds(&self, state: &AppState) -> bool {
+        let stored = match state.sessions.load(&self.id).await {
+            Ok(Some(record)) => record
+                .data
+                .get(SIGNED_IN)
+                .and_then(|value| serde_json::from_value::<SignedIn>(value.clone()).ok()),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, "could not re-read a session");
+                None
+            }
+        };
+        let Some(stored) = stored else {
+            return false;
+        };
+        let age = OffsetDateTime::now_utc().unix_timestamp() - stored.signed_in_at;
+        if stored.account_id != self.signed_in.account_id
+            || stored.epoch != self.signed_in.epoch
+            || age > i64::from(state.config.session_absolute_hours) * 3600
+        {
+            return false;
+        }
+        matches!(
+            state
+                .console
+                .accounts
+                .operator_for_session(stored.account_id, stored.epoch)
+                .await,
+            Ok(Some(_))
+        )
+    }
 }
 
 async fn signed_in_operator(state: &AppState, session: &Session, provenance: &Provenance) -> Option<Operator> {

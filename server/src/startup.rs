@@ -32,6 +32,11 @@ pub struct AppState {
     pub console: Console,
     pub config: Arc<Config>,
     pub metrics: PrometheusHandle,
+    /// The origin and host names requests must use (see `security`).
+    pub site: Arc<security::Site>,
+    /// The session store, for checks outside the request that loaded a
+    /// session (the live job stream).
+    pub sessions: session::SessionRows,
 }
 
 /// The database the console runs on, and the embedded cluster when it owns one.
@@ -180,12 +185,14 @@ impl Application {
     /// Opens the database, applies migrations, prints the setup link when no
     /// account exists, and binds the listening socket.
     pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Self> {
+        config.check_serving()?;
         let database = Database::open(&config).await?;
         Self::build_on(config, leptos_options, database).await
     }
 
     /// Like [`Application::build`], on a database already open (tests).
     pub async fn build_on(config: Config, leptos_options: LeptosOptions, database: Database) -> Result<Self> {
+        config.check_serving()?;
         database.migrate().await?;
         let console = match config.console(database.pool.clone()).await {
             Ok(console) => console,
@@ -233,8 +240,10 @@ impl Application {
         let state = AppState {
             leptos_options,
             console,
+            site: Arc::new(security::Site::new(config.public_url.as_ref(), address)),
             config: Arc::new(config),
             metrics: metrics_handle(),
+            sessions: session::SessionRows::new(store.clone(), database.pool.clone()),
         };
         let router = router(state, store);
         Ok(Self {
@@ -279,8 +288,8 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
 
 pub fn router(state: AppState, store: PostgresStore) -> Router {
     let config = state.config.clone();
-    let sessions = SessionManagerLayer::new(store)
-        .with_name("ocpizza_session")
+    let sessions = SessionManagerLayer::new(session::SessionRows::new(store, state.console.pool().clone()))
+        .with_name(config.session_cookie_name())
         .with_http_only(true)
         .with_same_site(SameSite::Strict)
         .with_secure(config.secure())

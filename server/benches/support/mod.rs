@@ -58,6 +58,11 @@ pub struct RunningConsole {
 
 impl RunningConsole {
     pub async fn start(database_url: &str) -> anyhow::Result<Self> {
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// Like [`RunningConsole::start`], with more settings in its environment.
+    pub async fn start_with(database_url: &str, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
         let binary = std::env::var("CONSOLE_BINARY").unwrap_or_else(|_| {
             let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
             let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| format!("{workspace}/target"));
@@ -76,6 +81,7 @@ impl RunningConsole {
             .env("DATABASE_URL", database_url)
             .env("CONSOLE_MASTER_KEY", master_key.encode().as_str())
             .env("RUST_LOG", "warn")
+            .envs(settings.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
