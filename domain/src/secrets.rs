@@ -260,25 +260,19 @@ impl SecretStore {
         if rows.is_empty() {
             return Ok(0);
         }
-        self.reseal(&mut tx, &self.sealer, &rows).await?;
-        crate::audit::AuditEntry::new(
-            crate::audit::Actor::System,
-            "secrets.upgrade_format",
-            "secrets",
-            crate::audit::Outcome::Success,
-        )
-        .detail("resealed", rows.len() as u64)
-        .record(&mut tx)
-        .await?;
+        self.reseal(&mut tx, &self.sealer, &rows, "secrets.upgrade_format")
+            .await?;
         tx.commit().await?;
         Ok(rows.len() as u64)
     }
 
+    /// Re-seals `rows` with `next` and audits it as `action`, in `tx`.
     async fn reseal(
         &self,
         tx: &mut PgConnection,
         next: &SecretBox,
         rows: &[(SecretId, String, Vec<u8>)],
+        action: &'static str,
     ) -> Result<()> {
         for (id, purpose, sealed) in rows {
             let plaintext = self.sealer.open_any_format(*id, purpose, sealed)?;
@@ -288,7 +282,15 @@ impl SecretStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        Ok(())
+        crate::audit::AuditEntry::new(
+            crate::audit::Actor::System,
+            action,
+            "secrets",
+            crate::audit::Outcome::Success,
+        )
+        .detail("resealed", rows.len() as u64)
+        .record(tx)
+        .await
     }
 
     /// Re-seals every stored secret under `new_key`, in one transaction.
@@ -300,16 +302,7 @@ impl SecretStore {
             sqlx::query_as("SELECT id, purpose, sealed FROM secrets ORDER BY id FOR UPDATE")
                 .fetch_all(&mut *tx)
                 .await?;
-        self.reseal(&mut tx, &next, &rows).await?;
-        crate::audit::AuditEntry::new(
-            crate::audit::Actor::System,
-            "secrets.rotate_master_key",
-            "secrets",
-            crate::audit::Outcome::Success,
-        )
-        .detail("resealed", rows.len() as u64)
-        .record(&mut tx)
-        .await?;
+        self.reseal(&mut tx, &next, &rows, "secrets.rotate_master_key").await?;
         tx.commit().await?;
         Ok((rows.len() as u64, next))
     }
