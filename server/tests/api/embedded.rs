@@ -1,6 +1,5 @@
 //! The embedded default: the real binary, no DATABASE_URL, its own cluster.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -33,13 +32,7 @@ fn start(data_dir: &Path, port: u16) -> Console {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
+    let lines = crate::helpers::log_lines(&mut child);
     Console { child, lines }
 }
 
@@ -226,13 +219,7 @@ fn start_as(user: &nix::unistd::User, home: &Path, data_dir: &str, port: u16) ->
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (sender, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = sender.send(line);
-        }
-    });
+    let lines = crate::helpers::log_lines(&mut child);
     Console { child, lines }
 }
 

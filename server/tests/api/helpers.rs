@@ -281,3 +281,17 @@ pub fn set_cookie(response: &Response) -> String {
         .unwrap()
         .to_lowercase()
 }
+
+/// The lines a spawned console writes to its standard error (its log), as
+/// they come.
+pub fn log_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().expect("the console's stderr is piped");
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    lines
+}
