@@ -1,0 +1,1 @@
+//! Accounts: what a staff member may do (the role).

@@ -1,0 +1,1 @@
+//! Jobs: where a job stands (its status) and what the live output stream sends.

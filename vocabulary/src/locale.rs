@@ -1,0 +1,1 @@
+//! The interface language: French by default, English on request.
