@@ -82,7 +82,7 @@ impl Console {
 
     /// Whether the database answers: what `/healthz` reports.
     pub async fn database_reachable(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        sqlx::query!("SELECT 1 AS answer").fetch_one(&self.pool).await.is_ok()
     }
 }
 

@@ -183,6 +183,21 @@ pub struct SecretStore {
 #[sqlx(transparent)]
 pub struct SecretId(pub i64);
 
+/// How many secrets are stored, whatever key sealed them: read before any
+/// key is at hand, to refuse generating a new one over sealed values.
+pub async fn stored_count(pool: &PgPool) -> Result<i64> {
+    Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM secrets"#)
+        .fetch_one(pool)
+        .await?)
+}
+
+/// A stored secret as it sits in its row: still sealed.
+struct SealedRow {
+    id: SecretId,
+    purpose: String,
+    sealed: Vec<u8>,
+}
+
 impl SecretStore {
     pub fn new(pool: PgPool, sealer: SecretBox) -> Self {
         Self { pool, sealer }
@@ -191,52 +206,63 @@ impl SecretStore {
     /// Seals and stores a secret inside the caller's transaction.
     pub async fn put(&self, tx: &mut PgConnection, purpose: &str, plaintext: &[u8]) -> Result<SecretId> {
         // The row's id is part of what the value is sealed to: take it first.
-        let id: SecretId = sqlx::query_scalar("INSERT INTO secrets (purpose, sealed) VALUES ($1, '') RETURNING id")
-            .bind(purpose)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE secrets SET sealed = $2 WHERE id = $1")
-            .bind(id)
-            .bind(self.sealer.seal(id, purpose, plaintext))
-            .execute(&mut *tx)
-            .await?;
+        let id = sqlx::query_scalar!(
+            r#"INSERT INTO secrets (purpose, sealed) VALUES ($1, '') RETURNING id AS "id: SecretId""#,
+            purpose
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "UPDATE secrets SET sealed = $2 WHERE id = $1",
+            id.0,
+            self.sealer.seal(id, purpose, plaintext)
+        )
+        .execute(&mut *tx)
+        .await?;
         Ok(id)
     }
 
     pub async fn get(&self, id: SecretId) -> Result<Zeroizing<Vec<u8>>> {
-        let (purpose, sealed): (String, Vec<u8>) = sqlx::query_as("SELECT purpose, sealed FROM secrets WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DomainError::NotFound("secret"))?;
-        self.sealer.open(id, &purpose, &sealed)
+        let row = self.sealed(id).await?;
+        self.sealer.open(id, &row.purpose, &row.sealed)
     }
 
     /// Like [`SecretStore::get`], and fails unless the secret was stored for
     /// `purpose` (its owner): a row pointed at another owner's secret gets
     /// nothing.
     pub async fn get_for(&self, id: SecretId, purpose: &str) -> Result<Zeroizing<Vec<u8>>> {
-        let (stored, sealed): (String, Vec<u8>) = sqlx::query_as("SELECT purpose, sealed FROM secrets WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DomainError::NotFound("secret"))?;
-        if stored != purpose {
+        let row = self.sealed(id).await?;
+        if row.purpose != purpose {
             return Err(DomainError::Internal(format!(
-                "secret {} belongs to {stored}, not to {purpose}",
-                id.0
+                "secret {} belongs to {}, not to {purpose}",
+                id.0, row.purpose
             )));
         }
-        self.sealer.open(id, purpose, &sealed)
+        self.sealer.open(id, purpose, &row.sealed)
+    }
+
+    async fn sealed(&self, id: SecretId) -> Result<SealedRow> {
+        sqlx::query_as!(
+            SealedRow,
+            r#"SELECT id AS "id: SecretId", purpose, sealed FROM secrets WHERE id = $1"#,
+            id.0
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DomainError::NotFound("secret"))
     }
 
     /// How many stored secrets exist, and how many of them are sealed under
     /// a key this store does not hold (so could never be opened).
     pub async fn readability(&self) -> Result<(u64, u64)> {
-        let keys: Vec<(Option<Vec<u8>>, i64)> =
-            sqlx::query_as("SELECT substring(sealed from 2 for 8), count(*) FROM secrets GROUP BY 1")
-                .fetch_all(&self.pool)
-                .await?;
+        let keys: Vec<(Option<Vec<u8>>, i64)> = sqlx::query!(
+            r#"SELECT substring(sealed from 2 for 8) AS key_id, count(*) AS "count!" FROM secrets GROUP BY 1"#
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| (row.key_id, row.count))
+        .collect();
         let total = keys.iter().map(|(_, n)| *n as u64).sum();
         let missing = keys
             .iter()
@@ -251,10 +277,12 @@ impl SecretStore {
     /// Returns how many were.
     pub async fn upgrade_format(&self) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(SecretId, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, purpose, sealed FROM secrets WHERE get_byte(sealed, 0) = $1 ORDER BY id FOR UPDATE",
+        let rows = sqlx::query_as!(
+            SealedRow,
+            r#"SELECT id AS "id: SecretId", purpose, sealed FROM secrets
+               WHERE get_byte(sealed, 0) = $1 ORDER BY id FOR UPDATE"#,
+            i32::from(FORMAT_PURPOSE_ONLY)
         )
-        .bind(i32::from(FORMAT_PURPOSE_ONLY))
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
@@ -271,16 +299,18 @@ impl SecretStore {
         &self,
         tx: &mut PgConnection,
         next: &SecretBox,
-        rows: &[(SecretId, String, Vec<u8>)],
+        rows: &[SealedRow],
         action: &'static str,
     ) -> Result<()> {
-        for (id, purpose, sealed) in rows {
-            let plaintext = self.sealer.open_any_format(*id, purpose, sealed)?;
-            sqlx::query("UPDATE secrets SET sealed = $2, updated_at = now() WHERE id = $1")
-                .bind(id)
-                .bind(next.seal(*id, purpose, &plaintext))
-                .execute(&mut *tx)
-                .await?;
+        for row in rows {
+            let plaintext = self.sealer.open_any_format(row.id, &row.purpose, &row.sealed)?;
+            sqlx::query!(
+                "UPDATE secrets SET sealed = $2, updated_at = now() WHERE id = $1",
+                row.id.0,
+                next.seal(row.id, &row.purpose, &plaintext)
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         crate::audit::AuditEntry::new(
             crate::audit::Actor::System,
@@ -298,10 +328,12 @@ impl SecretStore {
     pub async fn rotate(&self, new_key: MasterKey) -> Result<(u64, SecretBox)> {
         let next = SecretBox::new(new_key);
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(SecretId, String, Vec<u8>)> =
-            sqlx::query_as("SELECT id, purpose, sealed FROM secrets ORDER BY id FOR UPDATE")
-                .fetch_all(&mut *tx)
-                .await?;
+        let rows = sqlx::query_as!(
+            SealedRow,
+            r#"SELECT id AS "id: SecretId", purpose, sealed FROM secrets ORDER BY id FOR UPDATE"#
+        )
+        .fetch_all(&mut *tx)
+        .await?;
         self.reseal(&mut tx, &next, &rows, "secrets.rotate_master_key").await?;
         tx.commit().await?;
         Ok((rows.len() as u64, next))

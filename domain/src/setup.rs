@@ -26,11 +26,13 @@ impl FirstAdminSetup {
     /// the previous one, so only the latest printed link works.
     pub async fn issue_token_if_needed(&self) -> Result<Option<String>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(crate::advisory_locks::FIRST_ADMIN_SETUP)
-            .execute(&mut *tx)
-            .await?;
-        let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts")
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock($1)",
+            crate::advisory_locks::FIRST_ADMIN_SETUP
+        )
+        .execute(&mut *tx)
+        .await?;
+        let accounts = sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM accounts"#)
             .fetch_one(&mut *tx)
             .await?;
         if accounts > 0 {
@@ -39,11 +41,11 @@ impl FirstAdminSetup {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let token = hex::encode(bytes);
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO first_admin_setup (token_sha256) VALUES ($1)
              ON CONFLICT (singleton) DO UPDATE SET token_sha256 = excluded.token_sha256, created_at = now()",
+            digest(&token),
         )
-        .bind(digest(&token))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -52,11 +54,11 @@ impl FirstAdminSetup {
 
     /// Whether `token` is the current setup token and no account exists yet.
     pub async fn token_is_valid(&self, token: &str) -> Result<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM first_admin_setup WHERE token_sha256 = $1)
-                AND NOT EXISTS (SELECT 1 FROM accounts)",
+        Ok(sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM first_admin_setup WHERE token_sha256 = $1)
+                AND NOT EXISTS (SELECT 1 FROM accounts) AS "valid!""#,
+            digest(token),
         )
-        .bind(digest(token))
         .fetch_one(&self.pool)
         .await?)
     }
@@ -72,14 +74,16 @@ impl FirstAdminSetup {
         let username = Username::parse(username)?;
         let password = NewPassword::parse(password, &username)?;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(crate::advisory_locks::FIRST_ADMIN_SETUP)
-            .execute(&mut *tx)
-            .await?;
-        let spent = sqlx::query(
-            "DELETE FROM first_admin_setup WHERE token_sha256 = $1 AND NOT EXISTS (SELECT 1 FROM accounts)",
+        sqlx::query!(
+            "SELECT pg_advisory_xact_lock($1)",
+            crate::advisory_locks::FIRST_ADMIN_SETUP
         )
-        .bind(digest(token))
+        .execute(&mut *tx)
+        .await?;
+        let spent = sqlx::query!(
+            "DELETE FROM first_admin_setup WHERE token_sha256 = $1 AND NOT EXISTS (SELECT 1 FROM accounts)",
+            digest(token),
+        )
         .execute(&mut *tx)
         .await?;
         if spent.rows_affected() == 0 {
@@ -118,7 +122,7 @@ impl FirstAdminSetup {
         let password = NewPassword::parse(password, &username)?;
         let mut tx = self.pool.begin().await?;
         let account = insert_account(&mut tx, &username, Role::Admin, &password).await?;
-        sqlx::query("DELETE FROM first_admin_setup").execute(&mut *tx).await?;
+        sqlx::query!("DELETE FROM first_admin_setup").execute(&mut *tx).await?;
         AuditEntry::new(Actor::System, "account.create", username.as_str(), Outcome::Success)
             .detail("role", Role::Admin.as_str())
             .detail("via", "command line")

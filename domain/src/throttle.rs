@@ -88,7 +88,6 @@ impl Reservation {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct CounterRow {
     subject: String,
     failures: i32,
@@ -117,19 +116,20 @@ impl SignInThrottle {
         keys.sort();
         keys.dedup();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO sign_in_failures (subject, failures, last_failure_at)
              SELECT subject, 0, now() FROM unnest($1::text[]) AS subject ORDER BY subject
              ON CONFLICT (subject) DO NOTHING",
+            &keys,
         )
-        .bind(&keys)
         .execute(&mut *tx)
         .await?;
-        let rows: Vec<CounterRow> = sqlx::query_as(
-            "SELECT subject, failures, last_failure_at, locked_until, now() AS now
-             FROM sign_in_failures WHERE subject = ANY($1) ORDER BY subject FOR UPDATE",
+        let rows = sqlx::query_as!(
+            CounterRow,
+            r#"SELECT subject, failures, last_failure_at, locked_until, now() AS "now!"
+             FROM sign_in_failures WHERE subject = ANY($1) ORDER BY subject FOR UPDATE"#,
+            &keys,
         )
-        .bind(&keys)
         .fetch_all(&mut *tx)
         .await?;
         let locked = rows
@@ -158,14 +158,14 @@ impl SignInThrottle {
             };
             let delay = delay_after(failures);
             let locked_until = (!delay.is_zero()).then(|| row.now + delay);
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE sign_in_failures SET failures = $2, last_failure_at = now(),
                     locked_until = coalesce($3, locked_until)
                  WHERE subject = $1",
+                row.subject,
+                failures,
+                locked_until,
             )
-            .bind(&row.subject)
-            .bind(failures)
-            .bind(locked_until)
             .execute(&mut *tx)
             .await?;
             counted.push(Counted {
@@ -184,14 +184,14 @@ impl SignInThrottle {
     pub async fn failed(&self, reservation: Reservation) -> Result<i32> {
         for counted in &reservation.counted {
             let delay = delay_after(counted.failures);
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE sign_in_failures SET last_failure_at = now(),
-                    locked_until = CASE WHEN $2 > 0 THEN greatest(locked_until, now() + make_interval(secs => $2))
+                    locked_until = CASE WHEN $2::float8 > 0 THEN greatest(locked_until, now() + make_interval(secs => $2::float8))
                                         ELSE locked_until END
                  WHERE subject = $1",
+                counted.key,
+                delay.as_secs_f64(),
             )
-            .bind(&counted.key)
-            .bind(delay.as_secs_f64())
             .execute(&self.pool)
             .await?;
         }
@@ -204,18 +204,17 @@ impl SignInThrottle {
     pub async fn succeeded(&self, reservation: Reservation, account: &ThrottleSubject) -> Result<()> {
         let account = account.key();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM sign_in_failures WHERE subject = $1")
-            .bind(&account)
+        sqlx::query!("DELETE FROM sign_in_failures WHERE subject = $1", account)
             .execute(&mut *tx)
             .await?;
         for counted in reservation.counted.iter().filter(|c| c.key != account) {
-            sqlx::query(
+            sqlx::query!(
                 "UPDATE sign_in_failures SET failures = greatest(failures - 1, 0),
                     locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $2 THEN NULL ELSE locked_until END
                  WHERE subject = $1",
+                counted.key,
+                counted.locked_until,
             )
-            .bind(&counted.key)
-            .bind(counted.locked_until)
             .execute(&mut *tx)
             .await?;
         }

@@ -69,8 +69,7 @@ async fn from_files(dir: &Path, pool: &PgPool) -> Result<SecretBox> {
     let primary = match read(&path)? {
         Some(key) => key,
         None => {
-            let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM secrets")
-                .fetch_one(pool)
+            let stored = domain::secrets::stored_count(pool)
                 .await
                 .context("counting the stored secrets")?;
             if stored > 0 {
