@@ -23,6 +23,7 @@ pub(super) const BATCH: usize = 500;
 
 impl JobRunner {
     /// Output lines after `after_seq`, at most `limit`.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn output_after(&self, job_id: i64, after_seq: i64, limit: i64) -> Result<Vec<StoredLine>> {
         Ok(sqlx::query_as(
             "SELECT seq, stderr, line FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",

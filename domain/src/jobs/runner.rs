@@ -35,6 +35,7 @@ impl JobRunner {
     /// Claims this process's runner id (an advisory lock held for the
     /// process's life) and marks the jobs of dead runners interrupted.
     /// Returns how many were.
+    #[tracing::instrument(skip_all, fields(runner = self.runner_id))]
     pub async fn start(&self) -> Result<u64> {
         let mut holder = self.pool.acquire().await?.detach();
         sqlx::query("SELECT pg_advisory_lock($1)")
@@ -54,6 +55,7 @@ impl JobRunner {
 
     /// Jobs left queued or running by a console that is gone become
     /// "interrupted" (audited as the system).
+    #[tracing::instrument(skip_all, fields(runner = self.runner_id))]
     pub async fn recover_interrupted(&self) -> Result<u64> {
         let runners: Vec<i64> = sqlx::query_scalar(
             "SELECT DISTINCT runner FROM jobs WHERE status IN ('queued', 'running') AND runner IS NOT NULL AND runner <> $1",
@@ -100,6 +102,7 @@ impl JobRunner {
 
     /// Starts a runbook action on a host (operators and admins). A second
     /// mutating job on a busy host is refused with the running job's number.
+    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), request_id = provenance.request_id.as_deref(), host_id, action = runbook.action()))]
     pub async fn start_job(
         &self,
         by: &Operator,
@@ -171,6 +174,7 @@ impl JobRunner {
         Ok(job_id)
     }
 
+    #[tracing::instrument(skip_all, fields(job = job_id, host = %host.name.as_str(), action = runbook.action(), request_id = provenance.request_id.as_deref()))]
     async fn run(
         &self,
         job_id: i64,
@@ -268,6 +272,7 @@ impl JobRunner {
     }
 
     /// Asks a running job to stop (operators and admins).
+    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), request_id = provenance.request_id.as_deref(), job = job_id))]
     pub async fn cancel(&self, by: &Operator, provenance: &Provenance, job_id: i64) -> Result<()> {
         by.require(Role::Operator)?;
         let job = self.job(job_id).await?;

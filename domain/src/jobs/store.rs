@@ -49,6 +49,7 @@ const JOB_SELECT: &str = "SELECT j.id, j.host_id, h.name AS host_name, j.action,
  FROM jobs j JOIN hosts h ON h.id = j.host_id";
 
 impl JobRunner {
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn job(&self, job_id: i64) -> Result<Job> {
         let row: Option<JobRow> = sqlx::query_as(&format!("{JOB_SELECT} WHERE j.id = $1"))
             .bind(job_id)
@@ -57,6 +58,7 @@ impl JobRunner {
         Ok(row.ok_or(DomainError::NotFound("job"))?.into())
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn jobs_on_host(&self, host_id: i64, limit: i64) -> Result<Vec<Job>> {
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
             "{JOB_SELECT} WHERE j.host_id = $1 ORDER BY j.id DESC LIMIT $2"
@@ -69,6 +71,7 @@ impl JobRunner {
     }
 
     /// The latest prerequisites check's output on a host, if any succeeded.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn latest_prerequisites(&self, host_id: i64) -> Result<Option<(i64, Vec<StoredLine>)>> {
         let job: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM jobs WHERE host_id = $1 AND action = $2 AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
