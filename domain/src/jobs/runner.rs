@@ -1,0 +1,314 @@
+//! Running jobs: starting one (refused on a busy host), running its command
+//! over SSH while its output is stored, cancelling it, and marking the jobs
+//! of a console that died "interrupted".
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+
+use super::output::{write_output, BATCH};
+use super::{JobStatus, Runbook};
+use crate::accounts::{Operator, Role};
+use crate::audit::{Actor, AuditEntry, Outcome, Provenance};
+use crate::error::{DomainError, Result};
+use crate::hosts::{Host, HostDirectory, ServiceControl, ServiceVerb};
+use crate::ssh::{Ended, OutputLine, RemoteCommand};
+
+/// Runs jobs and answers for them.
+#[derive(Clone, Debug)]
+pub struct JobRunner {
+    pub(super) pool: PgPool,
+    hosts: HostDirectory,
+    runner_id: i64,
+}
+
+/// How often a running job looks for a cancel request.
+const CANCEL_POLL: Duration = Duration::from_millis(300);
+
+impl JobRunner {
+    pub fn new(pool: PgPool, hosts: HostDirectory) -> Self {
+        let runner_id = (rand::random::<u64>() >> 2) as i64 | (1 << 60);
+        Self { pool, hosts, runner_id }
+    }
+
+    /// Claims this process's runner id (an advisory lock held for the
+    /// process's life) and marks the jobs of dead runners interrupted.
+    /// Returns how many were.
+    #[tracing::instrument(skip_all, fields(runner = self.runner_id))]
+    pub async fn start(&self) -> Result<u64> {
+        let mut holder = self.pool.acquire().await?.detach();
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(self.runner_id)
+            .execute(&mut holder)
+            .await?;
+        // The lock lives as long as this connection: until the pool closes
+        // (the console stops) or the process dies.
+        let closed = self.pool.close_event();
+        tokio::spawn(async move {
+            closed.await;
+            use sqlx::Connection;
+            let _ = holder.close().await;
+        });
+        self.recover_interrupted().await
+    }
+
+    /// Jobs left queued or running by a console that is gone become
+    /// "interrupted" (audited as the system).
+    #[tracing::instrument(skip_all, fields(runner = self.runner_id))]
+    pub async fn recover_interrupted(&self) -> Result<u64> {
+        let runners: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT runner FROM jobs WHERE status IN ('queued', 'running') AND runner IS NOT NULL AND runner <> $1",
+        )
+        .bind(self.runner_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut interrupted = 0;
+        for runner in runners {
+            let mut conn = self.pool.acquire().await?;
+            let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(runner)
+                .fetch_one(&mut *conn)
+                .await?;
+            if !free {
+                continue;
+            }
+            let mut tx = self.pool.begin().await?;
+            let jobs: Vec<(i64, String, String)> = sqlx::query_as(
+                "UPDATE jobs j SET status = 'interrupted', finished_at = now(),
+                        error = 'the console running it stopped before it finished'
+                 FROM hosts h WHERE h.id = j.host_id AND j.runner = $1 AND j.status IN ('queued', 'running')
+                 RETURNING j.id, j.action, h.name",
+            )
+            .bind(runner)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, action, host) in &jobs {
+                AuditEntry::new(Actor::System, "job.interrupted", host, Outcome::Failure)
+                    .detail("job", *id)
+                    .detail("action", action.as_str())
+                    .record(&mut tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(runner)
+                .execute(&mut *conn)
+                .await?;
+            interrupted += jobs.len() as u64;
+        }
+        Ok(interrupted)
+    }
+
+    /// Starts a runbook action on a host (operators and admins). A second
+    /// mutating job on a busy host is refused with the running job's number.
+    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), request_id = provenance.request_id.as_deref(), host_id, action = runbook.action()))]
+    pub async fn start_job(
+        &self,
+        by: &Operator,
+        provenance: &Provenance,
+        host_id: i64,
+        runbook: Runbook,
+    ) -> Result<i64> {
+        let host = self.hosts.get(host_id).await?;
+        if let Err(denied) = by.require(Role::Operator) {
+            AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), Outcome::Denied)
+                .detail("role", by.role.as_str())
+                .from(provenance)
+                .record_alone(&self.pool)
+                .await?;
+            return Err(denied);
+        }
+        let command = runbook.command(&host);
+        let mut tx = self.pool.begin().await?;
+        let inserted: std::result::Result<i64, sqlx::Error> = sqlx::query_scalar(
+            "INSERT INTO jobs (host_id, action, mutating, command_line, actor_id, actor, status, runner)
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) RETURNING id",
+        )
+        .bind(host.id)
+        .bind(runbook.action())
+        .bind(runbook.mutating())
+        .bind(command.line())
+        .bind(by.id)
+        .bind(by.username.as_str())
+        .bind(self.runner_id)
+        .fetch_one(&mut *tx)
+        .await;
+        let job_id = match inserted {
+            Ok(id) => id,
+            Err(sqlx::Error::Database(db)) if db.constraint() == Some("jobs_one_mutating_per_host") => {
+                drop(tx);
+                let busy: Option<(i64, String, String)> = sqlx::query_as(
+                    "SELECT id, action, actor FROM jobs WHERE host_id = $1 AND mutating AND status IN ('queued', 'running')",
+                )
+                .bind(host.id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let (busy_id, busy_action, busy_actor) = busy.unwrap_or((0, String::new(), String::new()));
+                AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), Outcome::Denied)
+                    .detail("reason", "another action is running on this host")
+                    .detail("running_job", busy_id)
+                    .detail("running_action", busy_action)
+                    .detail("running_for", busy_actor)
+                    .from(provenance)
+                    .record_alone(&self.pool)
+                    .await?;
+                return Err(DomainError::HostBusy { job: busy_id });
+            }
+            Err(other) => return Err(other.into()),
+        };
+        AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), Outcome::Success)
+            .detail("job", job_id)
+            .detail("event", "started")
+            .from(provenance)
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        let runner = self.clone();
+        let (by, provenance) = (by.clone(), provenance.clone());
+        tokio::spawn(async move {
+            if let Err(error) = runner.run(job_id, host, runbook, command, by, provenance).await {
+                tracing::error!(job = job_id, %error, "a job could not be recorded");
+            }
+        });
+        Ok(job_id)
+    }
+
+    #[tracing::instrument(skip_all, fields(job = job_id, host = %host.name.as_str(), action = runbook.action(), request_id = provenance.request_id.as_deref()))]
+    async fn run(
+        &self,
+        job_id: i64,
+        host: Host,
+        runbook: Runbook,
+        command: RemoteCommand,
+        by: Operator,
+        provenance: Provenance,
+    ) -> Result<()> {
+        sqlx::query("UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1")
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        let (sender, receiver) = mpsc::channel::<OutputLine>(BATCH * 4);
+        let writer = tokio::spawn(write_output(self.pool.clone(), job_id, receiver));
+        let outcome = async {
+            let session = tokio::select! {
+                session = self.hosts.connect(&host, &by, &provenance) => session?,
+                () = self.cancelled(job_id) => return Ok(Ended::Cancelled),
+            };
+            // A cancel also kills the command's process group on the host.
+            let ended = session.run_until(&command, &sender, self.cancelled(job_id)).await;
+            session.close().await;
+            ended
+        }
+        .await;
+        drop(sender);
+        let written = writer
+            .await
+            .map_err(|e| DomainError::Internal(format!("output writer: {e}")))??;
+        let (status, exit_status, error) = match outcome {
+            Ok(Ended::Cancelled) => (JobStatus::Cancelled, None, Some("cancelled by an operator".to_owned())),
+            Ok(Ended::Exited(Some(0))) => (JobStatus::Succeeded, Some(0), None),
+            Ok(Ended::Exited(code)) => {
+                let code = code.map(|c| c as i32);
+                let error = match (&host.control, self.sudo_wanted_a_password(job_id).await?) {
+                    (ServiceControl::Systemd, true) => Some(sudoers_hint(&host)),
+                    _ => Some(match code {
+                        Some(code) => format!("the command exited with status {code}"),
+                        None => "the command ended without an exit status (killed?)".to_owned(),
+                    }),
+                };
+                (JobStatus::Failed, code, error)
+            }
+            Err(error) => (JobStatus::Failed, None, Some(error.to_string())),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE jobs SET status = $2, exit_status = $3, error = $4, finished_at = now() WHERE id = $1")
+            .bind(job_id)
+            .bind(status.as_str())
+            .bind(exit_status)
+            .bind(&error)
+            .execute(&mut *tx)
+            .await?;
+        let outcome = if status == JobStatus::Succeeded {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        let mut entry = AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), outcome)
+            .detail("job", job_id)
+            .detail("event", status.as_str())
+            .detail("output_lines", written)
+            .from(&provenance);
+        if let Some(error) = &error {
+            entry = entry.detail("error", error.as_str());
+        }
+        entry.record(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Resolves once someone asked to cancel the job.
+    async fn cancelled(&self, job_id: i64) {
+        loop {
+            tokio::time::sleep(CANCEL_POLL).await;
+            let asked: std::result::Result<bool, _> =
+                sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = $1")
+                    .bind(job_id)
+                    .fetch_one(&self.pool)
+                    .await;
+            if asked.unwrap_or(false) {
+                return;
+            }
+        }
+    }
+
+    async fn sudo_wanted_a_password(&self, job_id: i64) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM job_output WHERE job_id = $1 AND stderr AND line LIKE '%password is required%')",
+        )
+        .bind(job_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Asks a running job to stop (operators and admins).
+    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), request_id = provenance.request_id.as_deref(), job = job_id))]
+    pub async fn cancel(&self, by: &Operator, provenance: &Provenance, job_id: i64) -> Result<()> {
+        by.require(Role::Operator)?;
+        let job = self.job(job_id).await?;
+        let mut tx = self.pool.begin().await?;
+        let changed =
+            sqlx::query("UPDATE jobs SET cancel_requested = true WHERE id = $1 AND status IN ('queued', 'running')")
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+        if changed.rows_affected() == 0 {
+            return Err(DomainError::invalid("job", "error-job-finished"));
+        }
+        AuditEntry::new(by.actor(), "job.cancel", &job.host_name, Outcome::Success)
+            .detail("job", job_id)
+            .detail("action", job.action.as_str())
+            .from(provenance)
+            .record(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// What to add to sudoers so the console can control this host's services.
+fn sudoers_hint(host: &Host) -> String {
+    let units = [&host.web_service, &host.wsgi_service];
+    let commands: Vec<String> = units
+        .iter()
+        .flat_map(|unit| {
+            [ServiceVerb::Stop, ServiceVerb::Restart, ServiceVerb::IsActive]
+                .map(|verb| format!("/usr/bin/systemctl {} {}", verb.as_str(), unit.as_str()))
+        })
+        .collect();
+    format!(
+        "sudo asked for a password. Add this line on the host (visudo -f /etc/sudoers.d/ocpizza-console): {} ALL=(root) NOPASSWD: {}",
+        host.target.user.as_str(),
+        commands.join(", ")
+    )
+}

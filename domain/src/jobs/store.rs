@@ -1,0 +1,88 @@
+//! Reading job rows: one job, a host's latest jobs, a host's latest
+//! successful prerequisites check.
+
+use time::OffsetDateTime;
+
+use super::{Job, JobRunner, JobStatus, Runbook, StoredLine};
+use crate::error::{DomainError, Result};
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    host_id: i64,
+    host_name: String,
+    action: String,
+    command_line: String,
+    actor: String,
+    status: String,
+    exit_status: Option<i32>,
+    error: Option<String>,
+    created_at: OffsetDateTime,
+    started_at: Option<OffsetDateTime>,
+    finished_at: Option<OffsetDateTime>,
+    output_lines: i64,
+}
+
+impl From<JobRow> for Job {
+    fn from(r: JobRow) -> Self {
+        Job {
+            id: r.id,
+            host_id: r.host_id,
+            host_name: r.host_name,
+            action: r.action,
+            command_line: r.command_line,
+            actor: r.actor,
+            status: JobStatus::parse(&r.status),
+            exit_status: r.exit_status,
+            error: r.error,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            output_lines: r.output_lines,
+        }
+    }
+}
+
+const JOB_SELECT: &str = "SELECT j.id, j.host_id, h.name AS host_name, j.action, j.command_line, j.actor, j.status,
+        j.exit_status, j.error, j.created_at, j.started_at, j.finished_at,
+        (SELECT coalesce(max(seq), 0) FROM job_output o WHERE o.job_id = j.id) AS output_lines
+ FROM jobs j JOIN hosts h ON h.id = j.host_id";
+
+impl JobRunner {
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn job(&self, job_id: i64) -> Result<Job> {
+        let row: Option<JobRow> = sqlx::query_as(&format!("{JOB_SELECT} WHERE j.id = $1"))
+            .bind(job_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.ok_or(DomainError::NotFound("job"))?.into())
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn jobs_on_host(&self, host_id: i64, limit: i64) -> Result<Vec<Job>> {
+        let rows: Vec<JobRow> = sqlx::query_as(&format!(
+            "{JOB_SELECT} WHERE j.host_id = $1 ORDER BY j.id DESC LIMIT $2"
+        ))
+        .bind(host_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Job::from).collect())
+    }
+
+    /// The latest prerequisites check's output on a host, if any succeeded.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn latest_prerequisites(&self, host_id: i64) -> Result<Option<(i64, Vec<StoredLine>)>> {
+        let job: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE host_id = $1 AND action = $2 AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(host_id)
+        .bind(Runbook::CheckPrerequisites.action())
+        .fetch_optional(&self.pool)
+        .await?;
+        match job {
+            Some(id) => Ok(Some((id, self.output_after(id, 0, 100).await?))),
+            None => Ok(None),
+        }
+    }
+}
