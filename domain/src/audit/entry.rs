@@ -56,6 +56,7 @@ impl AuditEntry {
 
     /// Appends this record inside the caller's transaction, chained to the
     /// previous row.
+    #[tracing::instrument(level = "debug", skip_all, fields(action = %self.action, target = %self.target, outcome = %self.outcome.as_str()))]
     pub async fn record(self, tx: &mut PgConnection) -> Result<()> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(crate::advisory_locks::AUDIT_CHAIN)
@@ -113,6 +114,7 @@ impl AuditEntry {
 
     /// Appends this record in a transaction of its own: for events that
     /// change nothing else.
+    #[tracing::instrument(level = "debug", skip_all, fields(action = %self.action, target = %self.target))]
     pub async fn record_alone(self, pool: &PgPool) -> Result<()> {
         let mut tx = pool.begin().await?;
         self.record(&mut tx).await?;

@@ -11,6 +11,7 @@ use crate::error::{DomainError, Result};
 impl AuditLog {
     /// Every matching record, newest first, as CSV text in chunks: memory
     /// stays constant whatever the size of the log.
+    #[tracing::instrument(skip(self))]
     pub fn export_csv(&self, filter: AuditFilter) -> impl Stream<Item = Result<Vec<u8>>> + Send + 'static {
         const CHUNK: u32 = 5_000;
         let pool = self.pool.clone();

@@ -122,12 +122,14 @@ impl AuditLog {
     /// Opens the chain's key from the secret store (creating it, and the
     /// first keyed row, on a database that has none): every console does
     /// this at start-up, before it writes to the log.
+    #[tracing::instrument(skip_all)]
     pub async fn unlock(&self, secrets: &crate::secrets::SecretStore) -> Result<()> {
         chain::unlock(&self.pool, secrets).await.map(|_| ())
     }
 
     /// Writes the summaries of repeated refusals counted for longer than
     /// `older_than` (every pending one with zero). Returns how many.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn flush_repeats(&self, older_than: std::time::Duration) -> Result<u64> {
         repeats::flush(&self.pool, older_than).await
     }

@@ -74,6 +74,7 @@ const RECORD_COLUMNS: &str = "id, at, actor, action, target, outcome, details, c
 
 impl AuditLog {
     /// One page of matching records, newest first, starting after `after`.
+    #[tracing::instrument(skip(self, after), fields(filtered_by_text = filter.text.is_some()))]
     pub async fn page(&self, filter: &AuditFilter, after: Option<AuditCursor>, limit: u32) -> Result<AuditPage> {
         let limit = limit.clamp(1, 500);
         let mut records = fetch_page(&self.pool, filter, after, limit + 1).await?;

@@ -64,6 +64,7 @@ impl AuditLog {
     /// Walks the whole chain in id order and names the first broken link;
     /// then compares with the newest signed checkpoint. What `verify-audit`
     /// runs.
+    #[tracing::instrument(skip(self))]
     pub async fn verify(&self) -> Result<ChainStatus> {
         let key = self.key().await?;
         let checkpoint = self.newest_checkpoint(key.as_ref()).await?;
@@ -81,6 +82,7 @@ impl AuditLog {
     /// after the newest point known intact (verified earlier by this
     /// process, or signed in a checkpoint): what the audit page shows, in
     /// the time of the rows added since, not of the whole log.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn verify_recent(&self) -> Result<ChainStatus> {
         let key = self.key().await?;
         let checkpoint = self.newest_checkpoint(key.as_ref()).await?;
@@ -117,6 +119,7 @@ impl AuditLog {
     /// Verifies the recent rows and, when they are intact and the head moved
     /// since the newest checkpoint, signs a checkpoint of the head into the
     /// checkpoint file and the console's log. Returns what was verified.
+    #[tracing::instrument(skip(self))]
     pub async fn checkpoint(&self) -> Result<ChainStatus> {
         let status = self.verify_recent().await?;
         let (Some(file), ChainStatus::Intact { .. }) = (&self.checkpoints, &status) else {

@@ -61,6 +61,7 @@ pub(super) const HOST_COLUMNS: &str = "id, name, ssh_address, ssh_port, ssh_user
      host_key_fingerprint, presented_fingerprint, presented_at, app_dir, web_service, wsgi_service, service_command, site_url";
 
 impl HostDirectory {
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn list(&self) -> Result<Vec<Host>> {
         let rows: Vec<HostRow> = sqlx::query_as(&format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY name"))
             .fetch_all(&self.pool)
@@ -68,6 +69,7 @@ impl HostDirectory {
         rows.into_iter().map(HostRow::host).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn get(&self, id: i64) -> Result<Host> {
         let row: Option<HostRow> = sqlx::query_as(&format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = $1"))
             .bind(id)

@@ -13,6 +13,7 @@ use crate::ssh::{self, read_host_key, HostKey, SshAddress, SshError, SshSession,
 impl HostDirectory {
     /// Reads the key a host presents, for an admin to compare with the
     /// host's real fingerprint before pinning it.
+    #[tracing::instrument(skip(self, by), fields(by = %by.username))]
     pub async fn read_host_key(&self, by: &Operator, address: &str, port: u16) -> Result<HostKey> {
         by.require(Role::Admin)?;
         let target = SshTarget {
@@ -24,6 +25,7 @@ impl HostDirectory {
     }
 
     /// Pins the key the host now presents, after an admin confirmed it.
+    #[tracing::instrument(skip(self, by, provenance), fields(by = %by.username))]
     pub async fn repin(
         &self,
         by: &Operator,
@@ -60,6 +62,7 @@ impl HostDirectory {
     /// Opens an SSH session to the host with its pinned key. A host showing
     /// another key is refused, recorded as an alert on the host, and audited
     /// as a denial on behalf of `by`.
+    #[tracing::instrument(skip_all, fields(host = host.name.as_str(), by = %by.username))]
     pub async fn connect(&self, host: &Host, by: &Operator, provenance: &Provenance) -> Result<SshSession, SshError> {
         let private_key = self
             .secrets

@@ -56,6 +56,7 @@ pub struct HostRegistration {
 impl HostDirectory {
     /// Registers a host, pinning the key the admin confirmed. The host is
     /// asked again: if it now shows another key, nothing is stored.
+    #[tracing::instrument(skip_all, fields(host = %registration.name, by = %by.username))]
     pub async fn register(
         &self,
         by: &Operator,
@@ -72,6 +73,7 @@ impl HostDirectory {
     /// registered yet: the fingerprint comes from the host key file on this
     /// machine (what an admin would compare by hand). Returns `None` when
     /// hosts exist already.
+    #[tracing::instrument(skip_all, fields(host = %registration.name))]
     pub async fn register_demo_host(
         &self,
         registration: HostRegistration,

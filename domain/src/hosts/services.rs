@@ -62,6 +62,7 @@ pub struct ServiceState {
 impl HostDirectory {
     /// Asks the host for the state of its web and WSGI servers (a read: no
     /// job, no lock).
+    #[tracing::instrument(skip_all, fields(host = host.name.as_str(), by = %by.username))]
     pub async fn service_states(
         &self,
         host: &Host,
