@@ -210,12 +210,14 @@ impl AccountDirectory {
         passwords::verify(candidate, stored_hash).await
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn count(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT count(*) FROM accounts")
             .fetch_one(&self.pool)
             .await?)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(by = %by.username))]
     pub async fn list(&self, by: &Operator) -> Result<Vec<AccountSummary>> {
         by.require(Role::Admin)?;
         let rows: Vec<AccountRow> =
@@ -225,6 +227,7 @@ impl AccountDirectory {
         rows.iter().map(AccountRow::summary).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn username_of(&self, id: i64) -> Result<Option<String>> {
         Ok(sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1")
             .bind(id)
@@ -234,6 +237,7 @@ impl AccountDirectory {
 
     /// The operator behind a session, or `None` when the account is gone,
     /// disabled, or has changed credentials since that session signed in.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn operator_for_session(&self, id: i64, session_epoch: i32) -> Result<Option<Operator>> {
         let row: Option<AccountRow> = sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
             .bind(id)
@@ -269,6 +273,7 @@ impl AccountDirectory {
     }
 
     /// Creates an account (admins only).
+    #[tracing::instrument(skip_all, fields(by = %by.username, username = %username, role = role.as_str()))]
     pub async fn create(
         &self,
         by: &Operator,
@@ -296,6 +301,7 @@ impl AccountDirectory {
 
     /// Disables or re-enables an account (admins only; never one's own).
     /// A disabled account's sessions stop working at their next request.
+    #[tracing::instrument(skip(self, by, provenance), fields(by = %by.username))]
     pub async fn set_enabled(
         &self,
         by: &Operator,
@@ -334,6 +340,7 @@ impl AccountDirectory {
 
     /// Sets a new password on someone's account (admins only). That
     /// account's open sessions end.
+    #[tracing::instrument(skip(self, by, provenance, new_password), fields(by = %by.username))]
     pub async fn reset_password(
         &self,
         by: &Operator,
@@ -373,6 +380,7 @@ impl AccountDirectory {
     /// count against the account like failed sign-ins (someone holding an
     /// open session must not guess the password at leisure), and are
     /// refused with [`DomainError::Throttled`] while it waits.
+    #[tracing::instrument(skip_all, fields(me = %me.username))]
     pub async fn change_own_password(
         &self,
         me: &Operator,
@@ -418,6 +426,7 @@ impl AccountDirectory {
     }
 
     /// Remembers the interface language the operator chose.
+    #[tracing::instrument(skip(self, me, provenance), fields(me = %me.username))]
     pub async fn set_language(&self, me: &Operator, provenance: &Provenance, language: Language) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE accounts SET language = $2 WHERE id = $1")

@@ -204,6 +204,7 @@ impl SecretStore {
     }
 
     /// Seals and stores a secret inside the caller's transaction.
+    #[tracing::instrument(skip(self, tx, plaintext))]
     pub async fn put(&self, tx: &mut PgConnection, purpose: &str, plaintext: &[u8]) -> Result<SecretId> {
         // The row's id is part of what the value is sealed to: take it first.
         let id = sqlx::query_scalar!(
@@ -222,6 +223,7 @@ impl SecretStore {
         Ok(id)
     }
 
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn get(&self, id: SecretId) -> Result<Zeroizing<Vec<u8>>> {
         let row = self.sealed(id).await?;
         self.sealer.open(id, &row.purpose, &row.sealed)
@@ -230,6 +232,7 @@ impl SecretStore {
     /// Like [`SecretStore::get`], and fails unless the secret was stored for
     /// `purpose` (its owner): a row pointed at another owner's secret gets
     /// nothing.
+    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn get_for(&self, id: SecretId, purpose: &str) -> Result<Zeroizing<Vec<u8>>> {
         let row = self.sealed(id).await?;
         if row.purpose != purpose {
@@ -254,6 +257,7 @@ impl SecretStore {
 
     /// How many stored secrets exist, and how many of them are sealed under
     /// a key this store does not hold (so could never be opened).
+    #[tracing::instrument(skip(self))]
     pub async fn readability(&self) -> Result<(u64, u64)> {
         let keys: Vec<(Option<Vec<u8>>, i64)> = sqlx::query!(
             r#"SELECT substring(sealed from 2 for 8) AS key_id, count(*) AS "count!" FROM secrets GROUP BY 1"#
@@ -275,6 +279,7 @@ impl SecretStore {
     /// Re-seals values still in format 1 (bound to their purpose only) as
     /// format 2 (bound to their row too), in one audited transaction.
     /// Returns how many were.
+    #[tracing::instrument(skip(self))]
     pub async fn upgrade_format(&self) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query_as!(
@@ -325,6 +330,7 @@ impl SecretStore {
 
     /// Re-seals every stored secret under `new_key`, in one transaction.
     /// Returns how many were re-sealed and the box to use from now on.
+    #[tracing::instrument(skip_all)]
     pub async fn rotate(&self, new_key: MasterKey) -> Result<(u64, SecretBox)> {
         let next = SecretBox::new(new_key);
         let mut tx = self.pool.begin().await?;

@@ -19,6 +19,7 @@ pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
 impl AuditEntry {
     /// Records this refusal, or only counts it when the same client address
     /// had the same `kind` of refusal for the same action in the last minute.
+    #[tracing::instrument(level = "debug", skip_all, fields(action = %self.action, kind = %kind))]
     pub async fn record_coalesced(self, pool: &PgPool, kind: &str) -> Result<()> {
         let source = self
             .provenance

@@ -1,0 +1,116 @@
+//! A host's services (the web server and the WSGI server): how they are
+//! controlled (systemd through sudo, or the host's own program) and what
+//! state they are in.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Host, HostDirectory, RemotePath, UnitName};
+use crate::accounts::Operator;
+use crate::audit::Provenance;
+use crate::ssh::{RemoteCommand, SshError};
+
+/// What a service-control command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceVerb {
+    Stop,
+    Restart,
+    IsActive,
+}
+
+impl ServiceVerb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceVerb::Stop => "stop",
+            ServiceVerb::Restart => "restart",
+            ServiceVerb::IsActive => "is-active",
+        }
+    }
+}
+
+/// How a host's services are controlled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceControl {
+    /// `sudo -n systemctl <verb> <unit>` (the default).
+    Systemd,
+    /// `<program> <unit> <verb>`, for hosts without systemd.
+    Command(RemotePath),
+}
+
+impl ServiceControl {
+    pub fn command(&self, unit: &UnitName, verb: ServiceVerb) -> RemoteCommand {
+        match self {
+            ServiceControl::Systemd => RemoteCommand::program("sudo")
+                .fixed("-n")
+                .fixed("systemctl")
+                .fixed(verb.as_str())
+                .arg(unit),
+            ServiceControl::Command(program) => {
+                RemoteCommand::validated_program(program).arg(unit).fixed(verb.as_str())
+            }
+        }
+    }
+}
+
+/// A service's state as `systemctl is-active` says it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceState {
+    pub unit: String,
+    /// `active`, `inactive`, `failed`… as printed, or empty when unknown.
+    pub state: String,
+}
+
+impl HostDirectory {
+    /// Asks the host for the state of its web and WSGI servers (a read: no
+    /// job, no lock).
+    #[tracing::instrument(skip_all, fields(host = host.name.as_str(), by = %by.username))]
+    pub async fn service_states(
+        &self,
+        host: &Host,
+        by: &Operator,
+        provenance: &Provenance,
+    ) -> Result<Vec<ServiceState>, SshError> {
+        let session = self.connect(host, by, provenance).await?;
+        let mut states = Vec::new();
+        for unit in [&host.web_service, &host.wsgi_service] {
+            let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
+            let run = session
+                .run(&host.control.command(unit, ServiceVerb::IsActive), &sender)
+                .await;
+            drop(sender);
+            let mut state = String::new();
+            while let Some(line) = receiver.recv().await {
+                if !line.stderr && state.is_empty() {
+                    state = line.text.trim().to_owned();
+                }
+            }
+            run?;
+            states.push(ServiceState {
+                unit: unit.as_str().to_owned(),
+                state,
+            });
+        }
+        session.close().await;
+        Ok(states)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_commands_are_systemctl_through_sudo_or_the_hosts_own_program() {
+        let unit = UnitName::parse("nginx", "web_service").unwrap();
+        assert_eq!(
+            ServiceControl::Systemd.command(&unit, ServiceVerb::Stop).line(),
+            "sudo -n systemctl stop nginx"
+        );
+        let program = RemotePath::parse("/opt/staging/bin/service", "service_command").unwrap();
+        assert_eq!(
+            ServiceControl::Command(program)
+                .command(&unit, ServiceVerb::IsActive)
+                .line(),
+            "/opt/staging/bin/service nginx is-active"
+        );
+    }
+}
