@@ -265,8 +265,13 @@ impl SecretStore {
         if rows.is_empty() {
             return Ok(0);
         }
-        self.reseal(&mut tx, &self.sealer, &rows, "secrets.upgrade_format")
-            .await?;
+        self.reseal(
+            &mut tx,
+            &self.sealer,
+            &rows,
+            crate::audit::AuditAction::SecretsUpgradeFormat,
+        )
+        .await?;
         tx.commit().await?;
         Ok(rows.len() as u64)
     }
@@ -277,7 +282,7 @@ impl SecretStore {
         tx: &mut PgConnection,
         next: &SecretBox,
         rows: &[(SecretId, String, Vec<u8>)],
-        action: &'static str,
+        action: crate::audit::AuditAction,
     ) -> Result<()> {
         for (id, purpose, sealed) in rows {
             let plaintext = self.sealer.open_any_format(*id, purpose, sealed)?;
@@ -308,7 +313,8 @@ impl SecretStore {
             sqlx::query_as("SELECT id, purpose, sealed FROM secrets ORDER BY id FOR UPDATE")
                 .fetch_all(&mut *tx)
                 .await?;
-        self.reseal(&mut tx, &next, &rows, "secrets.rotate_master_key").await?;
+        self.reseal(&mut tx, &next, &rows, crate::audit::AuditAction::SecretsRotateMasterKey)
+            .await?;
         tx.commit().await?;
         Ok((rows.len() as u64, next))
     }
