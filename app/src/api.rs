@@ -32,9 +32,9 @@ pub struct AuditRow {
     /// UTC, `YYYY-MM-DD HH:MM:SS`.
     pub at: String,
     pub actor: String,
-    pub action: String,
+    pub action: vocabulary::audit::AuditAction,
     pub target: String,
-    pub outcome: String,
+    pub outcome: vocabulary::audit::Outcome,
     pub details: String,
     pub client_address: String,
     pub request_id: String,

@@ -1,36 +1,10 @@
 //! The audit page's filters as they travel in a URL (strings, all optional),
-//! shared by the page and the CSV export so both select the same rows.
+//! shared by the page and the CSV export so both select the same rows. The
+//! action and outcome filters offer the words of
+//! [`vocabulary::audit::AuditAction`] and [`vocabulary::audit::Outcome`];
+//! a word that is not one of them is a field error.
 
 use serde::{Deserialize, Serialize};
-
-/// The actions the console records, for the action filter. Every
-/// `AuditEntry::new(.., "<action>", ..)` in the domain uses one of these (a
-/// test checks it).
-pub const KNOWN_ACTIONS: &[&str] = &[
-    "account.create",
-    "account.disable",
-    "account.enable",
-    "account.language",
-    "account.password_change",
-    "account.password_reset",
-    "account.setup_admin",
-    "audit.export",
-    "host.check_prerequisites",
-    "host.register",
-    "host.repin",
-    "job.cancel",
-    "job.interrupted",
-    "request.cross_origin",
-    "request.forbidden",
-    "session.expired",
-    "session.sign_in",
-    "secrets.rotate_master_key",
-    "session.sign_out",
-    "ssh.host_key_changed",
-    "webapp.restart_web_server",
-    "webapp.restart_wsgi_server",
-    "webapp.stop_web_server",
-];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditQuery {
@@ -114,9 +88,10 @@ fn encode(text: &str) -> String {
 
 #[cfg(feature = "ssr")]
 impl AuditQuery {
-    /// The domain filter; a malformed date or outcome is a field error.
+    /// The domain filter; a malformed date, an unknown action or outcome is
+    /// a field error.
     pub fn to_filter(&self) -> Result<domain::audit::AuditFilter, domain::DomainError> {
-        use domain::audit::{AuditFilter, Outcome};
+        use domain::audit::{AuditAction, AuditFilter, Outcome};
         let text = |s: &str| {
             let s = s.trim();
             (!s.is_empty()).then(|| s.chars().take(200).collect::<String>())
@@ -135,9 +110,15 @@ impl AuditQuery {
         };
         Ok(AuditFilter {
             actor: text(&self.actor).map(|a| a.to_lowercase()),
-            action: text(&self.action),
+            action: text(&self.action)
+                .map(|a| a.parse::<AuditAction>())
+                .transpose()
+                .map_err(|_| domain::DomainError::invalid("action", "error-action-unknown"))?,
             target: text(&self.target),
-            outcome: text(&self.outcome).map(|o| Outcome::parse(&o)).transpose()?,
+            outcome: text(&self.outcome)
+                .map(|o| o.parse::<Outcome>())
+                .transpose()
+                .map_err(|_| domain::DomainError::invalid("outcome", "error-outcome-unknown"))?,
             from: time(&self.from, "from")?,
             until: time(&self.until, "until")?,
             text: text(&self.text),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, Transaction};
 use time::OffsetDateTime;
 
-use crate::audit::{Actor, AuditEntry, Outcome, Provenance};
+use crate::audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::passwords::{self, NewPassword};
 use crate::throttle::{SignInThrottle, ThrottleSubject};
@@ -283,18 +283,24 @@ impl AccountDirectory {
         password: &str,
     ) -> Result<AccountSummary> {
         if let Err(denied) = by.require(Role::Admin) {
-            self.record_denial(by, provenance, "account.create", username).await;
+            self.record_denial(by, provenance, AuditAction::AccountCreate, username)
+                .await;
             return Err(denied);
         }
         let username = Username::parse(username)?;
         let password = NewPassword::parse(password, &username)?;
         let mut tx = self.pool.begin().await?;
         let account = insert_account(&mut tx, &username, role, &password).await?;
-        AuditEntry::new(by.actor(), "account.create", username.as_str(), Outcome::Success)
-            .detail("role", role.as_str())
-            .from(provenance)
-            .record(&mut tx)
-            .await?;
+        AuditEntry::new(
+            by.actor(),
+            AuditAction::AccountCreate,
+            username.as_str(),
+            Outcome::Success,
+        )
+        .detail("role", role.as_str())
+        .from(provenance)
+        .record(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -309,7 +315,11 @@ impl AccountDirectory {
         account_id: i64,
         enabled: bool,
     ) -> Result<AccountSummary> {
-        let action = if enabled { "account.enable" } else { "account.disable" };
+        let action = if enabled {
+            AuditAction::AccountEnable
+        } else {
+            AuditAction::AccountDisable
+        };
         if let Err(denied) = by.require(Role::Admin) {
             self.record_denial(by, provenance, action, &account_id.to_string())
                 .await;
@@ -349,8 +359,13 @@ impl AccountDirectory {
         new_password: &str,
     ) -> Result<()> {
         if let Err(denied) = by.require(Role::Admin) {
-            self.record_denial(by, provenance, "account.password_reset", &account_id.to_string())
-                .await;
+            self.record_denial(
+                by,
+                provenance,
+                AuditAction::AccountPasswordReset,
+                &account_id.to_string(),
+            )
+            .await;
             return Err(denied);
         }
         let mut tx = self.pool.begin().await?;
@@ -363,7 +378,7 @@ impl AccountDirectory {
         store_password(&mut tx, account_id, &password).await?;
         AuditEntry::new(
             by.actor(),
-            "account.password_reset",
+            AuditAction::AccountPasswordReset,
             username.as_str(),
             Outcome::Success,
         )
@@ -389,7 +404,13 @@ impl AccountDirectory {
         new_password: &str,
     ) -> Result<i32> {
         let audit = |outcome| {
-            AuditEntry::new(me.actor(), "account.password_change", me.username.as_str(), outcome).from(provenance)
+            AuditEntry::new(
+                me.actor(),
+                AuditAction::AccountPasswordChange,
+                me.username.as_str(),
+                outcome,
+            )
+            .from(provenance)
         };
         let account = ThrottleSubject::Account(me.username.to_string());
         let reservation = match self.throttle.reserve(std::slice::from_ref(&account)).await {
@@ -434,21 +455,26 @@ impl AccountDirectory {
             .bind(language.as_str())
             .execute(&mut *tx)
             .await?;
-        AuditEntry::new(me.actor(), "account.language", me.username.as_str(), Outcome::Success)
-            .detail("language", language.as_str())
-            .from(provenance)
-            .record(&mut tx)
-            .await?;
+        AuditEntry::new(
+            me.actor(),
+            AuditAction::AccountLanguage,
+            me.username.as_str(),
+            Outcome::Success,
+        )
+        .detail("language", language.as_str())
+        .from(provenance)
+        .record(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn record_denial(&self, by: &Operator, provenance: &Provenance, action: &str, target: &str) {
+    async fn record_denial(&self, by: &Operator, provenance: &Provenance, action: AuditAction, target: &str) {
         let entry = AuditEntry::new(by.actor(), action, target, Outcome::Denied)
             .detail("role", by.role.as_str())
             .from(provenance);
         if let Err(error) = entry.record_alone(&self.pool).await {
-            tracing::error!(%error, action, "could not record a denial in the audit log");
+            tracing::error!(%error, %action, "could not record a denial in the audit log");
         }
     }
 }

@@ -87,7 +87,7 @@ impl Console {
 }
 
 use accounts::Operator;
-use audit::{Actor, AuditEntry, Outcome, Provenance};
+use audit::{Actor, AuditAction, AuditEntry, IntoAuditAction, Outcome, Provenance};
 use throttle::ThrottleSubject;
 
 impl Console {
@@ -100,7 +100,7 @@ impl Console {
             ThrottleSubject::Address(provenance.client_address.clone().unwrap_or_else(|| "unknown".into())),
         ];
         let attempt =
-            |outcome| AuditEntry::new(Actor::Anonymous, "session.sign_in", username, outcome).from(provenance);
+            |outcome| AuditEntry::new(Actor::Anonymous, AuditAction::SessionSignIn, username, outcome).from(provenance);
         // Counted before the password is checked: parallel guesses cannot
         // all slip in before the first failure is recorded.
         let reservation = match self.throttle.reserve(&subjects).await {
@@ -120,7 +120,7 @@ impl Console {
                 self.throttle.succeeded(reservation, &subjects[0]).await?;
                 AuditEntry::new(
                     operator.actor(),
-                    "session.sign_in",
+                    AuditAction::SessionSignIn,
                     operator.username.as_str(),
                     Outcome::Success,
                 )
@@ -147,7 +147,7 @@ impl Console {
         &self,
         actor: Actor,
         provenance: &Provenance,
-        action: &'static str,
+        action: impl IntoAuditAction,
         reason: Option<&str>,
     ) -> error::Result<()> {
         let target = actor.name().to_owned();
@@ -164,7 +164,7 @@ impl Console {
     pub async fn record_refusal(
         &self,
         actor: Actor,
-        action: &'static str,
+        action: impl IntoAuditAction,
         target: &str,
         provenance: &Provenance,
         reason: &str,

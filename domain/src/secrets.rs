@@ -293,8 +293,13 @@ impl SecretStore {
         if rows.is_empty() {
             return Ok(0);
         }
-        self.reseal(&mut tx, &self.sealer, &rows, "secrets.upgrade_format")
-            .await?;
+        self.reseal(
+            &mut tx,
+            &self.sealer,
+            &rows,
+            crate::audit::AuditAction::SecretsUpgradeFormat,
+        )
+        .await?;
         tx.commit().await?;
         Ok(rows.len() as u64)
     }
@@ -305,7 +310,7 @@ impl SecretStore {
         tx: &mut PgConnection,
         next: &SecretBox,
         rows: &[SealedRow],
-        action: &'static str,
+        action: crate::audit::AuditAction,
     ) -> Result<()> {
         for row in rows {
             let plaintext = self.sealer.open_any_format(row.id, &row.purpose, &row.sealed)?;
@@ -340,7 +345,8 @@ impl SecretStore {
         )
         .fetch_all(&mut *tx)
         .await?;
-        self.reseal(&mut tx, &next, &rows, "secrets.rotate_master_key").await?;
+        self.reseal(&mut tx, &next, &rows, crate::audit::AuditAction::SecretsRotateMasterKey)
+            .await?;
         tx.commit().await?;
         Ok((rows.len() as u64, next))
     }

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::accounts::{insert_account, AccountSummary, Role, Username};
-use crate::audit::{Actor, AuditEntry, Outcome, Provenance};
+use crate::audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::passwords::NewPassword;
 
@@ -90,7 +90,7 @@ impl FirstAdminSetup {
             drop(tx);
             AuditEntry::new(
                 Actor::Anonymous,
-                "account.setup_admin",
+                AuditAction::AccountSetupAdmin,
                 username.as_str(),
                 Outcome::Denied,
             )
@@ -106,11 +106,16 @@ impl FirstAdminSetup {
             id: account.id,
             username: account.username.clone(),
         };
-        AuditEntry::new(actor, "account.setup_admin", username.as_str(), Outcome::Success)
-            .detail("role", Role::Admin.as_str())
-            .from(provenance)
-            .record(&mut tx)
-            .await?;
+        AuditEntry::new(
+            actor,
+            AuditAction::AccountSetupAdmin,
+            username.as_str(),
+            Outcome::Success,
+        )
+        .detail("role", Role::Admin.as_str())
+        .from(provenance)
+        .record(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(account)
     }
@@ -123,11 +128,16 @@ impl FirstAdminSetup {
         let mut tx = self.pool.begin().await?;
         let account = insert_account(&mut tx, &username, Role::Admin, &password).await?;
         sqlx::query!("DELETE FROM first_admin_setup").execute(&mut *tx).await?;
-        AuditEntry::new(Actor::System, "account.create", username.as_str(), Outcome::Success)
-            .detail("role", Role::Admin.as_str())
-            .detail("via", "command line")
-            .record(&mut tx)
-            .await?;
+        AuditEntry::new(
+            Actor::System,
+            AuditAction::AccountCreate,
+            username.as_str(),
+            Outcome::Success,
+        )
+        .detail("role", Role::Admin.as_str())
+        .detail("via", "command line")
+        .record(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(account)
     }

@@ -13,21 +13,21 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use domain::audit::{AuditFilter, AuditLog};
+use domain::audit::{AuditAction, AuditFilter, AuditLog};
 use futures::StreamExt;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
 const OPERATORS: i64 = 50;
-const ACTIONS: &[&str] = &[
-    "session.sign_in",
-    "session.sign_out",
-    "account.create",
-    "account.disable",
-    "account.enable",
-    "account.password_reset",
-    "request.forbidden",
-    "audit.export",
+const ACTIONS: &[AuditAction] = &[
+    AuditAction::SessionSignIn,
+    AuditAction::SessionSignOut,
+    AuditAction::AccountCreate,
+    AuditAction::AccountDisable,
+    AuditAction::AccountEnable,
+    AuditAction::AccountPasswordReset,
+    AuditAction::RequestForbidden,
+    AuditAction::AuditExport,
 ];
 
 /// Makes a query's filter from a random number.
@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         (
             "by action",
             Box::new(|r| AuditFilter {
-                action: Some(ACTIONS[(r % ACTIONS.len() as u64) as usize].into()),
+                action: Some(ACTIONS[(r % ACTIONS.len() as u64) as usize]),
                 ..Default::default()
             }),
         ),

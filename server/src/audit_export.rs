@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Extension, Query, State};
 use axum::response::{IntoResponse, Response};
 use domain::accounts::Role;
-use domain::audit::{AuditEntry, Outcome};
+use domain::audit::{AuditAction, AuditEntry, Outcome};
 use futures::TryStreamExt;
 use http::{header, StatusCode};
 
@@ -38,11 +38,16 @@ pub async fn export(
         Ok(filter) => filter,
         Err(error) => return (StatusCode::BAD_REQUEST, format!("{error}")).into_response(),
     };
-    let recorded = AuditEntry::new(operator.actor(), "audit.export", "audit_log", Outcome::Success)
-        .detail("filter", query.describe())
-        .from(&context.provenance)
-        .record_alone(state.console.pool())
-        .await;
+    let recorded = AuditEntry::new(
+        operator.actor(),
+        AuditAction::AuditExport,
+        "audit_log",
+        Outcome::Success,
+    )
+    .detail("filter", query.describe())
+    .from(&context.provenance)
+    .record_alone(state.console.pool())
+    .await;
     if let Err(error) = recorded {
         tracing::error!(%error, "could not audit an export");
         return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response();

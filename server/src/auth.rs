@@ -7,6 +7,7 @@ use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use domain::accounts::Language;
+use domain::audit::AuditAction;
 use domain::DomainError;
 use serde::Deserialize;
 use tower_sessions::Session;
@@ -68,7 +69,7 @@ pub async fn sign_out(
     if let Some(operator) = &context.operator {
         if let Err(error) = state
             .console
-            .record_session_end(operator.actor(), &context.provenance, "session.sign_out", None)
+            .record_session_end(operator.actor(), &context.provenance, AuditAction::SessionSignOut, None)
             .await
         {
             tracing::error!(%error, "could not audit a sign-out");

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use domain::audit::{Actor, Provenance};
+use domain::audit::{Actor, AuditAction, Provenance};
 use http::{header, HeaderValue, Method, StatusCode};
 
 use crate::startup::AppState;
@@ -103,7 +103,13 @@ pub async fn protect(State(state): State<AppState>, mut request: Request, next: 
             let path = request.uri().path().to_owned();
             if let Err(error) = state
                 .console
-                .record_refusal(Actor::Anonymous, "request.cross_origin", &path, &provenance, &refusal)
+                .record_refusal(
+                    Actor::Anonymous,
+                    AuditAction::RequestCrossOrigin,
+                    &path,
+                    &provenance,
+                    &refusal,
+                )
                 .await
             {
                 tracing::error!(%error, "could not audit a cross-origin refusal");

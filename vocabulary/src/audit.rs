@@ -1,1 +1,115 @@
 //! The audit log: what was done (the action) and how it ended (the outcome).
+//!
+//! Every word here is stored in the audit log's rows and covered by their
+//! hashes, so a word once written is never renamed nor removed: the rows
+//! already in the log keep it, and reading them must still map it.
+
+crate::words! {
+    /// How an audited action ended.
+    pub enum Outcome as "audit outcome" {
+        Success = "success",
+        Failure = "failure",
+        /// Refused: the wrong role, a foreign origin, a throttled sign-in, a
+        /// host that showed another key.
+        Denied = "denied",
+    }
+}
+
+crate::words! {
+    /// What an audit record says was done: every action the console writes,
+    /// and the audit page's action filter.
+    pub enum AuditAction as "audit action" {
+        AccountCreate = "account.create",
+        AccountDisable = "account.disable",
+        AccountEnable = "account.enable",
+        AccountLanguage = "account.language",
+        AccountPasswordChange = "account.password_change",
+        AccountPasswordReset = "account.password_reset",
+        /// The first admin, created with the one-time setup token.
+        AccountSetupAdmin = "account.setup_admin",
+        /// The chain switched to keyed hashes (once per database).
+        AuditChainKeyed = "audit.chain_keyed",
+        AuditExport = "audit.export",
+        /// The prerequisites runbook.
+        HostCheckPrerequisites = "host.check_prerequisites",
+        HostRegister = "host.register",
+        HostRepin = "host.repin",
+        JobCancel = "job.cancel",
+        /// A job found running when its console stopped.
+        JobInterrupted = "job.interrupted",
+        RequestCrossOrigin = "request.cross_origin",
+        RequestForbidden = "request.forbidden",
+        SecretsRotateMasterKey = "secrets.rotate_master_key",
+        SecretsUpgradeFormat = "secrets.upgrade_format",
+        SessionExpired = "session.expired",
+        SessionSignIn = "session.sign_in",
+        SessionSignOut = "session.sign_out",
+        /// A host showed another key than the pinned one.
+        SshHostKeyChanged = "ssh.host_key_changed",
+        /// The runbooks that act on the web application.
+        WebappRestartWebServer = "webapp.restart_web_server",
+        WebappRestartWsgiServer = "webapp.restart_wsgi_server",
+        WebappStopWebServer = "webapp.stop_web_server",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every action word any version of the console wrote (from the
+    /// project's history): rows already in a log keep these, so each must
+    /// still be read.
+    const EVER_WRITTEN: [&str; 25] = [
+        "account.create",
+        "account.disable",
+        "account.enable",
+        "account.language",
+        "account.password_change",
+        "account.password_reset",
+        "account.setup_admin",
+        "audit.chain_keyed",
+        "audit.export",
+        "host.check_prerequisites",
+        "host.register",
+        "host.repin",
+        "job.cancel",
+        "job.interrupted",
+        "request.cross_origin",
+        "request.forbidden",
+        "secrets.rotate_master_key",
+        "secrets.upgrade_format",
+        "session.expired",
+        "session.sign_in",
+        "session.sign_out",
+        "ssh.host_key_changed",
+        "webapp.restart_web_server",
+        "webapp.restart_wsgi_server",
+        "webapp.stop_web_server",
+    ];
+
+    #[test]
+    fn every_action_word_ever_written_is_read_back() {
+        for word in EVER_WRITTEN {
+            let action: AuditAction = word.parse().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(action.as_str(), word);
+        }
+        assert_eq!(
+            AuditAction::ALL.len(),
+            EVER_WRITTEN.len(),
+            "a new action: add its word above"
+        );
+    }
+
+    #[test]
+    fn an_unknown_word_is_an_error_not_a_default() {
+        assert!("account.delete".parse::<AuditAction>().is_err());
+        assert!("Success".parse::<Outcome>().is_err());
+        let sent = |word| serde::de::value::StrDeserializer::<serde::de::value::Error>::new(word);
+        assert!(<AuditAction as serde::Deserialize>::deserialize(sent("host.remove")).is_err());
+        assert_eq!(
+            <Outcome as serde::Deserialize>::deserialize(sent("failure")),
+            Ok(Outcome::Failure)
+        );
+    }
+}

@@ -6,7 +6,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::{audit_chain_state, audit_page, AuditRows, ChainBreak, ChainState};
-use crate::audit_query::{AuditQuery, KNOWN_ACTIONS};
+use vocabulary::audit::{AuditAction, Outcome};
+
+use crate::audit_query::AuditQuery;
 use crate::components::{ErrorNotice, Loading};
 use crate::i18n::use_locale;
 
@@ -71,10 +73,10 @@ pub fn AuditPage() -> impl IntoView {
                 <label for="f-action">{locale.t("audit-action")}</label>
                 <select id="f-action" name="action" prop:value=field("action")>
                     <option value="">{locale.t("audit-any")}</option>
-                    {KNOWN_ACTIONS
+                    {AuditAction::ALL
                         .iter()
                         .map(|a| {
-                            let a = *a;
+                            let a = a.as_str();
                             view! { <option value=a selected=move || query.with(|q| q.action == a)>{a}</option> }
                         })
                         .collect_view()}
@@ -88,9 +90,10 @@ pub fn AuditPage() -> impl IntoView {
                 <label for="f-outcome">{locale.t("audit-outcome")}</label>
                 <select id="f-outcome" name="outcome">
                     <option value="">{locale.t("audit-any")}</option>
-                    {["success", "failure", "denied"]
-                        .into_iter()
+                    {Outcome::ALL
+                        .iter()
                         .map(|o| {
+                            let o = o.as_str();
                             let key = format!("outcome-{o}");
                             view! { <option value=o selected=move || query.with(|q| q.outcome == o)>{locale.t(&key)}</option> }
                         })
@@ -167,14 +170,15 @@ fn AuditTable(page: AuditRows, query: AuditQuery) -> impl IntoView {
                         .rows
                         .into_iter()
                         .map(|row| {
-                            let outcome_key = format!("outcome-{}", row.outcome);
+                            let outcome = row.outcome.as_str();
+                            let outcome_key = format!("outcome-{outcome}");
                             view! {
                                 <tr data-id=row.id>
                                     <td class="nowrap">{row.at}</td>
                                     <td>{row.actor}</td>
-                                    <td><code>{row.action}</code></td>
+                                    <td><code>{row.action.as_str()}</code></td>
                                     <td>{row.target}</td>
-                                    <td class=format!("outcome {}", row.outcome)>{locale.t(&outcome_key)}</td>
+                                    <td class=format!("outcome {outcome}")>{locale.t(&outcome_key)}</td>
                                     <td class="details"><code>{row.details}</code></td>
                                     <td class="nowrap" title=row.request_id>{row.client_address}</td>
                                 </tr>

@@ -29,7 +29,7 @@ pub fn DashboardPage() -> impl IntoView {
                             Some(page) => view! {
                                 <ul class="recent">
                                     {page.rows.into_iter().take(10).map(|r| view! {
-                                        <li><span class="muted">{r.at}</span> " " <strong>{r.actor}</strong> " " <code>{r.action}</code> " " {r.target}</li>
+                                        <li><span class="muted">{r.at}</span> " " <strong>{r.actor}</strong> " " <code>{r.action.as_str()}</code> " " {r.target}</li>
                                     }).collect_view()}
                                 </ul>
                                 <p><a href="/audit">{locale.t("nav-audit")}</a></p>

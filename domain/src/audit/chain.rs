@@ -195,7 +195,7 @@ pub(crate) async fn unlock(pool: &PgPool, secrets: &SecretStore) -> Result<Arc<C
     let key = register(ChainKey::new(chain_id.clone(), key));
     super::AuditEntry::new(
         super::Actor::System,
-        "audit.chain_keyed",
+        super::AuditAction::AuditChainKeyed,
         "audit_log",
         super::Outcome::Success,
     )

@@ -12,10 +12,9 @@
 //! (the audit page's filters) and [`export`] (the same rows as CSV); how a
 //! row is hashed is in [`row_hash`], repeated refusals in [`repeats`].
 
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use crate::error::{DomainError, Result};
+use crate::error::Result;
 
 pub mod chain;
 pub mod checkpoint;
@@ -28,10 +27,12 @@ pub mod verify;
 
 pub use chain::ChainPoint;
 pub use checkpoint::{Checkpoint, CheckpointFile};
-pub use entry::AuditEntry;
+pub use entry::{AuditEntry, IntoAuditAction};
 pub use row_hash::RecordContent;
 pub use search::{AuditCursor, AuditFilter, AuditPage, AuditRecord};
 pub use verify::{BrokenLink, ChainStatus};
+/// The words of the log, shared with the browser.
+pub use vocabulary::audit::{AuditAction, Outcome};
 
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,33 +61,6 @@ impl Actor {
             Actor::System => "system",
             Actor::Anonymous => "anonymous",
         }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Success,
-    Failure,
-    Denied,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Denied];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Denied => "denied",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self> {
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == raw)
-            .ok_or_else(|| DomainError::invalid("outcome", "error-outcome-unknown"))
     }
 }
 

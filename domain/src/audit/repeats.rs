@@ -10,8 +10,8 @@
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::{Actor, AuditEntry, Outcome, Provenance};
-use crate::error::Result;
+use super::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
+use crate::error::{DomainError, Result};
 
 /// How long repeats are counted before their summary is written.
 pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
@@ -33,7 +33,7 @@ impl AuditEntry {
              WHERE action = $1 AND source = $2 AND kind = $3
                AND window_start > now() - make_interval(secs => $4)",
         )
-        .bind(&self.action)
+        .bind(self.action.as_str())
         .bind(&source)
         .bind(kind)
         .bind(window)
@@ -52,7 +52,7 @@ impl AuditEntry {
                AND window_start <= now() - make_interval(secs => $4)
              RETURNING target, window_start, repeated",
         )
-        .bind(&self.action)
+        .bind(self.action.as_str())
         .bind(&source)
         .bind(kind)
         .bind(window)
@@ -66,7 +66,7 @@ impl AuditEntry {
              ON CONFLICT (action, source, kind) DO UPDATE SET repeated = audit_repeats.repeated + 1
              RETURNING xmax = 0",
         )
-        .bind(&self.action)
+        .bind(self.action.as_str())
         .bind(&source)
         .bind(kind)
         .bind(&self.target)
@@ -74,7 +74,7 @@ impl AuditEntry {
         .await?;
         if first {
             if let Some((target, since, repeated)) = ended.filter(|e| e.2 > 0) {
-                summary(&self.action, &source, kind, &target, since, repeated)
+                summary(self.action, &source, kind, &target, since, repeated)
                     .record(&mut tx)
                     .await?;
             }
@@ -89,7 +89,14 @@ fn window_seconds() -> f64 {
     WINDOW.as_secs_f64()
 }
 
-fn summary(action: &str, source: &str, kind: &str, target: &str, since: OffsetDateTime, repeated: i32) -> AuditEntry {
+fn summary(
+    action: AuditAction,
+    source: &str,
+    kind: &str,
+    target: &str,
+    since: OffsetDateTime,
+    repeated: i32,
+) -> AuditEntry {
     AuditEntry::new(Actor::Anonymous, action, target, Outcome::Denied)
         .detail("reason", kind)
         .detail("repeats_since", since.unix_timestamp())
@@ -115,7 +122,10 @@ pub(crate) async fn flush(pool: &PgPool, older_than: std::time::Duration) -> Res
     let mut written = 0;
     for (action, source, kind, target, since, repeated) in ended {
         if repeated > 0 {
-            summary(&action, &source, &kind, &target, since, repeated)
+            let action = action
+                .parse()
+                .map_err(|e| DomainError::Internal(format!("audit_repeats: {e}")))?;
+            summary(action, &source, &kind, &target, since, repeated)
                 .record(&mut tx)
                 .await?;
             written += 1;

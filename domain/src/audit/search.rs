@@ -5,31 +5,60 @@
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use time::OffsetDateTime;
 
-use super::{AuditLog, Outcome};
+use super::{AuditAction, AuditLog, Outcome};
 use crate::error::{DomainError, Result};
 
 /// One row of the audit log as staff read it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub id: i64,
     pub at: OffsetDateTime,
     pub actor: String,
-    pub action: String,
+    pub action: AuditAction,
     pub target: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub details: Value,
     pub client_address: Option<String>,
     pub request_id: Option<String>,
+}
+
+/// The action and the outcome are stored as their words (the rows are
+/// hashed as stored and never rewritten) and read back into their types
+/// here: a word no version of the console wrote is an error, not a default.
+impl sqlx::FromRow<'_, PgRow> for AuditRecord {
+    fn from_row(row: &PgRow) -> sqlx::Result<Self> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            at: row.try_get("at")?,
+            actor: row.try_get("actor")?,
+            action: word(row, "action")?,
+            target: row.try_get("target")?,
+            outcome: word(row, "outcome")?,
+            details: row.try_get("details")?,
+            client_address: row.try_get("client_address")?,
+            request_id: row.try_get("request_id")?,
+        })
+    }
+}
+
+fn word<T: std::str::FromStr<Err = vocabulary::UnknownWord>>(row: &PgRow, column: &str) -> sqlx::Result<T> {
+    let word: &str = row.try_get(column)?;
+    word.parse()
+        .map_err(|unknown: vocabulary::UnknownWord| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: unknown.into(),
+        })
 }
 
 /// What the audit page and the CSV export select. Empty fields select all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     pub actor: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     pub target: Option<String>,
     pub outcome: Option<Outcome>,
     pub from: Option<OffsetDateTime>,
@@ -98,8 +127,8 @@ pub(super) async fn fetch_page(
     if let Some(actor) = &filter.actor {
         query.push(" AND actor = ").push_bind(actor.clone());
     }
-    if let Some(action) = &filter.action {
-        query.push(" AND action = ").push_bind(action.clone());
+    if let Some(action) = filter.action {
+        query.push(" AND action = ").push_bind(action.as_str());
     }
     if let Some(target) = &filter.target {
         query.push(" AND target = ").push_bind(target.clone());

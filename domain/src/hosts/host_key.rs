@@ -6,7 +6,7 @@
 use super::registration::private_key_purpose;
 use super::{Host, HostDirectory};
 use crate::accounts::{Operator, Role};
-use crate::audit::{AuditEntry, Outcome, Provenance};
+use crate::audit::{AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::ssh::{self, read_host_key, HostKey, SshAddress, SshError, SshSession, SshTarget, SshUser};
 
@@ -49,7 +49,7 @@ impl HostDirectory {
         .bind(&presented.fingerprint)
         .execute(&mut *tx)
         .await?;
-        AuditEntry::new(by.actor(), "host.repin", host.name.as_str(), Outcome::Success)
+        AuditEntry::new(by.actor(), AuditAction::HostRepin, host.name.as_str(), Outcome::Success)
             .detail("from", host.host_key.fingerprint.as_str())
             .detail("to", presented.fingerprint.as_str())
             .from(provenance)
@@ -79,12 +79,17 @@ impl HostDirectory {
                     .bind(presented)
                     .execute(&mut *tx)
                     .await?;
-                AuditEntry::new(by.actor(), "ssh.host_key_changed", host.name.as_str(), Outcome::Denied)
-                    .detail("pinned", pinned.as_str())
-                    .detail("presented", presented.as_str())
-                    .from(provenance)
-                    .record(&mut tx)
-                    .await?;
+                AuditEntry::new(
+                    by.actor(),
+                    AuditAction::SshHostKeyChanged,
+                    host.name.as_str(),
+                    Outcome::Denied,
+                )
+                .detail("pinned", pinned.as_str())
+                .detail("presented", presented.as_str())
+                .from(provenance)
+                .record(&mut tx)
+                .await?;
                 tx.commit().await?;
                 Ok::<_, DomainError>(())
             };

@@ -8,7 +8,7 @@ use super::host_key::ssh_failure;
 use super::names::parse_site_url;
 use super::{Host, HostDirectory, HostName, RemotePath, UnitName};
 use crate::accounts::{Operator, Role};
-use crate::audit::{AuditEntry, Outcome, Provenance};
+use crate::audit::{AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::secrets::Zeroizing;
 use crate::ssh::{self, read_host_key, SshAddress, SshTarget, SshUser};
@@ -165,7 +165,7 @@ impl HostDirectory {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| DomainError::on_constraint(e, "hosts_name_key", "name", "error-host-name-taken"))?;
-        AuditEntry::new(actor, "host.register", name.as_str(), Outcome::Success)
+        AuditEntry::new(actor, AuditAction::HostRegister, name.as_str(), Outcome::Success)
             .detail(
                 "ssh",
                 format!("{}@{}:{}", target.user.as_str(), target.address.as_str(), target.port),

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 
 use crate::helpers::*;
-use domain::audit::{AuditFilter, BrokenLink, ChainStatus, RecordContent};
+use domain::audit::{AuditFilter, BrokenLink, ChainStatus, Outcome, RecordContent};
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_database_refuses_update_delete_and_truncate_on_the_audit_log(pool: PgPool) {
@@ -123,7 +123,7 @@ async fn the_audit_page_filters_and_the_csv_export_hold_the_same_rows(pool: PgPo
         .await
         .unwrap();
     assert_eq!(text.records.len(), 1);
-    assert_eq!(text.records[0].outcome, "failure");
+    assert_eq!(text.records[0].outcome, Outcome::Failure);
 }
 
 #[sqlx::test(migrations = "../migrations")]
