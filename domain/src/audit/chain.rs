@@ -136,7 +136,7 @@ fn purpose(chain_id: &[u8]) -> String {
 
 /// The chain id of the database, if its chain is keyed.
 pub(crate) async fn chain_id(executor: impl sqlx::PgExecutor<'_>) -> Result<Option<Vec<u8>>> {
-    Ok(sqlx::query_scalar("SELECT chain_id FROM audit_chain")
+    Ok(sqlx::query_scalar!("SELECT chain_id FROM audit_chain")
         .fetch_optional(executor)
         .await?)
 }
@@ -145,13 +145,13 @@ pub(crate) async fn chain_id(executor: impl sqlx::PgExecutor<'_>) -> Result<Opti
 /// database has none yet.
 pub(crate) async fn unlock(pool: &PgPool, secrets: &SecretStore) -> Result<Arc<ChainKey>> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(crate::advisory_locks::AUDIT_CHAIN)
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", crate::advisory_locks::AUDIT_CHAIN)
         .execute(&mut *tx)
         .await?;
-    let existing: Option<(Vec<u8>, i64)> = sqlx::query_as("SELECT chain_id, key_secret FROM audit_chain")
+    let existing = sqlx::query!("SELECT chain_id, key_secret FROM audit_chain")
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|row| (row.chain_id, row.key_secret));
     if let Some((chain_id, secret)) = existing {
         tx.rollback().await?;
         if let Some(key) = unlocked(&chain_id) {
@@ -159,8 +159,7 @@ pub(crate) async fn unlock(pool: &PgPool, secrets: &SecretStore) -> Result<Arc<C
         }
         // The row `audit_chain` points at must be this chain's key, not
         // another secret (its purpose is sealed with it).
-        let stored: Option<String> = sqlx::query_scalar("SELECT purpose FROM secrets WHERE id = $1")
-            .bind(secret)
+        let stored = sqlx::query_scalar!("SELECT purpose FROM secrets WHERE id = $1", secret)
             .fetch_optional(pool)
             .await?;
         if stored.as_deref() != Some(purpose(&chain_id).as_str()) {
@@ -184,12 +183,14 @@ pub(crate) async fn unlock(pool: &PgPool, secrets: &SecretStore) -> Result<Arc<C
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
     rand::rngs::OsRng.fill_bytes(key.as_mut());
     let secret = secrets.put(&mut tx, &purpose(&chain_id), key.as_ref()).await?;
-    sqlx::query("INSERT INTO audit_chain (chain_id, key_secret) VALUES ($1, $2)")
-        .bind(&chain_id)
-        .bind(secret)
-        .execute(&mut *tx)
-        .await?;
-    let legacy_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+    sqlx::query!(
+        "INSERT INTO audit_chain (chain_id, key_secret) VALUES ($1, $2)",
+        chain_id,
+        secret.0
+    )
+    .execute(&mut *tx)
+    .await?;
+    let legacy_rows = sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM audit_log"#)
         .fetch_one(&mut *tx)
         .await?;
     let key = register(ChainKey::new(chain_id.clone(), key));

@@ -58,11 +58,10 @@ impl AuditEntry {
     /// previous row.
     #[tracing::instrument(level = "debug", skip_all, fields(action = %self.action, target = %self.target, outcome = %self.outcome.as_str()))]
     pub async fn record(self, tx: &mut PgConnection) -> Result<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(crate::advisory_locks::AUDIT_CHAIN)
+        sqlx::query!("SELECT pg_advisory_xact_lock($1)", crate::advisory_locks::AUDIT_CHAIN)
             .execute(&mut *tx)
             .await?;
-        let previous: Option<Vec<u8>> = sqlx::query_scalar("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
+        let previous = sqlx::query_scalar!("SELECT row_hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *tx)
             .await?;
         let previous = previous.unwrap_or_else(|| GENESIS.to_vec());
@@ -89,24 +88,24 @@ impl AuditEntry {
             Some(key) => (KEYED, content.keyed_hash(&previous, key)),
             None => (PLAIN, content.chained_hash(&previous)),
         };
-        sqlx::query(
+        sqlx::query!(
             "INSERT INTO audit_log
                 (at, actor_id, actor, action, target, outcome, details, client_address, request_id, previous_hash, row_hash,
                  chain_version)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            content.at,
+            content.actor_id,
+            content.actor,
+            content.action,
+            content.target,
+            content.outcome,
+            content.details,
+            content.client_address,
+            content.request_id,
+            previous,
+            hash.as_slice(),
+            version,
         )
-        .bind(content.at)
-        .bind(content.actor_id)
-        .bind(&content.actor)
-        .bind(&content.action)
-        .bind(&content.target)
-        .bind(&content.outcome)
-        .bind(&content.details)
-        .bind(&content.client_address)
-        .bind(&content.request_id)
-        .bind(&previous)
-        .bind(hash.as_slice())
-        .bind(version)
         .execute(&mut *tx)
         .await?;
         Ok(())

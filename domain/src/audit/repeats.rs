@@ -28,15 +28,15 @@ impl AuditEntry {
             .unwrap_or_else(|| "unknown".to_owned());
         let window = window_seconds();
         // A repeat inside the window: counted, nothing else.
-        let counted = sqlx::query(
+        let counted = sqlx::query!(
             "UPDATE audit_repeats SET repeated = repeated + 1
              WHERE action = $1 AND source = $2 AND kind = $3
                AND window_start > now() - make_interval(secs => $4)",
+            self.action.as_str(),
+            source,
+            kind,
+            window,
         )
-        .bind(self.action.as_str())
-        .bind(&source)
-        .bind(kind)
-        .bind(window)
         .execute(pool)
         .await?
         .rows_affected();
@@ -46,30 +46,31 @@ impl AuditEntry {
         let mut tx = pool.begin().await?;
         // First of a window, or the window is over: the old window's
         // summary, if it had repeats, then this refusal itself.
-        let ended: Option<(String, OffsetDateTime, i32)> = sqlx::query_as(
+        let ended = sqlx::query!(
             "DELETE FROM audit_repeats
              WHERE action = $1 AND source = $2 AND kind = $3
                AND window_start <= now() - make_interval(secs => $4)
              RETURNING target, window_start, repeated",
+            self.action.as_str(),
+            source,
+            kind,
+            window,
         )
-        .bind(self.action.as_str())
-        .bind(&source)
-        .bind(kind)
-        .bind(window)
         .fetch_optional(&mut *tx)
-        .await?;
+        .await?
+        .map(|row| (row.target, row.window_start, row.repeated));
         // Another request may have opened the window meanwhile: then this
         // one is a repeat.
-        let first: bool = sqlx::query_scalar(
-            "INSERT INTO audit_repeats (action, source, kind, target, window_start)
+        let first = sqlx::query_scalar!(
+            r#"INSERT INTO audit_repeats (action, source, kind, target, window_start)
              VALUES ($1, $2, $3, $4, now())
              ON CONFLICT (action, source, kind) DO UPDATE SET repeated = audit_repeats.repeated + 1
-             RETURNING xmax = 0",
+             RETURNING xmax = 0 AS "first!""#,
+            self.action.as_str(),
+            source,
+            kind,
+            self.target,
         )
-        .bind(self.action.as_str())
-        .bind(&source)
-        .bind(kind)
-        .bind(&self.target)
         .fetch_one(&mut *tx)
         .await?;
         if first {
@@ -112,22 +113,30 @@ fn summary(
 /// written.
 pub(crate) async fn flush(pool: &PgPool, older_than: std::time::Duration) -> Result<u64> {
     let mut tx = pool.begin().await?;
-    let ended: Vec<(String, String, String, String, OffsetDateTime, i32)> = sqlx::query_as(
+    let ended = sqlx::query!(
         "DELETE FROM audit_repeats WHERE window_start <= now() - make_interval(secs => $1)
          RETURNING action, source, kind, target, window_start, repeated",
+        older_than.as_secs_f64(),
     )
-    .bind(older_than.as_secs_f64())
     .fetch_all(&mut *tx)
     .await?;
     let mut written = 0;
-    for (action, source, kind, target, since, repeated) in ended {
-        if repeated > 0 {
-            let action = action
+    for ended in ended {
+        if ended.repeated > 0 {
+            let action = ended
+                .action
                 .parse()
                 .map_err(|e| DomainError::Internal(format!("audit_repeats: {e}")))?;
-            summary(action, &source, &kind, &target, since, repeated)
-                .record(&mut tx)
-                .await?;
+            summary(
+                action,
+                &ended.source,
+                &ended.kind,
+                &ended.target,
+                ended.window_start,
+                ended.repeated,
+            )
+            .record(&mut tx)
+            .await?;
             written += 1;
         }
     }

@@ -92,8 +92,7 @@ impl AuditLog {
         let mut start = checkpoint.map(|c| c.point);
         if let Some(verified) = key.as_ref().and_then(|k| k.last_verified()) {
             if start.as_ref().is_none_or(|s| s.id <= verified.id) {
-                let still: Option<Vec<u8>> = sqlx::query_scalar("SELECT row_hash FROM audit_log WHERE id = $1")
-                    .bind(verified.id)
+                let still = sqlx::query_scalar!("SELECT row_hash FROM audit_log WHERE id = $1", verified.id)
                     .fetch_optional(&self.pool)
                     .await?;
                 match still {
@@ -173,8 +172,7 @@ impl AuditLog {
             return Ok(None);
         };
         let id = checkpoint.point.id;
-        let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT row_hash FROM audit_log WHERE id = $1")
-            .bind(id)
+        let stored = sqlx::query_scalar!("SELECT row_hash FROM audit_log WHERE id = $1", id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(match stored {
