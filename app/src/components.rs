@@ -12,7 +12,7 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
     let locale = use_locale();
     let sign_in = matches!(error, AppError::NotSignedIn);
     let request = match &error {
-        AppError::Internal { request_id } => {
+        AppError::Internal { request_id } | AppError::Remote { request_id, .. } => {
             Some(locale.t_with("error-request-id", &[("id", request_id.clone().into())]))
         }
         _ => None,

@@ -21,10 +21,11 @@ pub enum AppError {
     /// Another mutating action runs on the host.
     #[error("host busy with job {job}")]
     HostBusy { job: i64 },
-    /// The host could not be reached or refused the console; `detail` says
-    /// what SSH said (no secret in it).
-    #[error("remote: {detail}")]
-    Remote { message: String, detail: String },
+    /// The host could not be reached or refused the console. `message` is a
+    /// translation key; what SSH said (library text, in English) stays in
+    /// the server's log under `request_id`, for the operator to quote.
+    #[error("remote: {message} (request {request_id})")]
+    Remote { message: String, request_id: String },
     #[error("internal error (request {request_id})")]
     Internal { request_id: String },
     /// The request did not reach the server or its answer was unreadable.
@@ -85,10 +86,13 @@ impl AppError {
                 message: "error-throttled".into(),
             },
             E::HostBusy { job } => AppError::HostBusy { job },
-            E::Remote(ssh) => AppError::Remote {
-                message: remote_message(&ssh).into(),
-                detail: ssh.to_string(),
-            },
+            E::Remote(ssh) => {
+                tracing::warn!(error = %ssh, request_id, "a host could not be reached or refused the console");
+                AppError::Remote {
+                    message: remote_message(&ssh).into(),
+                    request_id: request_id.unwrap_or("-").to_owned(),
+                }
+            }
             other => {
                 tracing::error!(error = ?other, request_id, "request failed");
                 AppError::Internal {

@@ -68,7 +68,11 @@ impl HostDirectory {
             .secrets
             .get_for(host.private_key, &private_key_purpose(&host.name))
             .await
-            .map_err(|e| SshError::Lost(format!("the host's key cannot be read: {e}")))?;
+            .map_err(|error| {
+                // The secret store's words go to the log, not to the page.
+                tracing::error!(%error, host = host.name.as_str(), "the host's private key cannot be opened");
+                SshError::BadPrivateKey
+            })?;
         let key = ssh::parse_private_key(std::str::from_utf8(&private_key).map_err(|_| SshError::BadPrivateKey)?)?;
         let result = SshSession::connect(&host.target, &host.host_key.fingerprint, &key, self.ssh).await;
         if let Err(SshError::HostKeyChanged { pinned, presented }) = &result {

@@ -651,3 +651,85 @@ async fn a_sudo_asking_for_a_password_fails_the_job_at_once_with_the_sudoers_lin
         "{error}"
     );
 }
+
+/// The console's log lines written on this test's thread (the app spawned by
+/// `#[sqlx::test]` runs on the same single-threaded runtime).
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let writer = {
+            let buffer = buffer.clone();
+            move || CapturedLogWriter(buffer.clone())
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(writer)
+            .finish();
+        (Self(buffer), tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+struct CapturedLogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_unreachable_host_is_told_as_a_translated_code_and_the_ssh_details_go_to_the_log(pool: PgPool) {
+    let (log, _guard) = CapturedLog::install();
+    let app = spawn_app(pool).await;
+    app.admin().await;
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+
+    // Reading a host's key before pinning it, on a port nobody listens on.
+    let response = browser
+        .post_form(
+            "/api/hosts/read-key",
+            &[("ssh_address", "127.0.0.1"), ("ssh_port", closed.as_str())],
+        )
+        .await;
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = response.text().await.unwrap();
+    let error: app::errors::AppError = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(
+        error,
+        app::errors::AppError::Remote {
+            message: "error-ssh-unreachable".into(),
+            request_id: request_id.clone(),
+        }
+    );
+    for library_words in ["refused", "os error", "does not answer"] {
+        assert!(
+            !body.contains(library_words),
+            "{library_words:?} reached the page: {body}"
+        );
+    }
+    let log = log.text();
+    let line = log
+        .lines()
+        .find(|line| line.contains("refused the console") && line.contains(&request_id))
+        .unwrap_or_else(|| panic!("no log line with the request id {request_id}:\n{log}"));
+    assert!(line.contains("does not answer on its SSH port"), "{line}");
+}
