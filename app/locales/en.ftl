@@ -190,6 +190,15 @@ job-status-failed = failed
 job-status-cancelled = cancelled
 job-status-interrupted = interrupted
 
+# jobs: why a job failed (vocabulary's JobFailure; SSH failures use the error-ssh-* sentences)
+job-failure-cancelled = cancelled by an operator.
+job-failure-console-stopped = the console running it stopped before it finished.
+job-failure-command-failed = the command ended with an error (see the output).
+job-failure-no-exit-status = the command ended without an exit status (killed?).
+job-failure-sudo-password = sudo asked for a password. Add this line on the host (visudo -f /etc/sudoers.d/ocpizza-console): { $line }
+job-failure-private-key = the console's private key for this host cannot be read or used; an admin must register it again.
+job-failure-internal = the console hit an internal error; its log has the details, with the job's number.
+
 error-action-unknown = Unknown action.
 error-fingerprint-mismatch = The host now presents another key than the one you confirmed: nothing was saved. Read the fingerprint again.
 error-host-busy = Another action is already running on this host: wait for it to finish.

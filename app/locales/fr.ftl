@@ -190,6 +190,15 @@ job-status-failed = échouée
 job-status-cancelled = annulée
 job-status-interrupted = interrompue
 
+# jobs: why a job failed (vocabulary's JobFailure; SSH failures use the error-ssh-* sentences)
+job-failure-cancelled = annulée par un opérateur.
+job-failure-console-stopped = la console qui l'exécutait s'est arrêtée avant la fin.
+job-failure-command-failed = la commande s'est terminée en erreur (voir la sortie).
+job-failure-no-exit-status = la commande s'est terminée sans code de sortie (tuée ?).
+job-failure-sudo-password = sudo a demandé un mot de passe. Ajoutez cette ligne sur l'hôte (visudo -f /etc/sudoers.d/ocpizza-console) : { $line }
+job-failure-private-key = la clé privée de la console pour cet hôte est illisible ou invalide ; un administrateur doit l'enregistrer à nouveau.
+job-failure-internal = la console a rencontré une erreur interne ; son journal en donne le détail avec le numéro de l'action.
+
 error-action-unknown = Action inconnue.
 error-fingerprint-mismatch = L'hôte présente maintenant une autre clé que celle que vous avez confirmée : rien n'a été enregistré. Relisez l'empreinte.
 error-host-busy = Une autre action est déjà en cours sur cet hôte : attendez qu'elle se termine.

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
+use vocabulary::jobs::{JobFailure, JobStatus, OutputLine};
 
 use crate::errors::AppError;
 
@@ -49,7 +50,7 @@ pub struct JobSummary {
     pub id: i64,
     pub action: String,
     pub actor: String,
-    pub status: String,
+    pub status: JobStatus,
     pub created: String,
 }
 
@@ -60,11 +61,12 @@ pub struct JobView {
     pub host_name: String,
     pub command_line: String,
     pub exit_status: Option<i32>,
-    pub error: Option<String>,
+    /// Why it did not succeed (translated on the page).
+    pub failure: Option<JobFailure>,
     pub started: String,
     pub finished: String,
-    /// The last lines stored when the page was rendered: (seq, stderr, text).
-    pub tail: Vec<(i64, bool, String)>,
+    /// The last lines stored when the page was rendered.
+    pub tail: Vec<OutputLine>,
     pub total_lines: i64,
 }
 
@@ -94,7 +96,7 @@ mod convert {
             id: j.id,
             action: j.action.clone(),
             actor: j.actor.clone(),
-            status: j.status.as_str().to_owned(),
+            status: j.status,
             created: utc(j.created_at),
         }
     }
@@ -309,10 +311,10 @@ pub async fn job_detail(job_id: i64) -> Result<JobView, AppError> {
         host_name: job.host_name.clone(),
         command_line: job.command_line.clone(),
         exit_status: job.exit_status,
-        error: job.error.clone(),
+        failure: job.failure.clone(),
         started: job.started_at.map(crate::api::guard::utc).unwrap_or_default(),
         finished: job.finished_at.map(crate::api::guard::utc).unwrap_or_default(),
-        tail: tail.into_iter().map(|l| (l.seq, l.stderr, l.line)).collect(),
+        tail: tail.into_iter().map(Into::into).collect(),
         total_lines: job.output_lines,
     })
 }

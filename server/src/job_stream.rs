@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use domain::jobs::JobEvent;
 use futures::{Stream, TryStreamExt};
 use http::{header, StatusCode};
 use serde::Deserialize;
@@ -61,18 +62,18 @@ pub async fn events(
         .into_response()
 }
 
-/// Events: `lines`, a batch of new lines, one `<seq>\t<0|1 stderr>\t<text>` each, then
-/// `status` (`<status>\t<exit status>\t<error>`) whenever it changes; the
-/// stream ends after the final status, or as soon as the watcher's session
-/// no longer holds (signed out, expired, account disabled): it is asked
-/// before every event and every few seconds while the job is quiet.
+/// Events: [`JobEvent`]s as JSON, `lines` (a batch of new lines) then
+/// `status` whenever it changes; the stream ends after the final status, or
+/// as soon as the watcher's session no longer holds (signed out, expired,
+/// account disabled): it is asked before every event and every few seconds
+/// while the job is quiet.
 fn follow(
     state: AppState,
     watcher: SessionCheck,
     job_id: i64,
     after: i64,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold((after, String::new(), false), move |(after, last_status, done)| {
+    futures::stream::unfold((after, None, false), move |(after, last_status, done)| {
         let state = state.clone();
         let watcher = watcher.clone();
         async move {
@@ -99,46 +100,36 @@ fn follow(
                     }
                     // One event per batch: the page updates once per batch,
                     // not once per line, however fast the output comes.
-                    let batch: Vec<String> = lines
-                        .into_iter()
-                        .map(|l| format!("{}\t{}\t{}", l.seq, u8::from(l.stderr), sse_safe(&l.line)))
-                        .collect();
-                    let event = vec![Ok(Event::default().event("lines").data(batch.join("\n")))];
-                    return Some((futures::stream::iter(event), (last, last_status, false)));
+                    let event = JobEvent::Lines {
+                        lines: lines.into_iter().map(Into::into).collect(),
+                    };
+                    return Some((sse(&event), (last, last_status, false)));
                 }
                 let Ok(job) = state.console.jobs.job(job_id).await else {
                     return None;
                 };
-                let status = format!(
-                    "{}\t{}\t{}",
-                    job.status.as_str(),
-                    job.exit_status.map(|c| c.to_string()).unwrap_or_default(),
-                    job.error.unwrap_or_default()
-                );
-                if status != last_status {
+                let status = JobEvent::Status {
+                    status: job.status,
+                    exit_status: job.exit_status,
+                    failure: job.failure,
+                };
+                if last_status.as_ref() != Some(&status) {
                     if !watcher.still_holds(&state).await {
                         return None;
                     }
                     let finished = job.status.finished();
-                    let event = vec![Ok(Event::default().event("status").data(status.clone()))];
-                    return Some((futures::stream::iter(event), (after, status, finished)));
+                    return Some((sse(&status), (after, Some(status), finished)));
                 }
                 tokio::time::sleep(POLL).await;
             }
         }
     })
-    .flatten()
 }
 
-use futures::StreamExt;
-
-/// SSE cannot carry a carriage return (a progress bar's `\r`): it is dropped.
-fn sse_safe(line: &str) -> std::borrow::Cow<'_, str> {
-    if line.contains('\r') {
-        line.replace('\r', "").into()
-    } else {
-        line.into()
-    }
+/// A job event as a Server-Sent Event: named after its kind, its data JSON
+/// (which never holds a raw line break or carriage return).
+fn sse(event: &JobEvent) -> Result<Event, Infallible> {
+    Ok(Event::default().event(event.name()).data(event.to_json()))
 }
 
 pub async fn output(

@@ -1,1 +1,243 @@
-//! Jobs: where a job stands (its status) and what the live output stream sends.
+//! Jobs: where a job stands (its status), why it failed (a code with safe
+//! parameters, translated by the interface), and what the live output
+//! stream (`GET /jobs/{id}/events`) sends.
+
+use serde::{Deserialize, Serialize};
+
+crate::words! {
+    /// Where a job stands: queued → running → succeeded / failed /
+    /// cancelled / interrupted.
+    pub enum JobStatus as "job status" {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        /// The console running it stopped before it finished.
+        Interrupted = "interrupted",
+    }
+}
+
+impl JobStatus {
+    /// Whether the job is over (it will not change again).
+    pub fn finished(self) -> bool {
+        !matches!(self, JobStatus::Queued | JobStatus::Running)
+    }
+}
+
+/// Why a job did not succeed, in words a staff member can act on. It is
+/// stored with the job and sent to the browser as a code with safe
+/// parameters; the interface translates it ([`JobFailure::message_key`]).
+/// What the libraries said (SSH, the secret store, the database) goes to the
+/// console's log with the job's number, never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum JobFailure {
+    /// An operator cancelled it.
+    Cancelled,
+    /// The console running it stopped before it finished.
+    ConsoleStopped,
+    /// The command ended with a non-zero exit status (the job's exit status).
+    CommandFailed,
+    /// The command ended without an exit status (killed on the host?).
+    NoExitStatus,
+    /// `sudo` asked for a password: `line` is what to add to the host's
+    /// sudoers (the SSH user and the console's `systemctl` commands).
+    SudoWantsPassword { line: String },
+    /// The host does not answer on its SSH port.
+    HostUnreachable,
+    /// The host did not answer in time.
+    HostTimedOut,
+    /// The host presented another key than the pinned one.
+    HostKeyChanged,
+    /// The host refused the console's key for this user.
+    KeyRefused,
+    /// The SSH connection was lost.
+    ConnectionLost,
+    /// The host's stored private key cannot be read or used.
+    PrivateKeyUnusable,
+    /// The console itself failed (its log says why, with the job's number).
+    Internal,
+}
+
+impl JobFailure {
+    /// The translation key of the sentence shown to staff.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            JobFailure::Cancelled => "job-failure-cancelled",
+            JobFailure::ConsoleStopped => "job-failure-console-stopped",
+            JobFailure::CommandFailed => "job-failure-command-failed",
+            JobFailure::NoExitStatus => "job-failure-no-exit-status",
+            JobFailure::SudoWantsPassword { .. } => "job-failure-sudo-password",
+            JobFailure::HostUnreachable => "error-ssh-unreachable",
+            JobFailure::HostTimedOut => "error-ssh-timeout",
+            JobFailure::HostKeyChanged => "error-ssh-host-key-changed",
+            JobFailure::KeyRefused => "error-ssh-auth",
+            JobFailure::ConnectionLost => "error-ssh-lost",
+            JobFailure::PrivateKeyUnusable => "job-failure-private-key",
+            JobFailure::Internal => "job-failure-internal",
+        }
+    }
+
+    /// The sentence's named arguments.
+    pub fn arguments(&self) -> Vec<(&'static str, String)> {
+        match self {
+            JobFailure::SudoWantsPassword { line } => vec![("line", line.clone())],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The code alone, as it is stored and as the audit log records it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            JobFailure::Cancelled => "cancelled",
+            JobFailure::ConsoleStopped => "console-stopped",
+            JobFailure::CommandFailed => "command-failed",
+            JobFailure::NoExitStatus => "no-exit-status",
+            JobFailure::SudoWantsPassword { .. } => "sudo-wants-password",
+            JobFailure::HostUnreachable => "host-unreachable",
+            JobFailure::HostTimedOut => "host-timed-out",
+            JobFailure::HostKeyChanged => "host-key-changed",
+            JobFailure::KeyRefused => "key-refused",
+            JobFailure::ConnectionLost => "connection-lost",
+            JobFailure::PrivateKeyUnusable => "private-key-unusable",
+            JobFailure::Internal => "internal",
+        }
+    }
+
+    /// One of each kind, for tests that must cover them all.
+    pub fn every_kind() -> Vec<JobFailure> {
+        let all = vec![
+            JobFailure::Cancelled,
+            JobFailure::ConsoleStopped,
+            JobFailure::CommandFailed,
+            JobFailure::NoExitStatus,
+            JobFailure::SudoWantsPassword { line: String::new() },
+            JobFailure::HostUnreachable,
+            JobFailure::HostTimedOut,
+            JobFailure::HostKeyChanged,
+            JobFailure::KeyRefused,
+            JobFailure::ConnectionLost,
+            JobFailure::PrivateKeyUnusable,
+            JobFailure::Internal,
+        ];
+        // A new kind fails to compile here until it is listed above.
+        for kind in &all {
+            match kind {
+                JobFailure::Cancelled
+                | JobFailure::ConsoleStopped
+                | JobFailure::CommandFailed
+                | JobFailure::NoExitStatus
+                | JobFailure::SudoWantsPassword { .. }
+                | JobFailure::HostUnreachable
+                | JobFailure::HostTimedOut
+                | JobFailure::HostKeyChanged
+                | JobFailure::KeyRefused
+                | JobFailure::ConnectionLost
+                | JobFailure::PrivateKeyUnusable
+                | JobFailure::Internal => {}
+            }
+        }
+        all
+    }
+}
+
+/// One line of a job's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputLine {
+    /// Its number in the job's output, from 1.
+    pub seq: i64,
+    /// Written on the standard error.
+    pub stderr: bool,
+    pub text: String,
+}
+
+/// One event of a job's live output stream, sent as JSON in a Server-Sent
+/// Event whose name is [`JobEvent::name`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum JobEvent {
+    /// New lines, in order (one event per batch, however fast they come).
+    Lines { lines: Vec<OutputLine> },
+    /// Where the job stands; the last event of a stream is a finished one.
+    Status {
+        status: JobStatus,
+        exit_status: Option<i32>,
+        failure: Option<JobFailure>,
+    },
+}
+
+impl JobEvent {
+    /// The Server-Sent Event's name (`lines` or `status`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobEvent::Lines { .. } => "lines",
+            JobEvent::Status { .. } => "status",
+        }
+    }
+
+    /// The event's data as sent.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a job event always serialises")
+    }
+
+    /// An event's data as received; anything else is an error.
+    pub fn from_json(data: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_is_read_back_and_an_unknown_one_is_refused() {
+        for status in JobStatus::ALL {
+            assert_eq!(status.as_str().parse::<JobStatus>(), Ok(*status));
+        }
+        let unknown = "paused".parse::<JobStatus>().unwrap_err();
+        assert_eq!((unknown.kind, unknown.word.as_str()), ("job status", "paused"));
+        assert!(JobStatus::Interrupted.finished() && !JobStatus::Running.finished());
+    }
+
+    #[test]
+    fn an_event_crosses_the_wire_unchanged_and_an_unknown_one_is_an_error() {
+        let events = [
+            JobEvent::Lines {
+                lines: vec![OutputLine {
+                    seq: 1,
+                    stderr: true,
+                    text: "tab\there \"quoted\"\nnewline".into(),
+                }],
+            },
+            JobEvent::Status {
+                status: JobStatus::Failed,
+                exit_status: None,
+                failure: Some(JobFailure::SudoWantsPassword {
+                    line: "deploy ALL=(root) NOPASSWD: /usr/bin/systemctl restart nginx".into(),
+                }),
+            },
+        ];
+        for event in events {
+            let json = event.to_json();
+            assert!(!json.contains('\n'), "one SSE data line: {json}");
+            assert_eq!(JobEvent::from_json(&json).unwrap(), event);
+        }
+        assert!(
+            JobEvent::from_json(r#"{"event":"status","status":"paused","exit_status":null,"failure":null}"#).is_err()
+        );
+        assert!(JobEvent::from_json(r#"{"event":"progress"}"#).is_err());
+        assert!(serde_json::from_str::<JobFailure>(r#"{"code":"disk-full"}"#).is_err());
+    }
+
+    #[test]
+    fn a_failure_is_stored_as_its_code() {
+        for failure in JobFailure::every_kind() {
+            let json = serde_json::to_value(&failure).unwrap();
+            assert_eq!(json["code"], failure.code(), "{failure:?}");
+        }
+        let json = serde_json::to_string(&JobFailure::KeyRefused).unwrap();
+        assert_eq!(json, r#"{"code":"key-refused"}"#);
+    }
+}

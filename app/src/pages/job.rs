@@ -8,6 +8,9 @@ use leptos_router::hooks::use_params_map;
 use crate::components::{last_error, ErrorNotice, FormError, Loading};
 use crate::hosts_api::{job_detail, CancelJob, JobView};
 use crate::i18n::use_locale;
+use vocabulary::jobs::JobFailure;
+#[cfg(feature = "hydrate")]
+use vocabulary::jobs::{JobEvent, JobStatus, OutputLine};
 
 /// Lines kept on the page; the rest is in the download.
 const SHOWN_LINES: usize = 1000;
@@ -34,27 +37,27 @@ fn JobOutput(job: JobView) -> impl IntoView {
     let locale = use_locale();
     let job_id = job.summary.id;
     let lines = RwSignal::new(job.tail.clone());
-    let status = RwSignal::new((job.summary.status.clone(), job.exit_status, job.error.clone()));
+    let status = RwSignal::new((job.summary.status, job.exit_status, job.failure.clone()));
     let cancel = ServerAction::<CancelJob>::new();
     let cancel_error = last_error(cancel.value());
-    let running = move || status.with(|(s, _, _)| s == "queued" || s == "running");
+    let running = move || status.with(|(s, _, _)| !s.finished());
     #[cfg(feature = "hydrate")]
     follow(
         job_id,
-        job.tail.last().map(|l| l.0).unwrap_or(0),
+        job.tail.last().map(|l| l.seq).unwrap_or(0),
         lines,
         status,
         running(),
     );
     let status_text = move || {
-        let (s, code, error) = status.get();
+        let (s, code, failure) = status.get();
         let mut text = locale.t(&format!("job-status-{s}"));
         if let Some(code) = code {
             text.push_str(&format!(" ({})", locale.t_with("job-exit", &[("code", code.into())])));
         }
-        if let Some(error) = error.filter(|e| !e.is_empty()) {
+        if let Some(failure) = failure {
             text.push_str(" — ");
-            text.push_str(&error);
+            text.push_str(&failure_text(locale, &failure));
         }
         text
     };
@@ -65,7 +68,7 @@ fn JobOutput(job: JobView) -> impl IntoView {
             <dt>{locale.t("job-actor")}</dt><dd>{job.summary.actor.clone()}</dd>
             <dt>{locale.t("job-command")}</dt><dd><code id="command-line">{job.command_line.clone()}</code></dd>
             <dt>{locale.t("job-started")}</dt><dd>{job.started.clone()}</dd>
-            <dt>{locale.t("job-state")}</dt><dd id="job-status" role="status" aria-live="polite" data-status=move || status.with(|s| s.0.clone())>{status_text}</dd>
+            <dt>{locale.t("job-state")}</dt><dd id="job-status" role="status" aria-live="polite" data-status=move || status.with(|s| s.0.as_str())>{status_text}</dd>
         </dl>
         <Show when=running>
             <button type="button" class="danger" id="cancel-job" on:click=move |_| { cancel.dispatch(CancelJob { job_id }); }>
@@ -75,8 +78,8 @@ fn JobOutput(job: JobView) -> impl IntoView {
         <FormError error=cancel_error fields=&[]/>
         <h2>{locale.t("job-output")}</h2>
         <pre class="output" id="job-output" role="log" aria-live="off" tabindex="0">
-            <For each=move || lines.get() key=|line| line.0 let:line>
-                <span class:stderr=line.1>{line.2}"\n"</span>
+            <For each=move || lines.get() key=|line| line.seq let:line>
+                <span class:stderr=line.stderr>{line.text}"\n"</span>
             </For>
         </pre>
         <p class="hint">{locale.t_with("job-output-bounded", &[("lines", (SHOWN_LINES as i64).into())])}</p>
@@ -86,14 +89,24 @@ fn JobOutput(job: JobView) -> impl IntoView {
     }
 }
 
+/// Why a job failed, in the staff member's language.
+fn failure_text(locale: crate::i18n::Locale, failure: &JobFailure) -> String {
+    let arguments: Vec<(&str, fluent_bundle::FluentValue<'static>)> = failure
+        .arguments()
+        .into_iter()
+        .map(|(name, value)| (name, value.into()))
+        .collect();
+    locale.t_with(failure.message_key(), &arguments)
+}
+
 /// Follows a running job's events from the server, appending lines (the
 /// last [`SHOWN_LINES`] kept) and updating the status until it finishes.
 #[cfg(feature = "hydrate")]
 fn follow(
     job_id: i64,
     after: i64,
-    lines: RwSignal<Vec<(i64, bool, String)>>,
-    status: RwSignal<(String, Option<i32>, Option<String>)>,
+    lines: RwSignal<Vec<OutputLine>>,
+    status: RwSignal<(JobStatus, Option<i32>, Option<JobFailure>)>,
     running: bool,
 ) {
     use wasm_bindgen::closure::Closure;
@@ -104,41 +117,60 @@ fn follow(
     let Ok(source) = web_sys::EventSource::new(&format!("/jobs/{job_id}/events?after={after}")) else {
         return;
     };
-    let on_lines = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-        let Some(data) = event.data().as_string() else { return };
-        let batch: Vec<(i64, bool, String)> = data
-            .split('\n')
-            .filter_map(|entry| {
-                let mut parts = entry.splitn(3, '\t');
-                let seq = parts.next()?.parse().ok()?;
-                let stderr = parts.next()? == "1";
-                Some((seq, stderr, parts.next().unwrap_or_default().to_owned()))
-            })
-            .collect();
-        lines.try_update(|lines| {
-            lines.extend(batch);
-            if lines.len() > SHOWN_LINES {
-                lines.drain(..lines.len() - SHOWN_LINES);
-            }
-        });
-    });
     let closer = source.clone();
-    let on_status = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+    let on_event = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
         let Some(data) = event.data().as_string() else { return };
-        let mut parts = data.splitn(3, '\t');
-        let state = parts.next().unwrap_or_default().to_owned();
-        let code = parts.next().and_then(|c| c.parse().ok());
-        let error = parts.next().map(str::to_owned).filter(|e| !e.is_empty());
-        let finished = !(state == "queued" || state == "running");
-        status.try_set((state, code, error));
-        if finished {
-            closer.close();
+        match JobEvent::from_json(&data) {
+            Ok(JobEvent::Lines { lines: batch }) => {
+                lines.try_update(|lines| {
+                    lines.extend(batch);
+                    if lines.len() > SHOWN_LINES {
+                        lines.drain(..lines.len() - SHOWN_LINES);
+                    }
+                });
+            }
+            Ok(JobEvent::Status {
+                status: state,
+                exit_status,
+                failure,
+            }) => {
+                status.try_set((state, exit_status, failure));
+                if state.finished() {
+                    closer.close();
+                }
+            }
+            // An event this page does not understand (a newer server):
+            // the page stops following rather than show it wrong.
+            Err(_) => closer.close(),
         }
     });
-    let _ = source.add_event_listener_with_callback("lines", on_lines.as_ref().unchecked_ref());
-    let _ = source.add_event_listener_with_callback("status", on_status.as_ref().unchecked_ref());
-    // The listeners live as long as the event source, which closes itself
+    for name in ["lines", "status"] {
+        let _ = source.add_event_listener_with_callback(name, on_event.as_ref().unchecked_ref());
+    }
+    // The listener lives as long as the event source, which closes itself
     // when the job ends.
-    on_lines.forget();
-    on_status.forget();
+    on_event.forget();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Locale;
+
+    #[test]
+    fn every_job_failure_reads_as_a_sentence_in_french_and_english() {
+        for failure in JobFailure::every_kind() {
+            for locale in [Locale::Fr, Locale::En] {
+                assert!(locale.has(failure.message_key()), "{locale:?} lacks {failure:?}");
+            }
+        }
+        let sudo = JobFailure::SudoWantsPassword {
+            line: "deploy ALL=(root) NOPASSWD: /usr/bin/systemctl restart nginx".into(),
+        };
+        assert_eq!(
+            failure_text(Locale::Fr, &sudo),
+            "sudo a demandé un mot de passe. Ajoutez cette ligne sur l'hôte \
+             (visudo -f /etc/sudoers.d/ocpizza-console) : deploy ALL=(root) NOPASSWD: /usr/bin/systemctl restart nginx"
+        );
+    }
 }

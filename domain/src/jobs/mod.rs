@@ -15,58 +15,20 @@
 //! its reading). A new capability (backups, deploys) adds its actions to the
 //! runbook and, if it reads its output, a module like `prerequisites`.
 
+mod failure;
 mod output;
 mod prerequisites;
 mod runbook;
 mod runner;
 mod store;
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use output::StoredLine;
 pub use prerequisites::{assess_prerequisites, Prerequisite};
 pub use runbook::Runbook;
 pub use runner::JobRunner;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-    Interrupted,
-}
-
-impl JobStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Succeeded => "succeeded",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-            JobStatus::Interrupted => "interrupted",
-        }
-    }
-
-    pub(super) fn parse(raw: &str) -> Self {
-        match raw {
-            "queued" => JobStatus::Queued,
-            "running" => JobStatus::Running,
-            "succeeded" => JobStatus::Succeeded,
-            "failed" => JobStatus::Failed,
-            "cancelled" => JobStatus::Cancelled,
-            _ => JobStatus::Interrupted,
-        }
-    }
-
-    pub fn finished(self) -> bool {
-        !matches!(self, JobStatus::Queued | JobStatus::Running)
-    }
-}
+pub use vocabulary::jobs::{JobEvent, JobFailure, JobStatus, OutputLine};
 
 /// A job as its page shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +41,8 @@ pub struct Job {
     pub actor: String,
     pub status: JobStatus,
     pub exit_status: Option<i32>,
-    pub error: Option<String>,
+    /// Why it did not succeed, when it did not.
+    pub failure: Option<JobFailure>,
     pub created_at: OffsetDateTime,
     pub started_at: Option<OffsetDateTime>,
     pub finished_at: Option<OffsetDateTime>,

@@ -18,6 +18,16 @@ pub struct StoredLine {
     pub line: String,
 }
 
+impl From<StoredLine> for vocabulary::jobs::OutputLine {
+    fn from(line: StoredLine) -> Self {
+        Self {
+            seq: line.seq,
+            stderr: line.stderr,
+            text: line.line,
+        }
+    }
+}
+
 /// Lines written to the database in one statement at most.
 pub(super) const BATCH: usize = 500;
 

@@ -4,15 +4,16 @@
 
 use std::time::Duration;
 
+use sqlx::types::Json;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use super::output::{write_output, BATCH};
-use super::{JobStatus, Runbook};
+use super::{failure, JobFailure, JobStatus, Runbook};
 use crate::accounts::{Operator, Role};
 use crate::audit::{Actor, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
-use crate::hosts::{Host, HostDirectory, ServiceControl, ServiceVerb};
+use crate::hosts::{Host, HostDirectory, ServiceControl};
 use crate::ssh::{Ended, OutputLine, RemoteCommand};
 
 /// Runs jobs and answers for them.
@@ -75,12 +76,12 @@ impl JobRunner {
             }
             let mut tx = self.pool.begin().await?;
             let jobs: Vec<(i64, String, String)> = sqlx::query_as(
-                "UPDATE jobs j SET status = 'interrupted', finished_at = now(),
-                        error = 'the console running it stopped before it finished'
+                "UPDATE jobs j SET status = 'interrupted', finished_at = now(), failure = $2
                  FROM hosts h WHERE h.id = j.host_id AND j.runner = $1 AND j.status IN ('queued', 'running')
                  RETURNING j.id, j.action, h.name",
             )
             .bind(runner)
+            .bind(Json(JobFailure::ConsoleStopped))
             .fetch_all(&mut *tx)
             .await?;
             for (id, action, host) in &jobs {
@@ -204,29 +205,28 @@ impl JobRunner {
         drop(sender);
         let written = writer
             .await
-            .map_err(|e| DomainError::Internal(format!("output writer: {e}")))??;
-        let (status, exit_status, error) = match outcome {
-            Ok(Ended::Cancelled) => (JobStatus::Cancelled, None, Some("cancelled by an operator".to_owned())),
-            Ok(Ended::Exited(Some(0))) => (JobStatus::Succeeded, Some(0), None),
-            Ok(Ended::Exited(code)) => {
+            .unwrap_or_else(|e| Err(DomainError::Internal(format!("output writer: {e}"))));
+        let (status, exit_status, failure) = match (outcome, &written) {
+            (_, Err(error)) => (JobStatus::Failed, None, Some(failure::of_console(error))),
+            (Ok(Ended::Cancelled), _) => (JobStatus::Cancelled, None, Some(JobFailure::Cancelled)),
+            (Ok(Ended::Exited(Some(0))), _) => (JobStatus::Succeeded, Some(0), None),
+            (Ok(Ended::Exited(code)), _) => {
                 let code = code.map(|c| c as i32);
-                let error = match (&host.control, self.sudo_wanted_a_password(job_id).await?) {
-                    (ServiceControl::Systemd, true) => Some(sudoers_hint(&host)),
-                    _ => Some(match code {
-                        Some(code) => format!("the command exited with status {code}"),
-                        None => "the command ended without an exit status (killed?)".to_owned(),
-                    }),
+                let failure = match (&host.control, self.sudo_wanted_a_password(job_id).await?) {
+                    (ServiceControl::Systemd, true) => failure::sudo_wants_password(&host),
+                    _ if code.is_some() => JobFailure::CommandFailed,
+                    _ => JobFailure::NoExitStatus,
                 };
-                (JobStatus::Failed, code, error)
+                (JobStatus::Failed, code, Some(failure))
             }
-            Err(error) => (JobStatus::Failed, None, Some(error.to_string())),
+            (Err(error), _) => (JobStatus::Failed, None, Some(failure::of_ssh(&error))),
         };
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE jobs SET status = $2, exit_status = $3, error = $4, finished_at = now() WHERE id = $1")
+        sqlx::query("UPDATE jobs SET status = $2, exit_status = $3, failure = $4, finished_at = now() WHERE id = $1")
             .bind(job_id)
             .bind(status.as_str())
             .bind(exit_status)
-            .bind(&error)
+            .bind(failure.as_ref().map(Json))
             .execute(&mut *tx)
             .await?;
         let outcome = if status == JobStatus::Succeeded {
@@ -237,10 +237,10 @@ impl JobRunner {
         let mut entry = AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), outcome)
             .detail("job", job_id)
             .detail("event", status.as_str())
-            .detail("output_lines", written)
+            .detail("output_lines", *written.as_ref().unwrap_or(&0))
             .from(&provenance);
-        if let Some(error) = &error {
-            entry = entry.detail("error", error.as_str());
+        if let Some(failure) = &failure {
+            entry = entry.detail("failure", failure.code());
         }
         entry.record(&mut tx).await?;
         tx.commit().await?;
@@ -294,21 +294,4 @@ impl JobRunner {
         tx.commit().await?;
         Ok(())
     }
-}
-
-/// What to add to sudoers so the console can control this host's services.
-fn sudoers_hint(host: &Host) -> String {
-    let units = [&host.web_service, &host.wsgi_service];
-    let commands: Vec<String> = units
-        .iter()
-        .flat_map(|unit| {
-            [ServiceVerb::Stop, ServiceVerb::Restart, ServiceVerb::IsActive]
-                .map(|verb| format!("/usr/bin/systemctl {} {}", verb.as_str(), unit.as_str()))
-        })
-        .collect();
-    format!(
-        "sudo asked for a password. Add this line on the host (visudo -f /etc/sudoers.d/ocpizza-console): {} ALL=(root) NOPASSWD: {}",
-        host.target.user.as_str(),
-        commands.join(", ")
-    )
 }

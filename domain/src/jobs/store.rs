@@ -1,9 +1,10 @@
 //! Reading job rows: one job, a host's latest jobs, a host's latest
 //! successful prerequisites check.
 
+use sqlx::types::Json;
 use time::OffsetDateTime;
 
-use super::{Job, JobRunner, JobStatus, Runbook, StoredLine};
+use super::{Job, JobFailure, JobRunner, JobStatus, Runbook, StoredLine};
 use crate::error::{DomainError, Result};
 
 #[derive(sqlx::FromRow)]
@@ -16,35 +17,41 @@ struct JobRow {
     actor: String,
     status: String,
     exit_status: Option<i32>,
-    error: Option<String>,
+    failure: Option<Json<JobFailure>>,
     created_at: OffsetDateTime,
     started_at: Option<OffsetDateTime>,
     finished_at: Option<OffsetDateTime>,
     output_lines: i64,
 }
 
-impl From<JobRow> for Job {
-    fn from(r: JobRow) -> Self {
-        Job {
+impl TryFrom<JobRow> for Job {
+    type Error = DomainError;
+
+    /// A status the console does not know is an error, never a default.
+    fn try_from(r: JobRow) -> Result<Self> {
+        Ok(Job {
             id: r.id,
             host_id: r.host_id,
             host_name: r.host_name,
             action: r.action,
             command_line: r.command_line,
             actor: r.actor,
-            status: JobStatus::parse(&r.status),
+            status: r
+                .status
+                .parse::<JobStatus>()
+                .map_err(|e| DomainError::Internal(format!("job {}: {e}", r.id)))?,
             exit_status: r.exit_status,
-            error: r.error,
+            failure: r.failure.map(|Json(failure)| failure),
             created_at: r.created_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
             output_lines: r.output_lines,
-        }
+        })
     }
 }
 
 const JOB_SELECT: &str = "SELECT j.id, j.host_id, h.name AS host_name, j.action, j.command_line, j.actor, j.status,
-        j.exit_status, j.error, j.created_at, j.started_at, j.finished_at,
+        j.exit_status, j.failure, j.created_at, j.started_at, j.finished_at,
         (SELECT coalesce(max(seq), 0) FROM job_output o WHERE o.job_id = j.id) AS output_lines
  FROM jobs j JOIN hosts h ON h.id = j.host_id";
 
@@ -55,7 +62,7 @@ impl JobRunner {
             .bind(job_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.ok_or(DomainError::NotFound("job"))?.into())
+        row.ok_or(DomainError::NotFound("job"))?.try_into()
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -67,7 +74,7 @@ impl JobRunner {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(Job::from).collect())
+        rows.into_iter().map(Job::try_from).collect()
     }
 
     /// The latest prerequisites check's output on a host, if any succeeded.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use domain::hosts::{Host, HostRegistration, KeyChoice};
-use domain::jobs::{JobStatus, Runbook};
+use domain::jobs::{JobEvent, JobFailure, JobStatus, Runbook};
 use sqlx::PgPool;
 
 use crate::helpers::*;
@@ -86,6 +86,36 @@ async fn run_to_end(
     finished(app, job).await
 }
 
+/// A Server-Sent Events body's job events, in order; each event's name is
+/// its kind's.
+fn sse_events(body: &str) -> Vec<JobEvent> {
+    body.split("\n\n")
+        .filter_map(|event| {
+            let name = event.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = event.lines().find_map(|l| l.strip_prefix("data: "))?;
+            let parsed = JobEvent::from_json(data).unwrap_or_else(|e| panic!("{e}: {data}"));
+            assert_eq!(parsed.name(), name);
+            Some(parsed)
+        })
+        .collect()
+}
+
+/// A job's page as a signed-in staff member reads it (in French, the default).
+async fn job_page_text(browser: &Browser, job: i64) -> String {
+    let page = browser.get(&format!("/jobs/{job}")).await;
+    assert_eq!(page.status(), 200);
+    page.text().await.unwrap()
+}
+
+/// What the jobs table holds about a job's failure, as text.
+async fn job_record_text(app: &TestApp, job: i64) -> String {
+    sqlx::query_scalar("SELECT coalesce(failure::text, '') FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
 async fn site_answers() -> bool {
     reqwest::get(staging("STAGING_SITE_URL"))
         .await
@@ -108,7 +138,7 @@ async fn stopping_nginx_takes_the_site_offline_and_restarting_brings_it_back(poo
         .await
         .unwrap();
     let stopped = finished(&app, stop).await;
-    assert_eq!(stopped.status, JobStatus::Succeeded, "{:?}", stopped.error);
+    assert_eq!(stopped.status, JobStatus::Succeeded, "{:?}", stopped.failure);
     assert_eq!(
         stopped.command_line,
         format!("{} nginx stop", staging("STAGING_SERVICE_COMMAND"))
@@ -163,7 +193,7 @@ async fn a_host_showing_another_key_is_refused_audited_and_flagged(pool: PgPool)
     .unwrap();
     let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
     assert_eq!(job.status, JobStatus::Failed);
-    assert!(job.error.unwrap().contains("not the pinned"));
+    assert_eq!(job.failure, Some(JobFailure::HostKeyChanged));
     assert_eq!(app.audit_count("ssh.host_key_changed", "denied").await, 1);
     let flagged = app.console.hosts.get(host.id).await.unwrap();
     assert_eq!(
@@ -192,7 +222,17 @@ async fn a_key_the_host_does_not_know_and_a_stopped_sshd_fail_clearly(pool: PgPo
     );
     let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
     assert_eq!(job.status, JobStatus::Failed);
-    assert!(job.error.unwrap().contains("refused the console's key"));
+    assert_eq!(job.failure, Some(JobFailure::KeyRefused));
+    // The page says it in French, and what SSH said stays in the log.
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = job_page_text(&browser, job.id).await;
+    assert!(
+        page.contains("L'hôte refuse la clé de la console pour cet utilisateur"),
+        "{page}"
+    );
+    let record = job_record_text(&app, job.id).await;
+    assert_eq!(record, r#"{"code": "key-refused"}"#);
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -208,7 +248,14 @@ async fn a_key_the_host_does_not_know_and_a_stopped_sshd_fail_clearly(pool: PgPo
     let started = std::time::Instant::now();
     let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
     assert_eq!(job.status, JobStatus::Failed);
-    assert!(job.error.unwrap().contains("does not answer"));
+    assert_eq!(job.failure, Some(JobFailure::HostUnreachable));
+    let page = job_page_text(&browser, job.id).await;
+    assert!(page.contains("L'hôte ne répond pas sur son port SSH"), "{page}");
+    assert!(
+        !page.contains("Connection refused") && !page.contains("os error"),
+        "{page}"
+    );
+    assert_eq!(job_record_text(&app, job.id).await, r#"{"code": "host-unreachable"}"#);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -278,7 +325,7 @@ async fn the_private_key_never_shows_in_pages_audit_or_job_records(pool: PgPool)
     let admin = app.admin().await;
     let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
     let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
-    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.error);
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.failure);
 
     let key = private_key();
     let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
@@ -297,7 +344,7 @@ async fn the_private_key_never_shows_in_pages_audit_or_job_records(pool: PgPool)
     let everything: String = sqlx::query_scalar(
         "SELECT concat_ws(' ', (SELECT string_agg(details::text || target, ' ') FROM audit_log),
                                (SELECT string_agg(line, ' ') FROM job_output),
-                               (SELECT string_agg(command_line || coalesce(error, ''), ' ') FROM jobs),
+                               (SELECT string_agg(command_line || coalesce(failure::text, ''), ' ') FROM jobs),
                                (SELECT string_agg(h::text, ' ') FROM hosts h))",
     )
     .fetch_one(&pool)
@@ -341,16 +388,22 @@ async fn a_jobs_output_and_status_stream_to_the_page_as_server_sent_events(pool:
         .await
         .expect("the stream ends with the job")
         .unwrap();
-    assert!(
-        body.contains("event: lines\ndata: 1\t0\tnginx: nginx version"),
-        "{body}"
-    );
-    assert!(
-        body.trim_end()
-            .rsplit("\n\n")
-            .next()
-            .unwrap()
-            .starts_with("event: status\ndata: succeeded\t0"),
+    let events = sse_events(&body);
+    let Some(lines) = events.iter().find_map(|event| match event {
+        JobEvent::Lines { lines } => Some(lines),
+        JobEvent::Status { .. } => None,
+    }) else {
+        panic!("{body}")
+    };
+    assert_eq!((lines[0].seq, lines[0].stderr), (1, false));
+    assert!(lines[0].text.starts_with("nginx: nginx version"), "{body}");
+    assert_eq!(
+        events.last(),
+        Some(&JobEvent::Status {
+            status: JobStatus::Succeeded,
+            exit_status: Some(0),
+            failure: None
+        }),
         "{body}"
     );
 
@@ -391,7 +444,7 @@ async fn a_host_key_replaced_on_the_server_is_refused_at_the_next_job(pool: PgPo
     sshd.run();
     let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
     assert_eq!(job.status, JobStatus::Failed);
-    assert!(job.error.unwrap().contains("not the pinned"));
+    assert_eq!(job.failure, Some(JobFailure::HostKeyChanged));
     assert_eq!(app.audit_count("ssh.host_key_changed", "denied").await, 1);
     assert!(app.console.hosts.get(host.id).await.unwrap().key_alert.is_some());
 }
@@ -547,7 +600,7 @@ async fn an_endless_line_from_a_host_is_stored_cut_at_the_cap(pool: PgPool) {
     )
     .await;
     let job = run_to_end(&app, &admin, host.id, Runbook::RestartWebServer).await;
-    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.error);
+    assert_eq!(job.status, JobStatus::Succeeded, "{:?}", job.failure);
     let lines = app.console.jobs.output_after(job.id, 0, 10).await.unwrap();
     assert_eq!(lines.len(), 2);
     assert_eq!(
@@ -642,14 +695,20 @@ async fn a_sudo_asking_for_a_password_fails_the_job_at_once_with_the_sudoers_lin
     assert!(started.elapsed() < Duration::from_secs(5), "it failed at once");
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.command_line, "sudo -n systemctl restart nginx");
-    let error = job.error.unwrap();
-    assert!(error.starts_with("sudo asked for a password."), "{error}");
+    let Some(JobFailure::SudoWantsPassword { line }) = job.failure else {
+        panic!("{:?}", job.failure)
+    };
     assert!(
-        error.contains(&format!(
+        line.starts_with(&format!(
             "{user} ALL=(root) NOPASSWD: /usr/bin/systemctl stop nginx, /usr/bin/systemctl restart nginx"
         )),
-        "{error}"
+        "{line}"
     );
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = job_page_text(&browser, job.id).await;
+    assert!(page.contains("sudo a demandé un mot de passe"), "{page}");
+    assert!(page.contains(&line), "{page}");
 }
 
 /// The console's log lines written on this test's thread (the app spawned by
