@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 use crate::api::{audit_chain_state, audit_page, AuditRows, ChainBreak, ChainState};
 use crate::audit_query::{AuditQuery, KNOWN_ACTIONS};
 use crate::components::{ErrorNotice, Loading};
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 
 #[component]
 pub fn AuditPage() -> impl IntoView {

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::components::{last_error, ErrorNotice, FormError, Loading};
 use crate::hosts_api::{job_detail, CancelJob, JobView};
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 
 /// Lines kept on the page; the rest is in the download.
 const SHOWN_LINES: usize = 1000;
