@@ -7,23 +7,30 @@ use serde::{Deserialize, Serialize};
 use crate::audit_query::AuditQuery;
 use crate::errors::AppError;
 use crate::secret_text::SecretText;
+pub use vocabulary::accounts::Role;
 
 /// Who is signed in, as the header shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {
     pub username: String,
-    /// `viewer`, `operator` or `admin`.
-    pub role: String,
+    pub role: Role,
 }
 
 impl Me {
-    pub fn is_admin(&self) -> bool {
-        self.role == "admin"
+    /// Whether this staff member's role is at least `needed`.
+    pub fn may(&self, needed: Role) -> bool {
+        self.role >= needed
     }
+}
 
-    pub fn can_operate(&self) -> bool {
-        self.role == "admin" || self.role == "operator"
-    }
+/// Who is signed in, as the layout fetched it once for the page and its
+/// parts (`None` when no one is).
+pub type MeResource = Resource<Result<Option<Me>, AppError>>;
+
+/// Who is signed in: the layout's answer, shared through context, or a
+/// fetch of its own for a page outside the layout.
+pub fn use_me() -> MeResource {
+    use_context::<MeResource>().unwrap_or_else(|| Resource::new(|| (), |_| who_am_i()))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -72,134 +79,63 @@ pub enum ChainBreak {
 pub struct AccountRow {
     pub id: i64,
     pub username: String,
-    pub role: String,
+    pub role: Role,
     pub enabled: bool,
     /// UTC, `YYYY-MM-DD`.
     pub created: String,
 }
 
+/// The first line of every server function: the caller must be signed in
+/// with at least `role`. A refusal is audited and answered 401 or 403.
 #[cfg(feature = "ssr")]
-pub(crate) mod guard {
-    use domain::accounts::{Operator, Role};
-    use domain::audit::Provenance;
-    use domain::Console;
-    use leptos::prelude::*;
-
-    use crate::errors::AppError;
-
-    /// What a server function runs with once the caller is checked.
-    pub struct Caller {
-        pub console: Console,
-        pub operator: Operator,
-        pub provenance: Provenance,
-    }
-
-    impl Caller {
-        pub fn fail(&self, error: domain::DomainError) -> AppError {
-            AppError::from_domain(error, self.provenance.request_id.as_deref())
+pub(crate) async fn require(role: Role) -> Result<crate::context::Caller, AppError> {
+    let console = use_context::<domain::Console>().ok_or_else(|| AppError::Internal { request_id: "-".into() })?;
+    let parts = use_context::<http::request::Parts>().ok_or(AppError::NotSignedIn)?;
+    let checked = match crate::context::Caller::of(&parts, console) {
+        Ok(caller) => caller.at_least(role).await,
+        Err(refusal) => Err(refusal),
+    };
+    checked.map_err(|refusal| {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(refusal.status());
         }
-    }
-
-    /// The first line of every server function: the caller must be signed
-    /// in with at least `role`. A refusal is audited and answered 403.
-    pub async fn require(role: Role) -> Result<Caller, AppError> {
-        let context = crate::context::request_context().ok_or(AppError::NotSignedIn)?;
-        let console = use_context::<Console>().ok_or_else(|| AppError::Internal { request_id: "-".into() })?;
-        let response = use_context::<leptos_axum::ResponseOptions>();
-        let Some(operator) = context.operator else {
-            if let Some(response) = response {
-                response.set_status(http::StatusCode::UNAUTHORIZED);
-            }
-            return Err(AppError::NotSignedIn);
-        };
-        if operator.require(role).is_err() {
-            let path = use_context::<http::request::Parts>()
-                .map(|p| p.uri.path().to_owned())
-                .unwrap_or_default();
-            if let Err(error) = console
-                .record_refusal(
-                    operator.actor(),
-                    "request.forbidden",
-                    &path,
-                    &context.provenance,
-                    "role",
-                )
-                .await
-            {
-                tracing::error!(%error, "could not audit a refusal");
-            }
-            if let Some(response) = response {
-                response.set_status(http::StatusCode::FORBIDDEN);
-            }
-            return Err(AppError::Forbidden);
-        }
-        Ok(Caller {
-            console,
-            operator,
-            provenance: context.provenance,
-        })
-    }
-
-    pub fn utc(at: time::OffsetDateTime) -> String {
-        let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-        at.format(&format).unwrap_or_default()
-    }
-}
-
-#[server(endpoint = "me")]
-pub async fn who_am_i() -> Result<Option<Me>, AppError> {
-    Ok(crate::context::request_context().and_then(|c| c.operator).map(|op| Me {
-        username: op.username.to_string(),
-        role: op.role.as_str().to_owned(),
-    }))
-}
-
-#[server(endpoint = "audit/page")]
-pub async fn audit_page(query: AuditQuery, after: Option<String>) -> Result<AuditRows, AppError> {
-    let caller = guard::require(domain::accounts::Role::Operator).await?;
-    let filter = query.to_filter().map_err(|e| caller.fail(e))?;
-    let after = after
-        .filter(|a| !a.is_empty())
-        .map(|a| domain::audit::AuditCursor::decode(&a))
-        .transpose()
-        .map_err(|e| caller.fail(e))?;
-    let page = caller
-        .console
-        .audit
-        .page(&filter, after, 50)
-        .await
-        .map_err(|e| caller.fail(e))?;
-    Ok(AuditRows {
-        rows: page
-            .records
-            .into_iter()
-            .map(|r| AuditRow {
-                id: r.id,
-                at: guard::utc(r.at),
-                actor: r.actor,
-                action: r.action,
-                target: r.target,
-                outcome: r.outcome,
-                details: if r.details.as_object().is_some_and(|d| d.is_empty()) {
-                    String::new()
-                } else {
-                    r.details.to_string()
-                },
-                client_address: r.client_address.unwrap_or_default(),
-                request_id: r.request_id.unwrap_or_default(),
-            })
-            .collect(),
-        next: page.next.map(|c| c.encode()),
+        refusal.into()
     })
 }
 
-#[server(endpoint = "audit/chain")]
-pub async fn audit_chain_state() -> Result<ChainState, AppError> {
-    let caller = guard::require(domain::accounts::Role::Operator).await?;
-    use domain::audit::{BrokenLink, ChainStatus};
-    // From the newest verified point: the page does not walk the whole log.
-    Ok(
-        match caller.console.audit.verify_recent().await.map_err(|e| caller.fail(e))? {
+/// A time as the pages show it: UTC, `YYYY-MM-DD HH:MM:SS`.
+#[cfg(feature = "ssr")]
+pub(crate) fn utc(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    at.format(&format).unwrap_or_default()
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::audit::AuditRecord> for AuditRow {
+    fn from(r: domain::audit::AuditRecord) -> Self {
+        AuditRow {
+            id: r.id,
+            at: utc(r.at),
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+            outcome: r.outcome,
+            details: if r.details.as_object().is_some_and(|d| d.is_empty()) {
+                String::new()
+            } else {
+                r.details.to_string()
+            },
+            client_address: r.client_address.unwrap_or_default(),
+            request_id: r.request_id.unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::audit::ChainStatus> for ChainState {
+    fn from(status: domain::audit::ChainStatus) -> Self {
+        use domain::audit::{BrokenLink, ChainStatus};
+        match status {
             ChainStatus::Intact { rows } => ChainState::Intact { rows },
             ChainStatus::Broken { id, reason } => ChainState::Broken {
                 id,
@@ -212,65 +148,97 @@ pub async fn audit_chain_state() -> Result<ChainState, AppError> {
                     }
                 },
             },
-        },
-    )
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::accounts::AccountSummary> for AccountRow {
+    fn from(a: domain::accounts::AccountSummary) -> Self {
+        AccountRow {
+            id: a.id,
+            username: a.username,
+            role: a.role,
+            enabled: a.enabled,
+            created: utc(a.created_at)[..10].to_owned(),
+        }
+    }
+}
+
+#[server(endpoint = "me")]
+pub async fn who_am_i() -> Result<Option<Me>, AppError> {
+    Ok(crate::context::request_context().and_then(|c| c.operator).map(|op| Me {
+        username: op.username.to_string(),
+        role: op.role,
+    }))
+}
+
+#[server(endpoint = "audit/page")]
+pub async fn audit_page(query: AuditQuery, after: Option<String>) -> Result<AuditRows, AppError> {
+    let caller = require(Role::Operator).await?;
+    let filter = query.to_filter()?;
+    let after = after
+        .filter(|a| !a.is_empty())
+        .map(|a| domain::audit::AuditCursor::decode(&a))
+        .transpose()?;
+    let page = caller.console.audit.page(&filter, after, 50).await?;
+    Ok(AuditRows {
+        rows: page.records.into_iter().map(AuditRow::from).collect(),
+        next: page.next.map(|c| c.encode()),
+    })
+}
+
+#[server(endpoint = "audit/chain")]
+pub async fn audit_chain_state() -> Result<ChainState, AppError> {
+    let caller = require(Role::Operator).await?;
+    // From the newest verified point: the page does not walk the whole log.
+    Ok(caller.console.audit.verify_recent().await?.into())
 }
 
 #[server(endpoint = "accounts/list")]
 pub async fn list_accounts() -> Result<Vec<AccountRow>, AppError> {
-    let caller = guard::require(domain::accounts::Role::Admin).await?;
-    let accounts = caller
-        .console
-        .accounts
-        .list(&caller.operator)
-        .await
-        .map_err(|e| caller.fail(e))?;
-    Ok(accounts
-        .into_iter()
-        .map(|a| AccountRow {
-            id: a.id,
-            username: a.username,
-            role: a.role.as_str().to_owned(),
-            enabled: a.enabled,
-            created: guard::utc(a.created_at)[..10].to_owned(),
-        })
-        .collect())
+    let caller = require(Role::Admin).await?;
+    let accounts = caller.console.accounts.list(&caller.operator).await?;
+    Ok(accounts.into_iter().map(AccountRow::from).collect())
 }
 
 #[server(endpoint = "accounts/create")]
 pub async fn create_account(username: String, role: String, password: SecretText) -> Result<(), AppError> {
-    let caller = guard::require(domain::accounts::Role::Admin).await?;
-    let role = domain::accounts::Role::parse(&role).map_err(|e| caller.fail(e))?;
+    let caller = require(Role::Admin).await?;
+    let role: Role = role.parse().map_err(|_| AppError::Invalid {
+        field: "role".into(),
+        message: "error-role-unknown".into(),
+    })?;
+    let (by, from) = (&caller.operator, &caller.provenance);
     caller
         .console
         .accounts
-        .create(&caller.operator, &caller.provenance, &username, role, password.expose())
-        .await
-        .map_err(|e| caller.fail(e))?;
+        .create(by, from, &username, role, password.expose())
+        .await?;
     Ok(())
 }
 
 #[server(endpoint = "accounts/enabled")]
 pub async fn set_account_enabled(account_id: i64, enabled: bool) -> Result<(), AppError> {
-    let caller = guard::require(domain::accounts::Role::Admin).await?;
+    let caller = require(Role::Admin).await?;
+    let (by, from) = (&caller.operator, &caller.provenance);
     caller
         .console
         .accounts
-        .set_enabled(&caller.operator, &caller.provenance, account_id, enabled)
-        .await
-        .map_err(|e| caller.fail(e))?;
+        .set_enabled(by, from, account_id, enabled)
+        .await?;
     Ok(())
 }
 
 #[server(endpoint = "accounts/reset-password")]
 pub async fn reset_password(account_id: i64, password: SecretText) -> Result<(), AppError> {
-    let caller = guard::require(domain::accounts::Role::Admin).await?;
-    caller
+    let caller = require(Role::Admin).await?;
+    let (by, from) = (&caller.operator, &caller.provenance);
+    Ok(caller
         .console
         .accounts
-        .reset_password(&caller.operator, &caller.provenance, account_id, password.expose())
-        .await
-        .map_err(|e| caller.fail(e))
+        .reset_password(by, from, account_id, password.expose())
+        .await?)
 }
 
 #[server(endpoint = "me/password")]
@@ -279,22 +247,18 @@ pub async fn change_password(
     new_password: SecretText,
     confirmation: SecretText,
 ) -> Result<(), AppError> {
-    let caller = guard::require(domain::accounts::Role::Viewer).await?;
+    let caller = require(Role::Viewer).await?;
     if new_password != confirmation {
         return Err(AppError::Invalid {
             field: "confirmation".into(),
             message: "error-password-mismatch".into(),
         });
     }
+    let (me, from) = (&caller.operator, &caller.provenance);
     let epoch = caller
         .console
         .accounts
-        .change_own_password(
-            &caller.operator,
-            &caller.provenance,
-            current_password.expose(),
-            new_password.expose(),
-        )
+        .change_own_password(me, from, current_password.expose(), new_password.expose())
         .await
         .map_err(|e| match e {
             // Said next to the field whose guesses are being throttled.
@@ -302,7 +266,7 @@ pub async fn change_password(
                 field: "current_password".into(),
                 message: "error-throttled".into(),
             },
-            other => caller.fail(other),
+            other => other.into(),
         })?;
     // Keep this session (it proved the current password); the others end.
     let session: tower_sessions::Session = leptos_axum::extract().await.map_err(|_| AppError::NotSignedIn)?;
@@ -318,9 +282,5 @@ pub async fn change_password(
 #[server(endpoint = "setup/check")]
 pub async fn setup_token_valid(token: String) -> Result<bool, AppError> {
     let console = use_context::<domain::Console>().ok_or_else(|| AppError::Internal { request_id: "-".into() })?;
-    console
-        .setup
-        .token_is_valid(&token)
-        .await
-        .map_err(|e| AppError::from_domain(e, None))
+    Ok(console.setup.token_is_valid(&token).await?)
 }

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::errors::AppError;
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 
 /// A page-level error, e.g. "forbidden" or "not signed in".
 #[component]

@@ -1,9 +1,12 @@
 //! What the server knows about the request a page or server function runs
 //! for. The server's middleware puts one [`RequestContext`] in the request's
-//! extensions; pages and server functions read it from there.
+//! extensions; pages and server functions read it from there, and
+//! [`Caller`] checks from it who is calling and whether they may.
 
-use domain::accounts::Operator;
+use axum::extract::FromRef;
+use domain::accounts::{Operator, Role};
 use domain::audit::Provenance;
+use domain::Console;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -72,4 +75,113 @@ pub async fn renew_epoch(session: &Session, epoch: i32) -> Result<(), tower_sess
         session.insert(SIGNED_IN, signed_in).await?;
     }
     Ok(())
+}
+
+/// Who is calling, checked: a signed-in staff member, the console to act
+/// with, and where the request came from (for the audit log). The one guard
+/// in front of every server function and every non-Leptos route that needs
+/// a signed-in caller.
+///
+/// In an axum handler it is an extractor (signed in, any role; answered 401
+/// otherwise), narrowed with [`Caller::at_least`]:
+///
+/// ```ignore
+/// async fn export(caller: Caller) -> Result<Response, Refusal> {
+///     let caller = caller.at_least(Role::Operator).await?;
+///     // ...
+/// }
+/// ```
+///
+/// A server function starts with [`crate::api::require`] instead.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub console: Console,
+    pub operator: Operator,
+    pub provenance: Provenance,
+    /// The path asked for, named in the audit record of a refusal.
+    path: String,
+}
+
+/// Why a caller was turned away: answered 401 or 403, in both languages
+/// (the page that would say it in one was not reached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    NotSignedIn,
+    Forbidden,
+}
+
+impl Caller {
+    /// The signed-in caller of the request whose `parts` these are.
+    pub fn of(parts: &http::request::Parts, console: Console) -> Result<Self, Refusal> {
+        let context = parts.extensions.get::<RequestContext>().ok_or(Refusal::NotSignedIn)?;
+        let operator = context.operator.clone().ok_or(Refusal::NotSignedIn)?;
+        Ok(Self {
+            console,
+            operator,
+            provenance: context.provenance.clone(),
+            path: parts.uri.path().to_owned(),
+        })
+    }
+
+    /// The same caller, if their role is at least `needed`. A refusal is
+    /// recorded in the audit log.
+    pub async fn at_least(self, needed: Role) -> Result<Self, Refusal> {
+        if self.operator.require(needed).is_ok() {
+            return Ok(self);
+        }
+        if let Err(error) = self
+            .console
+            .record_refusal(
+                self.operator.actor(),
+                "request.forbidden",
+                &self.path,
+                &self.provenance,
+                "role",
+            )
+            .await
+        {
+            tracing::error!(%error, "could not audit a refusal");
+        }
+        Err(Refusal::Forbidden)
+    }
+}
+
+impl<S> axum::extract::FromRequestParts<S> for Caller
+where
+    Console: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Caller::of(parts, Console::from_ref(state))
+    }
+}
+
+impl Refusal {
+    pub fn status(self) -> http::StatusCode {
+        match self {
+            Refusal::NotSignedIn => http::StatusCode::UNAUTHORIZED,
+            Refusal::Forbidden => http::StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+impl axum::response::IntoResponse for Refusal {
+    fn into_response(self) -> axum::response::Response {
+        let text = match self {
+            Refusal::NotSignedIn => "Connexion requise / Sign-in required",
+            Refusal::Forbidden => "Accès refusé / Forbidden",
+        };
+        (self.status(), text).into_response()
+    }
+}
+
+impl From<Refusal> for crate::errors::AppError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::NotSignedIn => Self::NotSignedIn,
+            Refusal::Forbidden => Self::Forbidden,
+        }
+    }
 }

@@ -103,6 +103,16 @@ impl AppError {
     }
 }
 
+/// `?` on a domain error in a server function: converted with the current
+/// request's id (the one the operator can quote), logged if internal.
+#[cfg(feature = "ssr")]
+impl From<domain::DomainError> for AppError {
+    fn from(error: domain::DomainError) -> Self {
+        let request_id = crate::context::request_context().and_then(|c| c.provenance.request_id);
+        AppError::from_domain(error, request_id.as_deref())
+    }
+}
+
 #[cfg(feature = "ssr")]
 fn remote_message(error: &domain::ssh::SshError) -> &'static str {
     use domain::ssh::SshError as S;

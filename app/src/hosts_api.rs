@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use vocabulary::jobs::{JobFailure, JobStatus, OutputLine};
 
+#[cfg(feature = "ssr")]
+use crate::api::{require, utc, Role};
 use crate::errors::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,11 +73,8 @@ pub struct JobView {
 }
 
 #[cfg(feature = "ssr")]
-mod convert {
-    use super::*;
-    use crate::api::guard::utc;
-
-    pub fn host(h: &domain::hosts::Host) -> HostSummary {
+impl From<&domain::hosts::Host> for HostSummary {
+    fn from(h: &domain::hosts::Host) -> Self {
         HostSummary {
             id: h.id,
             name: h.name.as_str().to_owned(),
@@ -90,8 +89,11 @@ mod convert {
             key_alert: h.key_alert.as_ref().map(|(f, _)| f.clone()),
         }
     }
+}
 
-    pub fn job(j: &domain::jobs::Job) -> JobSummary {
+#[cfg(feature = "ssr")]
+impl From<&domain::jobs::Job> for JobSummary {
+    fn from(j: &domain::jobs::Job) -> Self {
         JobSummary {
             id: j.id,
             action: j.action.clone(),
@@ -102,23 +104,123 @@ mod convert {
     }
 }
 
+#[cfg(feature = "ssr")]
+impl From<domain::jobs::Prerequisite> for PrerequisiteRow {
+    fn from(p: domain::jobs::Prerequisite) -> Self {
+        PrerequisiteRow {
+            name: p.name,
+            found: p.found.unwrap_or_default(),
+            required: p.required.unwrap_or_default(),
+            verdict: p.verdict,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::hosts::ServiceState> for ServiceStateRow {
+    fn from(s: domain::hosts::ServiceState) -> Self {
+        ServiceStateRow {
+            unit: s.unit,
+            state: s.state,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl HostView {
+    fn new(
+        host: &domain::hosts::Host,
+        jobs: &[domain::jobs::Job],
+        prerequisites: Option<(i64, Vec<PrerequisiteRow>)>,
+    ) -> Self {
+        let (prerequisites_job, prerequisites) = match prerequisites {
+            Some((job, rows)) => (Some(job), rows),
+            None => (None, Vec::new()),
+        };
+        HostView {
+            summary: host.into(),
+            public_key: host.public_key.clone(),
+            app_dir: host.app_dir.as_str().to_owned(),
+            web_service: host.web_service.as_str().to_owned(),
+            wsgi_service: host.wsgi_service.as_str().to_owned(),
+            control: match &host.control {
+                domain::hosts::ServiceControl::Systemd => "systemd".to_owned(),
+                domain::hosts::ServiceControl::Command(program) => program.as_str().to_owned(),
+            },
+            jobs: jobs.iter().map(JobSummary::from).collect(),
+            prerequisites,
+            prerequisites_job,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl JobView {
+    fn new(job: &domain::jobs::Job, tail: Vec<domain::jobs::StoredLine>) -> Self {
+        JobView {
+            summary: job.into(),
+            host_id: job.host_id,
+            host_name: job.host_name.clone(),
+            command_line: job.command_line.clone(),
+            exit_status: job.exit_status,
+            failure: job.failure.clone(),
+            started: job.started_at.map(utc).unwrap_or_default(),
+            finished: job.finished_at.map(utc).unwrap_or_default(),
+            tail: tail.into_iter().map(Into::into).collect(),
+            total_lines: job.output_lines,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl HostForm {
+    /// The registration the domain checks, taking the form's values (the
+    /// pasted key moves into its zeroized holder).
+    fn into_registration(mut self) -> (domain::hosts::HostRegistration, String) {
+        use std::mem::take;
+        let private_key = take(&mut self.private_key);
+        let key = if private_key.trim().is_empty() {
+            domain::hosts::KeyChoice::Generate
+        } else {
+            domain::hosts::KeyChoice::paste(private_key)
+        };
+        let registration = domain::hosts::HostRegistration {
+            name: take(&mut self.name),
+            ssh_address: take(&mut self.ssh_address),
+            ssh_port: self.ssh_port,
+            ssh_user: take(&mut self.ssh_user),
+            key,
+            app_dir: take(&mut self.app_dir),
+            web_service: take(&mut self.web_service),
+            wsgi_service: take(&mut self.wsgi_service),
+            service_command: take(&mut self.service_command),
+            site_url: take(&mut self.site_url),
+        };
+        (registration, take(&mut self.fingerprint))
+    }
+}
+
 #[server(endpoint = "hosts/list")]
 pub async fn list_hosts() -> Result<Vec<HostSummary>, AppError> {
-    let caller = crate::api::guard::require(domain::accounts::Role::Viewer).await?;
-    let hosts = caller.console.hosts.list().await.map_err(|e| caller.fail(e))?;
-    Ok(hosts.iter().map(convert::host).collect())
+    let caller = require(Role::Viewer).await?;
+    Ok(caller
+        .console
+        .hosts
+        .list()
+        .await?
+        .iter()
+        .map(HostSummary::from)
+        .collect())
 }
 
 #[server(endpoint = "hosts/read-key")]
 pub async fn read_host_key(ssh_address: String, ssh_port: u16) -> Result<String, AppError> {
-    let caller = crate::api::guard::require(domain::accounts::Role::Admin).await?;
-    let key = caller
-        .console
-        .hosts
+    let caller = require(Role::Admin).await?;
+    let hosts = &caller.console.hosts;
+    Ok(hosts
         .read_host_key(&caller.operator, &ssh_address, ssh_port)
-        .await
-        .map_err(|e| caller.fail(e))?;
-    Ok(key.fingerprint)
+        .await?
+        .fingerprint)
 }
 
 /// A host registration as the admin fills it in. `Debug` shows the private
@@ -169,154 +271,74 @@ impl Drop for HostForm {
 
 #[server(endpoint = "hosts/register")]
 pub async fn register_host(form: HostForm) -> Result<i64, AppError> {
-    let caller = crate::api::guard::require(domain::accounts::Role::Admin).await?;
-    let mut form = form;
-    let private_key = std::mem::take(&mut form.private_key);
-    let key = if private_key.trim().is_empty() {
-        domain::hosts::KeyChoice::Generate
-    } else {
-        domain::hosts::KeyChoice::paste(private_key)
-    };
-    let registration = domain::hosts::HostRegistration {
-        name: std::mem::take(&mut form.name),
-        ssh_address: std::mem::take(&mut form.ssh_address),
-        ssh_port: form.ssh_port,
-        ssh_user: std::mem::take(&mut form.ssh_user),
-        key,
-        app_dir: std::mem::take(&mut form.app_dir),
-        web_service: std::mem::take(&mut form.web_service),
-        wsgi_service: std::mem::take(&mut form.wsgi_service),
-        service_command: std::mem::take(&mut form.service_command),
-        site_url: std::mem::take(&mut form.site_url),
-    };
-    let host = caller
+    let caller = require(Role::Admin).await?;
+    let (registration, fingerprint) = form.into_registration();
+    let (by, from) = (&caller.operator, &caller.provenance);
+    Ok(caller
         .console
         .hosts
-        .register(&caller.operator, &caller.provenance, registration, &form.fingerprint)
-        .await
-        .map_err(|e| caller.fail(e))?;
-    Ok(host.id)
+        .register(by, from, registration, &fingerprint)
+        .await?
+        .id)
 }
 
 #[server(endpoint = "hosts/detail")]
 pub async fn host_detail(host_id: i64) -> Result<HostView, AppError> {
-    let caller = crate::api::guard::require(domain::accounts::Role::Viewer).await?;
+    let caller = require(Role::Viewer).await?;
     let console = &caller.console;
-    let host = console.hosts.get(host_id).await.map_err(|e| caller.fail(e))?;
-    let jobs = console
-        .jobs
-        .jobs_on_host(host_id, 20)
-        .await
-        .map_err(|e| caller.fail(e))?;
-    let latest = console
-        .jobs
-        .latest_prerequisites(host_id)
-        .await
-        .map_err(|e| caller.fail(e))?;
-    let (prerequisites_job, prerequisites) = match latest {
-        Some((job, lines)) => (
-            Some(job),
-            domain::jobs::assess_prerequisites(&lines, &console.required_versions.as_pairs())
-                .into_iter()
-                .map(|p| PrerequisiteRow {
-                    name: p.name,
-                    found: p.found.unwrap_or_default(),
-                    required: p.required.unwrap_or_default(),
-                    verdict: p.verdict,
-                })
-                .collect(),
-        ),
-        None => (None, Vec::new()),
-    };
-    Ok(HostView {
-        summary: convert::host(&host),
-        public_key: host.public_key.clone(),
-        app_dir: host.app_dir.as_str().to_owned(),
-        web_service: host.web_service.as_str().to_owned(),
-        wsgi_service: host.wsgi_service.as_str().to_owned(),
-        control: match &host.control {
-            domain::hosts::ServiceControl::Systemd => "systemd".to_owned(),
-            domain::hosts::ServiceControl::Command(program) => program.as_str().to_owned(),
-        },
-        jobs: jobs.iter().map(convert::job).collect(),
-        prerequisites,
-        prerequisites_job,
-    })
+    let host = console.hosts.get(host_id).await?;
+    let jobs = console.jobs.jobs_on_host(host_id, 20).await?;
+    let prerequisites = console.jobs.latest_prerequisites(host_id).await?.map(|(job, lines)| {
+        let required = console.required_versions.as_pairs();
+        let rows = domain::jobs::assess_prerequisites(&lines, &required);
+        (job, rows.into_iter().map(PrerequisiteRow::from).collect())
+    });
+    Ok(HostView::new(&host, &jobs, prerequisites))
 }
 
 #[server(endpoint = "hosts/services")]
 pub async fn service_states(host_id: i64) -> Result<Vec<ServiceStateRow>, AppError> {
-    let caller = crate::api::guard::require(domain::accounts::Role::Viewer).await?;
-    let host = caller.console.hosts.get(host_id).await.map_err(|e| caller.fail(e))?;
-    let states = caller
-        .console
-        .hosts
+    let caller = require(Role::Viewer).await?;
+    let hosts = &caller.console.hosts;
+    let host = hosts.get(host_id).await?;
+    let states = hosts
         .service_states(&host, &caller.operator, &caller.provenance)
         .await
-        .map_err(|e| caller.fail(e.into()))?;
-    Ok(states
-        .into_iter()
-        .map(|s| ServiceStateRow {
-            unit: s.unit,
-            state: s.state,
-        })
-        .collect())
+        .map_err(domain::DomainError::from)?;
+    Ok(states.into_iter().map(ServiceStateRow::from).collect())
 }
 
 #[server(endpoint = "hosts/repin")]
 pub async fn repin_host(host_id: i64, fingerprint: String) -> Result<(), AppError> {
-    let caller = crate::api::guard::require(domain::accounts::Role::Admin).await?;
-    caller
-        .console
-        .hosts
-        .repin(&caller.operator, &caller.provenance, host_id, &fingerprint)
-        .await
-        .map_err(|e| caller.fail(e))?;
+    let caller = require(Role::Admin).await?;
+    let (by, from) = (&caller.operator, &caller.provenance);
+    caller.console.hosts.repin(by, from, host_id, &fingerprint).await?;
     Ok(())
 }
 
 #[server(endpoint = "jobs/start")]
 pub async fn start_job(host_id: i64, action: String) -> Result<i64, AppError> {
-    let caller = crate::api::guard::require(domain::accounts::Role::Operator).await?;
-    let runbook = domain::jobs::Runbook::parse(&action).map_err(|e| caller.fail(e))?;
-    caller
-        .console
-        .jobs
-        .start_job(&caller.operator, &caller.provenance, host_id, runbook)
-        .await
-        .map_err(|e| caller.fail(e))
+    let caller = require(Role::Operator).await?;
+    let runbook = domain::jobs::Runbook::parse(&action)?;
+    let (by, from) = (&caller.operator, &caller.provenance);
+    Ok(caller.console.jobs.start_job(by, from, host_id, runbook).await?)
 }
 
 #[server(endpoint = "jobs/cancel")]
 pub async fn cancel_job(job_id: i64) -> Result<(), AppError> {
-    let caller = crate::api::guard::require(domain::accounts::Role::Operator).await?;
-    caller
-        .console
-        .jobs
-        .cancel(&caller.operator, &caller.provenance, job_id)
-        .await
-        .map_err(|e| caller.fail(e))
+    let caller = require(Role::Operator).await?;
+    let (by, from) = (&caller.operator, &caller.provenance);
+    Ok(caller.console.jobs.cancel(by, from, job_id).await?)
 }
 
 #[server(endpoint = "jobs/detail")]
 pub async fn job_detail(job_id: i64) -> Result<JobView, AppError> {
-    let caller = crate::api::guard::require(domain::accounts::Role::Viewer).await?;
+    let caller = require(Role::Viewer).await?;
     let jobs = &caller.console.jobs;
-    let job = jobs.job(job_id).await.map_err(|e| caller.fail(e))?;
+    let job = jobs.job(job_id).await?;
     let from = (job.output_lines - 200).max(0);
-    let tail = jobs.output_after(job_id, from, 200).await.map_err(|e| caller.fail(e))?;
-    Ok(JobView {
-        summary: convert::job(&job),
-        host_id: job.host_id,
-        host_name: job.host_name.clone(),
-        command_line: job.command_line.clone(),
-        exit_status: job.exit_status,
-        failure: job.failure.clone(),
-        started: job.started_at.map(crate::api::guard::utc).unwrap_or_default(),
-        finished: job.finished_at.map(crate::api::guard::utc).unwrap_or_default(),
-        tail: tail.into_iter().map(Into::into).collect(),
-        total_lines: job.output_lines,
-    })
+    let tail = jobs.output_after(job_id, from, 200).await?;
+    Ok(JobView::new(&job, tail))
 }
 
 #[cfg(test)]

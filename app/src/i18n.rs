@@ -6,64 +6,55 @@ use std::sync::LazyLock;
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash, Serialize, Deserialize)]
-pub enum Locale {
-    #[default]
-    Fr,
-    En,
-}
+pub use vocabulary::locale::Locale;
 
-impl Locale {
-    pub fn code(self) -> &'static str {
-        match self {
-            Locale::Fr => "fr",
-            Locale::En => "en",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Self> {
-        match code {
-            "fr" => Some(Locale::Fr),
-            "en" => Some(Locale::En),
-            _ => None,
-        }
-    }
-
+/// The console's messages in a language: `locale.t("key")`. The language
+/// itself is the shared [`Locale`] word; the messages live here, on the
+/// side that renders them.
+pub trait Translate: Copy {
     /// The message `key`, or the key itself when it has no translation
     /// (a test checks that every key used has one).
-    pub fn t(self, key: &str) -> String {
-        self.format(key, None)
-    }
+    fn t(self, key: &str) -> String;
 
     /// The message `key` with named arguments.
-    pub fn t_with(self, key: &str, args: &[(&str, FluentValue<'static>)]) -> String {
+    fn t_with(self, key: &str, args: &[(&str, FluentValue<'static>)]) -> String;
+
+    /// Whether `key` has a message in this language.
+    fn has(self, key: &str) -> bool;
+}
+
+impl Translate for Locale {
+    fn t(self, key: &str) -> String {
+        format(self, key, None)
+    }
+
+    fn t_with(self, key: &str, args: &[(&str, FluentValue<'static>)]) -> String {
         let mut fluent_args = FluentArgs::new();
         for (name, value) in args {
             fluent_args.set(*name, value.clone());
         }
-        self.format(key, Some(&fluent_args))
+        format(self, key, Some(&fluent_args))
     }
 
-    fn format(self, key: &str, args: Option<&FluentArgs>) -> String {
-        let bundle = match self {
-            Locale::Fr => &*FRENCH,
-            Locale::En => &*ENGLISH,
-        };
-        let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {
-            return key.to_owned();
-        };
-        let mut errors = Vec::new();
-        bundle.format_pattern(pattern, args, &mut errors).into_owned()
+    fn has(self, key: &str) -> bool {
+        messages(self).has_message(key)
     }
+}
 
-    pub fn has(self, key: &str) -> bool {
-        let bundle = match self {
-            Locale::Fr => &*FRENCH,
-            Locale::En => &*ENGLISH,
-        };
-        bundle.has_message(key)
+fn format(locale: Locale, key: &str, args: Option<&FluentArgs>) -> String {
+    let bundle = messages(locale);
+    let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {
+        return key.to_owned();
+    };
+    let mut errors = Vec::new();
+    bundle.format_pattern(pattern, args, &mut errors).into_owned()
+}
+
+fn messages(locale: Locale) -> &'static FluentBundle<FluentResource> {
+    match locale {
+        Locale::Fr => &FRENCH,
+        Locale::En => &ENGLISH,
     }
 }
 
@@ -168,8 +159,8 @@ mod tests {
         ];
         let mut keys: Vec<String> = sources.iter().flat_map(|s| used_keys(s)).collect();
         // Keys built at run time.
-        for suffix in ["viewer", "operator", "admin"] {
-            keys.push(format!("role-{suffix}"));
+        for role in vocabulary::accounts::Role::ALL {
+            keys.push(role.label_key().to_owned());
         }
         for suffix in ["success", "failure", "denied"] {
             keys.push(format!("outcome-{suffix}"));

@@ -5,11 +5,10 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 use leptos_router::components::{Outlet, ParentRoute, Route, Router, Routes, A};
-use leptos_router::hooks::use_location;
 use leptos_router::{path, SsrMode};
 
-use crate::api::who_am_i;
-use crate::i18n::use_locale;
+use crate::api::{who_am_i, MeResource, Role};
+use crate::i18n::{use_locale, Translate};
 use crate::pages::accounts::AccountsPage;
 use crate::pages::area::AreaPage;
 use crate::pages::audit::AuditPage;
@@ -24,7 +23,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let locale = use_locale();
     view! {
         <!DOCTYPE html>
-        <html lang=locale.code()>
+        <html lang=locale.as_str()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -108,17 +107,9 @@ const AREAS: &[(&str, &str, bool)] = &[
 #[component]
 fn Layout() -> impl IntoView {
     let locale = use_locale();
-    let me = Resource::new(|| (), |_| who_am_i());
-    let location = use_location();
-    let here = move || {
-        let path = location.pathname.get();
-        let query = location.search.get();
-        if query.is_empty() {
-            path
-        } else {
-            format!("{path}?{query}")
-        }
-    };
+    // Fetched once here; the pages inside read it with `use_me`.
+    let me: MeResource = Resource::new(|| (), |_| who_am_i());
+    provide_context(me);
     view! {
         <a class="skip-link" href="#main">{locale.t("common-skip-to-content")}</a>
         <header class="top">
@@ -127,21 +118,14 @@ fn Layout() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let me = me.await.ok().flatten();
                     me.map(|me| {
-                        let role_key = format!("role-{}", me.role);
                         view! {
                             <div class="who">
                                 <a href="/account" class="me">
                                     <span class="username">{me.username.clone()}</span>
                                     " · "
-                                    <span class="role">{locale.t(&role_key)}</span>
+                                    <span class="role">{locale.t(me.role.label_key())}</span>
                                 </a>
-                                <form method="post" action="/language" class="inline">
-                                    <input type="hidden" name="next" value=here/>
-                                    {match locale {
-                                        crate::i18n::Locale::Fr => view! { <button type="submit" name="language" value="en" class="link" lang="en">"English"</button> }.into_any(),
-                                        crate::i18n::Locale::En => view! { <button type="submit" name="language" value="fr" class="link" lang="fr">"Français"</button> }.into_any(),
-                                    }}
-                                </form>
+                                <LanguageSwitch class="inline"/>
                                 <form method="post" action="/sign-out" class="inline">
                                     <button type="submit" class="secondary">{locale.t("nav-sign-out")}</button>
                                 </form>
@@ -159,7 +143,7 @@ fn Layout() -> impl IntoView {
                         .map(|(href, key, admin_only)| {
                             let href = *href;
                             let label = StoredValue::new(locale.t(key));
-                            let shown = move || !*admin_only || me.get().and_then(|m| m.ok()).flatten().is_some_and(|m| m.is_admin());
+                            let shown = move || !*admin_only || me.get().and_then(|m| m.ok()).flatten().is_some_and(|m| m.may(Role::Admin));
                             view! {
                                 <Show when=shown>
                                     <li><A href=href exact=true>{label.get_value()}</A></li>
@@ -173,5 +157,34 @@ fn Layout() -> impl IntoView {
                 <Outlet/>
             </main>
         </div>
+    }
+}
+
+/// Switches the interface language to the other one: a plain form post,
+/// remembered in a cookie, and on the account once signed in. The same
+/// switch sits in the header and under the sign-in form.
+#[component]
+pub(crate) fn LanguageSwitch(
+    /// The form's class: `language` (a line of its own) or `inline`.
+    #[prop(default = "language")]
+    class: &'static str,
+) -> impl IntoView {
+    let other = use_locale().other();
+    let location = leptos_router::hooks::use_location();
+    let here = move || {
+        let search = location.search.get();
+        if search.is_empty() {
+            location.pathname.get()
+        } else {
+            format!("{}?{search}", location.pathname.get())
+        }
+    };
+    view! {
+        <form method="post" action="/language" class=class>
+            <input type="hidden" name="next" value=here/>
+            <button type="submit" name="language" value=other.as_str() class="link" lang=other.as_str()>
+                {other.native_name()}
+            </button>
+        </form>
     }
 }

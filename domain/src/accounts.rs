@@ -52,59 +52,8 @@ impl std::fmt::Display for Username {
     }
 }
 
-/// What an account may do. Ordered: `Viewer < Operator < Admin`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Viewer, Role::Operator, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == raw)
-            .ok_or_else(|| DomainError::invalid("role", "error-role-unknown"))
-    }
-}
-
-/// The interface language an account chose. French is the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    Fr,
-    En,
-}
-
-impl Language {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Language::Fr => "fr",
-            Language::En => "en",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Result<Self> {
-        match raw {
-            "fr" => Ok(Language::Fr),
-            "en" => Ok(Language::En),
-            _ => Err(DomainError::invalid("language", "error-language-unknown")),
-        }
-    }
-}
+pub use vocabulary::accounts::Role;
+pub use vocabulary::locale::Locale;
 
 /// The signed-in staff member on whose behalf a request runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,7 +61,7 @@ pub struct Operator {
     pub id: i64,
     pub username: Username,
     pub role: Role,
-    pub language: Language,
+    pub language: Locale,
     pub session_epoch: i32,
 }
 
@@ -140,7 +89,7 @@ pub struct AccountSummary {
     pub id: i64,
     pub username: String,
     pub role: Role,
-    pub language: Language,
+    pub language: Locale,
     pub enabled: bool,
     pub created_at: OffsetDateTime,
 }
@@ -158,12 +107,24 @@ struct AccountRow {
 }
 
 impl AccountRow {
+    fn role(&self) -> Result<Role> {
+        self.role
+            .parse()
+            .map_err(|_| DomainError::invalid("role", "error-role-unknown"))
+    }
+
+    fn language(&self) -> Result<Locale> {
+        self.language
+            .parse()
+            .map_err(|_| DomainError::invalid("language", "error-language-unknown"))
+    }
+
     fn operator(&self) -> Result<Operator> {
         Ok(Operator {
             id: self.id,
             username: Username(self.username.clone()),
-            role: Role::parse(&self.role)?,
-            language: Language::parse(&self.language)?,
+            role: self.role()?,
+            language: self.language()?,
             session_epoch: self.session_epoch,
         })
     }
@@ -172,8 +133,8 @@ impl AccountRow {
         Ok(AccountSummary {
             id: self.id,
             username: self.username.clone(),
-            role: Role::parse(&self.role)?,
-            language: Language::parse(&self.language)?,
+            role: self.role()?,
+            language: self.language()?,
             enabled: self.disabled_at.is_none(),
             created_at: self.created_at,
         })
@@ -448,7 +409,7 @@ impl AccountDirectory {
 
     /// Remembers the interface language the operator chose.
     #[tracing::instrument(skip(self, me, provenance), fields(me = %me.username))]
-    pub async fn set_language(&self, me: &Operator, provenance: &Provenance, language: Language) -> Result<()> {
+    pub async fn set_language(&self, me: &Operator, provenance: &Provenance, language: Locale) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE accounts SET language = $2 WHERE id = $1")
             .bind(me.id)
@@ -535,13 +496,12 @@ mod tests {
     }
 
     #[test]
-    fn roles_are_ordered_viewer_operator_admin() {
-        assert!(Role::Viewer < Role::Operator && Role::Operator < Role::Admin);
+    fn an_operator_may_do_what_their_role_allows() {
         let viewer = Operator {
             id: 1,
             username: Username::parse("vera").unwrap(),
             role: Role::Viewer,
-            language: Language::Fr,
+            language: Locale::Fr,
             session_epoch: 0,
         };
         assert!(viewer.require(Role::Viewer).is_ok());

@@ -11,7 +11,7 @@ pub fn hydrate() {
     let locale = document()
         .document_element()
         .and_then(|html| html.get_attribute("lang"))
-        .and_then(|code| Locale::from_code(&code))
+        .and_then(|word| word.parse::<Locale>().ok())
         .unwrap_or_default();
     leptos::mount::hydrate_body(move || {
         provide_context(locale);

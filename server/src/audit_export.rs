@@ -2,61 +2,40 @@
 //! filters, streamed as CSV in constant memory.
 
 use app::audit_query::AuditQuery;
-use app::context::RequestContext;
+use app::context::{Caller, Refusal};
 use axum::body::Body;
-use axum::extract::{Extension, Query, State};
+use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use domain::accounts::Role;
 use domain::audit::{AuditAction, AuditEntry, Outcome};
 use futures::TryStreamExt;
 use http::{header, StatusCode};
 
-use crate::startup::AppState;
-
-pub async fn export(
-    State(state): State<AppState>,
-    Extension(context): Extension<RequestContext>,
-    Query(query): Query<AuditQuery>,
-) -> Response {
-    let Some(operator) = context.operator else {
-        return (StatusCode::UNAUTHORIZED, "Connexion requise / Sign-in required").into_response();
-    };
-    if operator.require(Role::Operator).is_err() {
-        let _ = state
-            .console
-            .record_refusal(
-                operator.actor(),
-                "request.forbidden",
-                "/audit/export.csv",
-                &context.provenance,
-                "role",
-            )
-            .await;
-        return (StatusCode::FORBIDDEN, "Accès refusé / Forbidden").into_response();
-    }
+pub async fn export(caller: Caller, Query(query): Query<AuditQuery>) -> Result<Response, Refusal> {
+    let caller = caller.at_least(Role::Operator).await?;
     let filter = match query.to_filter() {
         Ok(filter) => filter,
-        Err(error) => return (StatusCode::BAD_REQUEST, format!("{error}")).into_response(),
+        Err(error) => return Ok((StatusCode::BAD_REQUEST, format!("{error}")).into_response()),
     };
     let recorded = AuditEntry::new(
-        operator.actor(),
+        caller.operator.actor(),
         AuditAction::AuditExport,
         "audit_log",
         Outcome::Success,
     )
     .detail("filter", query.describe())
-    .from(&context.provenance)
-    .record_alone(state.console.pool())
+    .from(&caller.provenance)
+    .record_alone(caller.console.pool())
     .await;
     if let Err(error) = recorded {
         tracing::error!(%error, "could not audit an export");
-        return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response();
+        return Ok((StatusCode::INTERNAL_SERVER_ERROR, "").into_response());
     }
-    let stream = state.console.audit.export_csv(filter).map_err(|error| {
+    let stream = caller.console.audit.export_csv(filter).map_err(|error| {
         tracing::error!(%error, "audit export interrupted");
         std::io::Error::other("audit export interrupted")
     });
-    (
+    Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (
@@ -67,5 +46,5 @@ pub async fn export(
         ],
         Body::from_stream(stream),
     )
-        .into_response()
+        .into_response())
 }

@@ -6,7 +6,7 @@ use app::context::RequestContext;
 use axum::extract::{Extension, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
-use domain::accounts::Language;
+use domain::accounts::Locale;
 use domain::audit::AuditAction;
 use domain::DomainError;
 use serde::Deserialize;
@@ -136,7 +136,7 @@ pub async fn language(
     Extension(context): Extension<RequestContext>,
     Form(form): Form<LanguageForm>,
 ) -> Response {
-    let Ok(language) = Language::parse(&form.language) else {
+    let Ok(language) = form.language.parse::<Locale>() else {
         return Redirect::to(&local_path(&form.next)).into_response();
     };
     if let Some(operator) = &context.operator {

@@ -10,7 +10,7 @@ use app::i18n::Locale;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use domain::accounts::{Language, Operator};
+use domain::accounts::Operator;
 use domain::audit::{Actor, Provenance};
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
@@ -37,11 +37,8 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
     let no_store = operator.is_some() && !is_static_file(request.uri().path());
     let locale = operator
         .as_ref()
-        .map(|op| match op.language {
-            Language::Fr => Locale::Fr,
-            Language::En => Locale::En,
-        })
-        .or_else(|| cookie(&request, LANGUAGE_COOKIE).and_then(|code| Locale::from_code(&code)))
+        .map(|op| op.language)
+        .or_else(|| cookie(&request, LANGUAGE_COOKIE).and_then(|word| word.parse::<Locale>().ok()))
         .unwrap_or_default();
     if operator.is_none() && needs_sign_in(&request) {
         let here = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::api::{list_accounts, CreateAccount, ResetPassword, SetAccountEnabled};
 use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 
 #[component]
 pub fn AccountsPage() -> impl IntoView {

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 
 #[component]
 pub fn AreaPage(area: &'static str) -> impl IntoView {

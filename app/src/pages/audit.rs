@@ -10,7 +10,7 @@ use vocabulary::audit::{AuditAction, Outcome};
 
 use crate::audit_query::AuditQuery;
 use crate::components::{ErrorNotice, Loading};
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 
 #[component]
 pub fn AuditPage() -> impl IntoView {

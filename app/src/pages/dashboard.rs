@@ -3,15 +3,15 @@
 
 use leptos::prelude::*;
 
-use crate::api::{audit_page, who_am_i};
+use crate::api::{audit_page, use_me};
 use crate::audit_query::AuditQuery;
 use crate::components::Loading;
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let locale = use_locale();
-    let me = Resource::new(|| (), |_| who_am_i());
+    let me = use_me();
     let recent = Resource::new(|| (), |_| audit_page(AuditQuery::default(), None));
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>

@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::components::{last_error, ErrorNotice, FormError, Loading};
 use crate::hosts_api::{host_detail, service_states, HostView, RepinHost, StartJob};
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 
 #[component]
 pub fn HostPage() -> impl IntoView {
@@ -31,7 +31,7 @@ pub fn HostPage() -> impl IntoView {
 fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView {
     let locale = use_locale();
     let host_id = host.summary.id;
-    let me = Resource::new(|| (), |_| crate::api::who_am_i());
+    let me = crate::api::use_me();
     let states = Resource::new(|| (), move |_| service_states(host_id));
     let start = ServerAction::<StartJob>::new();
     let start_error = last_error(start.value());
@@ -63,7 +63,7 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
                         {move || {
                             let presented = presented_for_repin.clone();
                             Suspend::new(async move {
-                                me.await.ok().flatten().filter(|m| m.is_admin()).map(|_| view! {
+                                me.await.ok().flatten().filter(|m| m.may(crate::api::Role::Admin)).map(|_| view! {
                                     <p class="hint">{locale.t("hosts-repin-hint")}</p>
                                     <button type="button" id="repin" on:click=move |_| {
                                         repin.dispatch(RepinHost { host_id, fingerprint: presented.clone() });

@@ -6,13 +6,13 @@ use leptos_router::hooks::use_navigate;
 
 use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
 use crate::hosts_api::{list_hosts, HostForm, ReadHostKey, RegisterHost};
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 
 #[component]
 pub fn HostsPage() -> impl IntoView {
     let locale = use_locale();
     let hosts = Resource::new(|| (), |_| list_hosts());
-    let me = Resource::new(|| (), |_| crate::api::who_am_i());
+    let me = crate::api::use_me();
     view! {
         <h1>{locale.t("nav-server")}</h1>
         <p>{locale.t("area-server")}</p>
@@ -37,7 +37,7 @@ pub fn HostsPage() -> impl IntoView {
         </Suspense>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                me.await.ok().flatten().filter(|m| m.is_admin()).map(|_| view! { <RegisterHostForm/> })
+                me.await.ok().flatten().filter(|m| m.may(crate::api::Role::Admin)).map(|_| view! { <RegisterHostForm/> })
             })}
         </Suspense>
     }

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::components::{last_error, ErrorNotice, FormError, Loading};
 use crate::hosts_api::{job_detail, CancelJob, JobView};
-use crate::i18n::use_locale;
+use crate::i18n::{use_locale, Translate};
 use vocabulary::jobs::JobFailure;
 #[cfg(feature = "hydrate")]
 use vocabulary::jobs::{JobEvent, JobStatus, OutputLine};

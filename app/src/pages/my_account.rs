@@ -4,8 +4,8 @@ use leptos::prelude::*;
 
 use crate::api::ChangePassword;
 use crate::components::{last_error, FieldError, FormError};
-use crate::i18n::use_locale;
-use crate::pages::sign_in::LanguageSwitch;
+use crate::i18n::{use_locale, Translate};
+use crate::shell::LanguageSwitch;
 
 #[component]
 pub fn MyAccountPage() -> impl IntoView {

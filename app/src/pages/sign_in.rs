@@ -7,7 +7,8 @@ use leptos_router::hooks::use_query_map;
 
 use crate::api::setup_token_valid;
 use crate::components::Loading;
-use crate::i18n::{use_locale, Locale};
+use crate::i18n::{use_locale, Locale, Translate};
+use crate::shell::LanguageSwitch;
 
 /// A translation key from the URL, only if it is one we know (never echo
 /// arbitrary text from a URL into the page).
@@ -58,32 +59,6 @@ pub fn SignInPage() -> impl IntoView {
             </form>
             <LanguageSwitch/>
         </main>
-    }
-}
-
-/// Switches the interface language (remembered in a cookie, and on the
-/// account once signed in).
-#[component]
-pub fn LanguageSwitch() -> impl IntoView {
-    let locale = use_locale();
-    let (code, label) = match locale {
-        Locale::Fr => ("en", "English"),
-        Locale::En => ("fr", "Français"),
-    };
-    let location = leptos_router::hooks::use_location();
-    let here = move || {
-        let search = location.search.get();
-        if search.is_empty() {
-            location.pathname.get()
-        } else {
-            format!("{}?{search}", location.pathname.get())
-        }
-    };
-    view! {
-        <form method="post" action="/language" class="language">
-            <input type="hidden" name="next" value=here/>
-            <button type="submit" name="language" value=code class="link" lang=code>{label}</button>
-        </form>
     }
 }
 
