@@ -133,7 +133,7 @@ impl Caller {
             .console
             .record_refusal(
                 self.operator.actor(),
-                "request.forbidden",
+                domain::audit::AuditAction::RequestForbidden,
                 &self.path,
                 &self.provenance,
                 "role",

@@ -87,7 +87,7 @@ impl Console {
 }
 
 use accounts::Operator;
-use audit::{Actor, AuditAction, AuditEntry, IntoAuditAction, Outcome, Provenance};
+use audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
 use throttle::ThrottleSubject;
 
 impl Console {
@@ -147,7 +147,7 @@ impl Console {
         &self,
         actor: Actor,
         provenance: &Provenance,
-        action: impl IntoAuditAction,
+        action: AuditAction,
         reason: Option<&str>,
     ) -> error::Result<()> {
         let target = actor.name().to_owned();
@@ -164,7 +164,7 @@ impl Console {
     pub async fn record_refusal(
         &self,
         actor: Actor,
-        action: impl IntoAuditAction,
+        action: AuditAction,
         target: &str,
         provenance: &Provenance,
         reason: &str,

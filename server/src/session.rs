@@ -237,7 +237,12 @@ async fn signed_in_operator(state: &AppState, session: &Session, provenance: &Pr
     };
     if let Err(error) = state
         .console
-        .record_session_end(actor, provenance, "session.expired", Some(reason))
+        .record_session_end(
+            actor,
+            provenance,
+            domain::audit::AuditAction::SessionExpired,
+            Some(reason),
+        )
         .await
     {
         tracing::error!(%error, "could not audit a session's end");

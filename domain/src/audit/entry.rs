@@ -27,10 +27,10 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub fn new(actor: Actor, action: impl IntoAuditAction, target: &str, outcome: Outcome) -> Self {
+    pub fn new(actor: Actor, action: AuditAction, target: &str, outcome: Outcome) -> Self {
         Self {
             actor,
-            action: action.into_audit_action(),
+            action,
             target: clean(target),
             outcome,
             details: Map::new(),
@@ -144,28 +144,6 @@ fn sanitize(value: Value) -> Value {
         Value::Array(items) => Value::Array(items.into_iter().map(sanitize).collect()),
         Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (clean(&k), sanitize(v))).collect()),
         other => other,
-    }
-}
-
-/// What [`AuditEntry::new`] takes as its action.
-pub trait IntoAuditAction {
-    fn into_audit_action(self) -> AuditAction;
-}
-
-impl IntoAuditAction for AuditAction {
-    fn into_audit_action(self) -> AuditAction {
-        self
-    }
-}
-
-/// Transitional, for the call sites that still name their action as a word
-/// (the jobs module's runbooks, until it is converted): the word must be one
-/// of [`AuditAction`]'s, a typo is a bug found by the first test that records
-/// it. Remove once every caller passes an [`AuditAction`].
-impl IntoAuditAction for &'static str {
-    fn into_audit_action(self) -> AuditAction {
-        self.parse()
-            .unwrap_or_else(|unknown| panic!("{unknown}: every action the console writes is an AuditAction"))
     }
 }
 

@@ -27,7 +27,7 @@ pub mod verify;
 
 pub use chain::ChainPoint;
 pub use checkpoint::{Checkpoint, CheckpointFile};
-pub use entry::{AuditEntry, IntoAuditAction};
+pub use entry::AuditEntry;
 pub use row_hash::RecordContent;
 pub use search::{AuditCursor, AuditFilter, AuditPage, AuditRecord};
 pub use verify::{BrokenLink, ChainStatus};

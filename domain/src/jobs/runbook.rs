@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditAction;
 use crate::error::{DomainError, Result};
 use crate::hosts::{Host, ServiceVerb};
 use crate::ssh::RemoteCommand;
@@ -27,19 +28,19 @@ impl Runbook {
     ];
 
     /// The action's name in the audit log and the jobs table.
-    pub fn action(self) -> &'static str {
+    pub fn action(self) -> AuditAction {
         match self {
-            Runbook::StopWebServer => "webapp.stop_web_server",
-            Runbook::RestartWebServer => "webapp.restart_web_server",
-            Runbook::RestartWsgiServer => "webapp.restart_wsgi_server",
-            Runbook::CheckPrerequisites => "host.check_prerequisites",
+            Runbook::StopWebServer => AuditAction::WebappStopWebServer,
+            Runbook::RestartWebServer => AuditAction::WebappRestartWebServer,
+            Runbook::RestartWsgiServer => AuditAction::WebappRestartWsgiServer,
+            Runbook::CheckPrerequisites => AuditAction::HostCheckPrerequisites,
         }
     }
 
     pub fn parse(action: &str) -> Result<Self> {
         Runbook::ALL
             .into_iter()
-            .find(|r| r.action() == action)
+            .find(|r| r.action().as_str() == action)
             .ok_or_else(|| DomainError::invalid("action", "error-action-unknown"))
     }
 

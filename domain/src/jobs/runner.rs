@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use super::output::{write_output, BATCH};
 use super::{failure, JobFailure, JobStatus, Runbook};
 use crate::accounts::{Operator, Role};
-use crate::audit::{Actor, AuditEntry, Outcome, Provenance};
+use crate::audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::hosts::{Host, HostDirectory, ServiceControl};
 use crate::ssh::{Ended, OutputLine, RemoteCommand};
@@ -85,7 +85,7 @@ impl JobRunner {
             .fetch_all(&mut *tx)
             .await?;
             for (id, action, host) in &jobs {
-                AuditEntry::new(Actor::System, "job.interrupted", host, Outcome::Failure)
+                AuditEntry::new(Actor::System, AuditAction::JobInterrupted, host, Outcome::Failure)
                     .detail("job", *id)
                     .detail("action", action.as_str())
                     .record(&mut tx)
@@ -103,7 +103,7 @@ impl JobRunner {
 
     /// Starts a runbook action on a host (operators and admins). A second
     /// mutating job on a busy host is refused with the running job's number.
-    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), request_id = provenance.request_id.as_deref(), host_id, action = runbook.action()))]
+    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), request_id = provenance.request_id.as_deref(), host_id, action = %runbook.action()))]
     pub async fn start_job(
         &self,
         by: &Operator,
@@ -127,7 +127,7 @@ impl JobRunner {
              VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) RETURNING id",
         )
         .bind(host.id)
-        .bind(runbook.action())
+        .bind(runbook.action().as_str())
         .bind(runbook.mutating())
         .bind(command.line())
         .bind(by.id)
@@ -175,7 +175,7 @@ impl JobRunner {
         Ok(job_id)
     }
 
-    #[tracing::instrument(skip_all, fields(job = job_id, host = %host.name.as_str(), action = runbook.action(), request_id = provenance.request_id.as_deref()))]
+    #[tracing::instrument(skip_all, fields(job = job_id, host = %host.name.as_str(), action = %runbook.action(), request_id = provenance.request_id.as_deref()))]
     async fn run(
         &self,
         job_id: i64,
@@ -285,7 +285,7 @@ impl JobRunner {
         if changed.rows_affected() == 0 {
             return Err(DomainError::invalid("job", "error-job-finished"));
         }
-        AuditEntry::new(by.actor(), "job.cancel", &job.host_name, Outcome::Success)
+        AuditEntry::new(by.actor(), AuditAction::JobCancel, &job.host_name, Outcome::Success)
             .detail("job", job_id)
             .detail("action", job.action.as_str())
             .from(provenance)

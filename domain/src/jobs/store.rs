@@ -84,7 +84,7 @@ impl JobRunner {
             "SELECT id FROM jobs WHERE host_id = $1 AND action = $2 AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
         )
         .bind(host_id)
-        .bind(Runbook::CheckPrerequisites.action())
+        .bind(Runbook::CheckPrerequisites.action().as_str())
         .fetch_optional(&self.pool)
         .await?;
         match job {
