@@ -8,7 +8,6 @@ use crate::error::{DomainError, Result};
 use crate::secrets::SecretId;
 use crate::ssh::{HostKey, SshAddress, SshTarget, SshUser};
 
-#[derive(sqlx::FromRow)]
 pub(super) struct HostRow {
     id: i64,
     name: String,
@@ -57,24 +56,34 @@ impl HostRow {
     }
 }
 
-pub(super) const HOST_COLUMNS: &str = "id, name, ssh_address, ssh_port, ssh_user, private_key_secret, public_key, host_key, \
-     host_key_fingerprint, presented_fingerprint, presented_at, app_dir, web_service, wsgi_service, service_command, site_url";
+/// Every host, or the one whose id is given: the one place the hosts table
+/// is read, so its columns are listed once.
+pub(super) async fn host_rows(executor: impl sqlx::PgExecutor<'_>, id: Option<i64>) -> Result<Vec<HostRow>> {
+    Ok(sqlx::query_as!(
+        HostRow,
+        "SELECT id, name, ssh_address, ssh_port, ssh_user, private_key_secret, public_key, host_key,
+                host_key_fingerprint, presented_fingerprint, presented_at, app_dir, web_service, wsgi_service,
+                service_command, site_url
+         FROM hosts WHERE $1::bigint IS NULL OR id = $1 ORDER BY name",
+        id
+    )
+    .fetch_all(executor)
+    .await?)
+}
 
 impl HostDirectory {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn list(&self) -> Result<Vec<Host>> {
-        let rows: Vec<HostRow> = sqlx::query_as(&format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY name"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter().map(HostRow::host).collect()
+        host_rows(&self.pool, None)
+            .await?
+            .into_iter()
+            .map(HostRow::host)
+            .collect()
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn get(&self, id: i64) -> Result<Host> {
-        let row: Option<HostRow> = sqlx::query_as(&format!("SELECT {HOST_COLUMNS} FROM hosts WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = host_rows(&self.pool, Some(id)).await?.pop();
         row.ok_or(DomainError::NotFound("host"))?.host()
     }
 }

@@ -40,13 +40,13 @@ impl HostDirectory {
             return Err(DomainError::invalid("fingerprint", "error-fingerprint-mismatch"));
         }
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        sqlx::query!(
             "UPDATE hosts SET host_key = $2, host_key_fingerprint = $3, presented_fingerprint = NULL, presented_at = NULL
              WHERE id = $1",
+            host_id,
+            presented.openssh,
+            presented.fingerprint,
         )
-        .bind(host_id)
-        .bind(&presented.openssh)
-        .bind(&presented.fingerprint)
         .execute(&mut *tx)
         .await?;
         AuditEntry::new(by.actor(), AuditAction::HostRepin, host.name.as_str(), Outcome::Success)
@@ -78,11 +78,13 @@ impl HostDirectory {
         if let Err(SshError::HostKeyChanged { pinned, presented }) = &result {
             let recorded = async {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("UPDATE hosts SET presented_fingerprint = $2, presented_at = now() WHERE id = $1")
-                    .bind(host.id)
-                    .bind(presented)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query!(
+                    "UPDATE hosts SET presented_fingerprint = $2, presented_at = now() WHERE id = $1",
+                    host.id,
+                    presented
+                )
+                .execute(&mut *tx)
+                .await?;
                 AuditEntry::new(
                     by.actor(),
                     AuditAction::SshHostKeyChanged,

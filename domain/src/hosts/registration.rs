@@ -3,7 +3,7 @@
 //! admin confirmed asked for again and pinned, all audited in one
 //! transaction.
 
-use super::directory::{HostRow, HOST_COLUMNS};
+use super::directory::host_rows;
 use super::host_key::ssh_failure;
 use super::names::parse_site_url;
 use super::{Host, HostDirectory, HostName, RemotePath, UnitName};
@@ -79,7 +79,7 @@ impl HostDirectory {
         registration: HostRegistration,
         host_key_file_line: &str,
     ) -> Result<Option<Host>> {
-        let hosts: i64 = sqlx::query_scalar("SELECT count(*) FROM hosts")
+        let hosts = sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM hosts"#)
             .fetch_one(&self.pool)
             .await?;
         if hosts > 0 {
@@ -144,27 +144,31 @@ impl HostDirectory {
             .secrets
             .put(&mut tx, &private_key_purpose(&name), private_key.as_bytes())
             .await?;
-        let row: HostRow = sqlx::query_as(&format!(
+        let id = sqlx::query_scalar!(
             "INSERT INTO hosts (name, ssh_address, ssh_port, ssh_user, private_key_secret, public_key, host_key,
                                 host_key_fingerprint, app_dir, web_service, wsgi_service, service_command, site_url)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {HOST_COLUMNS}"
-        ))
-        .bind(name.as_str())
-        .bind(target.address.as_str())
-        .bind(i32::from(target.port))
-        .bind(target.user.as_str())
-        .bind(secret)
-        .bind(&public_key)
-        .bind(&presented.openssh)
-        .bind(&presented.fingerprint)
-        .bind(app_dir.as_str())
-        .bind(web_service.as_str())
-        .bind(wsgi_service.as_str())
-        .bind(service_command.as_ref().map(RemotePath::as_str))
-        .bind(&site_url)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+            name.as_str(),
+            target.address.as_str(),
+            i32::from(target.port),
+            target.user.as_str(),
+            secret.0,
+            public_key,
+            presented.openssh,
+            presented.fingerprint,
+            app_dir.as_str(),
+            web_service.as_str(),
+            wsgi_service.as_str(),
+            service_command.as_ref().map(RemotePath::as_str),
+            site_url,
+        )
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| DomainError::on_constraint(e, "hosts_name_key", "name", "error-host-name-taken"))?;
+        let row = host_rows(&mut *tx, Some(id))
+            .await?
+            .pop()
+            .ok_or(DomainError::NotFound("host"))?;
         AuditEntry::new(actor, AuditAction::HostRegister, name.as_str(), Outcome::Success)
             .detail(
                 "ssh",
