@@ -15,4 +15,5 @@ pub mod master_key;
 pub mod observe;
 pub mod security;
 pub mod session;
+pub mod session_cache;
 pub mod startup;

@@ -203,10 +203,11 @@ async fn signed_in_operator(state: &AppState, session: &Session, provenance: &Pr
     };
     let age = OffsetDateTime::now_utc().unix_timestamp() - signed_in.signed_in_at;
     let too_old = age > i64::from(state.config.session_absolute_hours) * 3600;
+    let accounts = &state.console.accounts;
+    let (account_id, epoch) = (signed_in.account_id, signed_in.epoch);
     let operator = match state
-        .console
-        .accounts
-        .operator_for_session(signed_in.account_id, signed_in.epoch)
+        .session_cache
+        .operator(account_id, epoch, accounts.operator_for_session(account_id, epoch))
         .await
     {
         Ok(operator) => operator,

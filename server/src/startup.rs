@@ -24,6 +24,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
 use crate::embedded_postgres::EmbeddedPostgres;
+use crate::session_cache::{self, CachedSessions, SessionCache};
 use crate::{audit_export, audit_upkeep, auth, database_role, health, job_stream, observe, security, session};
 
 #[derive(Clone, FromRef)]
@@ -37,6 +38,8 @@ pub struct AppState {
     /// The session store, for checks outside the request that loaded a
     /// session (the live job stream).
     pub sessions: session::SessionRows,
+    /// What this process remembers of sessions and their operators.
+    pub session_cache: Arc<SessionCache>,
 }
 
 /// The database the console runs on, and the embedded cluster when it owns one.
@@ -107,6 +110,9 @@ impl Database {
             .migrate()
             .await
             .context("creating the session table")?;
+        session_cache::announce_session_changes(owner)
+            .await
+            .context("announcing session changes")?;
         let role = database_role::current_role(&self.pool).await?;
         if let Some(owner) = &self.owner {
             if database_role::current_role(owner).await? != role {
@@ -244,6 +250,7 @@ impl Application {
             config: Arc::new(config),
             metrics: metrics_handle(),
             sessions: session::SessionRows::new(store.clone(), database.pool.clone()),
+            session_cache: SessionCache::listen(database.pool.clone()),
         };
         let router = router(state, store);
         Ok(Self {
@@ -288,7 +295,8 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
 
 pub fn router(state: AppState, store: PostgresStore) -> Router {
     let config = state.config.clone();
-    let sessions = SessionManagerLayer::new(session::SessionRows::new(store, state.console.pool().clone()))
+    let rows = session::SessionRows::new(store, state.console.pool().clone());
+    let sessions = SessionManagerLayer::new(CachedSessions::new(rows, state.session_cache.clone()))
         .with_name(config.session_cookie_name())
         .with_http_only(true)
         .with_same_site(SameSite::Strict)

@@ -477,3 +477,118 @@ async fn a_session_signed_out_during_a_request_is_not_written_back(pool: PgPool)
         .unwrap();
     assert_eq!(stored, 0);
 }
+
+/// The same session, presented to a second console process on the same
+/// database (each process remembers sessions and operators for a while).
+fn same_session_on(other: &TestApp, browser: &Browser) -> Browser {
+    let there = other.browser();
+    let url = other.address.parse().unwrap();
+    let cookie = format!("ocpizza_session={}", browser.session_cookie().unwrap());
+    there.jar.add_cookie_str(&cookie, &url);
+    there
+}
+
+/// How long a change made through one process takes to end the session on
+/// another: the first request there is expected to be refused already; the
+/// bound only keeps a loaded machine from failing the test on a scheduling
+/// hiccup of the announcement.
+async fn refused_soon(browser: &Browser) {
+    let started = std::time::Instant::now();
+    loop {
+        let response = browser.get("/").await;
+        if response.status() == 303 {
+            assert!(location(&response).starts_with("/sign-in"));
+            return;
+        }
+        assert_eq!(response.status(), 200);
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(500),
+            "the other process still serves the session"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn signing_out_on_one_console_process_ends_the_session_on_the_others(pool: PgPool) {
+    let first = spawn_app(pool).await;
+    let second = spawn_app_beside(&first).await;
+    first.admin().await;
+    let here = first.browser();
+    here.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let there = same_session_on(&second, &here);
+    // Both processes have served (and remember) the session.
+    for _ in 0..3 {
+        assert_eq!(here.get("/").await.status(), 200);
+        assert_eq!(there.get("/").await.status(), 200);
+    }
+
+    assert_eq!(here.post_form("/sign-out", &[]).await.status(), 303);
+
+    refused_soon(&there).await;
+    assert_eq!(here.get("/").await.status(), 303);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn disabling_an_account_on_one_console_process_ends_its_sessions_on_the_others(pool: PgPool) {
+    let first = spawn_app(pool).await;
+    let second = spawn_app_beside(&first).await;
+    let admin = first.admin().await;
+    let operator = first.operator(&admin).await;
+    let admin_browser = first.browser();
+    admin_browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let here = first.browser();
+    here.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+    let there = same_session_on(&second, &here);
+    for _ in 0..3 {
+        assert_eq!(there.get("/").await.status(), 200);
+    }
+
+    // The admin disables the account through the first process's page.
+    let disabled = admin_browser
+        .client
+        .post(admin_browser.url("/api/accounts/enabled"))
+        .header("origin", admin_browser.url(""))
+        .form(&[("account_id", operator.id.to_string()), ("enabled", "false".to_owned())])
+        .send()
+        .await
+        .unwrap();
+    assert!(disabled.status().is_success(), "{}", disabled.status());
+
+    refused_soon(&there).await;
+    assert_eq!(here.get("/").await.status(), 303);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_password_changed_on_one_console_process_ends_the_other_sessions_everywhere(pool: PgPool) {
+    let first = spawn_app(pool).await;
+    let second = spawn_app_beside(&first).await;
+    first.admin().await;
+    let changer = first.browser();
+    changer.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let elsewhere = first.browser();
+    elsewhere.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let there = same_session_on(&second, &elsewhere);
+    for _ in 0..3 {
+        assert_eq!(there.get("/").await.status(), 200);
+    }
+
+    let changed = changer
+        .client
+        .post(changer.url("/api/me/password"))
+        .header("origin", changer.url(""))
+        .form(&[
+            ("current_password", ADMIN_PASSWORD),
+            ("new_password", "a brand new oven at 480 degrees"),
+            ("confirmation", "a brand new oven at 480 degrees"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(changed.status().is_success(), "{}", changed.status());
+
+    refused_soon(&there).await;
+    // The session that changed it carries on, on either process.
+    assert_eq!(changer.get("/").await.status(), 200);
+    assert_eq!(same_session_on(&second, &changer).get("/").await.status(), 200);
+}

@@ -1,0 +1,62 @@
+//! The signed-in home page under load (a bench harness: it reports, it
+//! asserts nothing): the release binary on a fresh database, one signed-in
+//! session, `wrk` with 2 threads and 16 connections for BENCH_SECONDS
+//! (default 10) after a 2 s warm-up. Reported: requests per second and the
+//! latency percentiles (goal: ≥ 5,000 req/s, p99 ≤ 20 ms on 2 cores).
+//! Needs DATABASE_URL (a PostgreSQL where it may create a database).
+
+mod support;
+
+use std::process::Command;
+
+use support::{BenchDatabase, RunningConsole};
+
+fn wrk(base: &str, cookie: &str, seconds: u32) -> anyhow::Result<String> {
+    let output = Command::new("wrk")
+        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-H"])
+        .arg(format!("Cookie: {cookie}"))
+        .arg(format!("{base}/"))
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let seconds: u32 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let database = BenchDatabase::create().await?;
+    let running = RunningConsole::start(&database.url).await?;
+    let cookie = running.sign_in(&database.pool).await?;
+    let home = running
+        .client
+        .get(format!("{}/", running.base))
+        .header("cookie", &cookie)
+        .send()
+        .await?;
+    anyhow::ensure!(home.status() == 200, "the home page answered {}", home.status());
+    wrk(&running.base, &cookie, 2)?;
+    let text = wrk(&running.base, &cookie, seconds)?;
+    let line = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or("?")
+            .to_owned()
+    };
+    println!("== signed-in home page, wrk 2 threads, 16 connections, {seconds} s");
+    println!("{}", line("Requests/sec"));
+    for percentile in ["50%", "75%", "90%", "99%"] {
+        println!("latency p{}", line(percentile));
+    }
+    println!("{}", line("Non-2xx"));
+    running.stop();
+    database.drop_it().await?;
+    Ok(())
+}
