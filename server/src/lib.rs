@@ -16,3 +16,4 @@ pub mod observe;
 pub mod security;
 pub mod session;
 pub mod startup;
+pub mod typed_values;

@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 
 use crate::api::{list_accounts, CreateAccount, ResetPassword, SetAccountEnabled};
-use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
+use crate::components::{
+    accepted_without_script, last_error, typed_value, ErrorNotice, FieldError, FormError, Loading,
+};
 use crate::i18n::use_locale;
 
 #[component]
@@ -18,10 +20,15 @@ pub fn AccountsPage() -> impl IntoView {
         |_| list_accounts(),
     );
     let create_error = last_error(create.value());
-    let created = move || create.value().get().is_some_and(|r| r.is_ok());
+    let created_without_script = accepted_without_script::<CreateAccount>();
+    let created = move || create.value().get().is_some_and(|r| r.is_ok()) || created_without_script.get();
     let toggle_error = last_error(toggle.value());
     let reset_error = last_error(reset.value());
-    let reset_done = move || reset.value().get().is_some_and(|r| r.is_ok());
+    let reset_without_script = accepted_without_script::<ResetPassword>();
+    let reset_done = move || reset.value().get().is_some_and(|r| r.is_ok()) || reset_without_script.get();
+    let typed_username = typed_value::<CreateAccount>("username");
+    let typed_role = typed_value::<CreateAccount>("role");
+    let role_chosen = move |role: &'static str| move || typed_role.get().as_deref().unwrap_or("operator") == role;
     view! {
         <h1>{locale.t("accounts-title")}</h1>
         <Suspense fallback=Loading>
@@ -29,8 +36,8 @@ pub fn AccountsPage() -> impl IntoView {
                 match accounts.await {
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     Ok(accounts) => view! {
-                        <FormError error=toggle_error fields=&[]/>
-                        <FormError error=reset_error fields=&[]/>
+                        <FormError error=toggle_error fields=&[] id="toggle-error"/>
+                        <FormError error=reset_error fields=&[] id="reset-error"/>
                         <Show when=reset_done>
                             <p class="notice ok" role="status">{locale.t("accounts-password-reset-done")}</p>
                         </Show>
@@ -93,14 +100,14 @@ pub fn AccountsPage() -> impl IntoView {
                             <ActionForm action=create>
                                 <label for="new-username">{locale.t("sign-in-username")}</label>
                                 <input id="new-username" name="username" type="text" required autocomplete="off"
-                                    aria-describedby="new-username-error new-username-hint"/>
+                                    value=typed_username aria-describedby="new-username-error new-username-hint"/>
                                 <p class="hint" id="new-username-hint">{locale.t("accounts-username-hint")}</p>
                                 <FieldError error=create_error field="username" id="new-username-error"/>
                                 <label for="new-role">{locale.t("accounts-role")}</label>
                                 <select id="new-role" name="role">
-                                    <option value="viewer">{locale.t("role-viewer")}</option>
-                                    <option value="operator" selected>{locale.t("role-operator")}</option>
-                                    <option value="admin">{locale.t("role-admin")}</option>
+                                    <option value="viewer" selected=role_chosen("viewer")>{locale.t("role-viewer")}</option>
+                                    <option value="operator" selected=role_chosen("operator")>{locale.t("role-operator")}</option>
+                                    <option value="admin" selected=role_chosen("admin")>{locale.t("role-admin")}</option>
                                 </select>
                                 <label for="new-password">{locale.t("accounts-initial-password")}</label>
                                 <input id="new-password" name="password" type="password" required minlength="12"
