@@ -18,7 +18,9 @@ const ENCODINGS: &str = "br, gzip";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let database = BenchDatabase::create().await?;
-    let console = RunningConsole::start(&database.url).await?;
+    // The site's files as `cargo leptos build` left them at the workspace's root.
+    let site = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site");
+    let console = RunningConsole::start_with(&database.url, &[("LEPTOS_SITE_ROOT", site)]).await?;
     let anonymous = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
