@@ -1,7 +1,10 @@
-//! Small pieces the pages share: error notices (announced to screen readers)
-//! and field errors placed next to the field they concern.
+//! Small pieces the pages share: error notices (announced to screen readers),
+//! field errors placed next to the field they concern, and the values a
+//! refused form brings back when it was posted without JavaScript.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_router::hooks::use_query_map;
 
 use crate::errors::AppError;
 use crate::i18n::{use_locale, Translate};
@@ -45,10 +48,14 @@ pub fn FieldError(
 
 /// The error of the last submission that concerns no particular field.
 #[component]
-pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>, fields: &'static [&'static str]) -> impl IntoView {
+pub fn FormError(
+    #[prop(into)] error: Signal<Option<AppError>>,
+    fields: &'static [&'static str],
+    #[prop(optional, into)] id: Option<String>,
+) -> impl IntoView {
     let locale = use_locale();
     view! {
-        <p class="field-error" role="alert" aria-live="assertive">
+        <p class="field-error" id=id role="alert" aria-live="assertive">
             {move || {
                 error
                     .get()
@@ -57,6 +64,34 @@ pub fn FormError(#[prop(into)] error: Signal<Option<AppError>>, fields: &'static
             }}
         </p>
     }
+}
+
+/// Where, in the address of a page a refused form came back to, the server
+/// puts each value typed (`__typed.username=…`); secrets are never there.
+pub const TYPED_VALUE_PREFIX: &str = "__typed.";
+
+/// What was typed into `field` of the form of server function `S` before it
+/// was refused, when the form was posted without JavaScript (the server
+/// sent the browser back with the values in the address, see
+/// `server::typed_values`). With JavaScript the form never leaves the page,
+/// so its fields keep their values by themselves.
+pub fn typed_value<S: ServerFn>(field: &'static str) -> Signal<Option<String>> {
+    let query = use_query_map();
+    Signal::derive(move || {
+        query.with(|q| {
+            (q.get_str("__path") == Some(S::PATH))
+                .then(|| q.get(&format!("{TYPED_VALUE_PREFIX}{field}")))
+                .flatten()
+        })
+    })
+}
+
+/// Whether the form of server function `S` was just accepted, when it was
+/// posted without JavaScript (the server says so in the address it sends
+/// the browser back to). With JavaScript, the action's value says it.
+pub fn accepted_without_script<S: ServerFn>() -> Signal<bool> {
+    let query = use_query_map();
+    Signal::derive(move || query.with(|q| q.get_str("__done") == Some(S::PATH)))
 }
 
 /// The error of an action's last result.

@@ -17,3 +17,4 @@ pub mod security;
 pub mod session;
 pub mod session_cache;
 pub mod startup;
+pub mod typed_values;

@@ -25,7 +25,9 @@ use tower_sessions_sqlx_store::PostgresStore;
 use crate::config::Config;
 use crate::embedded_postgres::EmbeddedPostgres;
 use crate::session_cache::{self, CachedSessions, SessionCache};
-use crate::{audit_export, audit_upkeep, auth, database_role, health, job_stream, observe, security, session};
+use crate::{
+    audit_export, audit_upkeep, auth, database_role, health, job_stream, observe, security, session, typed_values,
+};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -335,6 +337,7 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
             leptos_context,
             shell,
         ))
+        .layer(middleware::from_fn(typed_values::keep_typed_values))
         .layer(middleware::from_fn_with_state(state.clone(), session::resolve))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), security::protect))

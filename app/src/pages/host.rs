@@ -6,7 +6,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::components::{last_error, ErrorNotice, FormError, Loading};
-use crate::hosts_api::{host_detail, service_states, HostView, RepinHost, StartJob};
+use crate::hosts_api::{
+    host_detail, service_states, HostSummary, HostView, JobSummary, PrerequisiteRow, RepinHost, StartJob,
+};
 use crate::i18n::{use_locale, Translate};
 
 #[component]
@@ -27,64 +29,112 @@ pub fn HostPage() -> impl IntoView {
     }
 }
 
+/// The host page's sections, in order; a job started from any of them
+/// opens its own page.
 #[component]
 fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView {
-    let locale = use_locale();
     let host_id = host.summary.id;
-    let me = crate::api::use_me();
-    let states = Resource::new(|| (), move |_| service_states(host_id));
     let start = ServerAction::<StartJob>::new();
-    let start_error = last_error(start.value());
-    let repin_error = last_error(repin.value());
-    let confirm_stop = RwSignal::new(false);
     let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(job)) = start.value().get() {
             navigate(&format!("/jobs/{job}"), Default::default());
         }
     });
-    let run = move |action: &'static str| {
+    let run = Callback::new(move |action: &'static str| {
         start.dispatch(StartJob {
             host_id,
             action: action.to_owned(),
         });
-    };
-    let alert = host.summary.key_alert.clone();
+    });
+    let HostView {
+        summary,
+        public_key,
+        app_dir,
+        web_service,
+        wsgi_service,
+        control,
+        jobs,
+        prerequisites,
+        ..
+    } = host;
+    let alert = summary.key_alert.clone().map(|presented| {
+        let pinned = summary.fingerprint.clone();
+        view! { <HostKeyAlert host_id pinned presented repin/> }
+    });
     view! {
-        <h1>{host.summary.name.clone()}</h1>
-        {alert.map(|presented| {
-            let presented_for_repin = presented.clone();
-            view! {
-                <div class="notice error" role="alert" id="host-key-alert">
-                    <p>{locale.t("hosts-key-alert")}</p>
-                    <p>{locale.t("hosts-pinned")} " " <code>{host.summary.fingerprint.clone()}</code></p>
-                    <p>{locale.t("hosts-presented")} " " <code>{presented}</code></p>
-                    <Suspense fallback=|| ()>
-                        {move || {
-                            let presented = presented_for_repin.clone();
-                            Suspend::new(async move {
-                                me.await.ok().flatten().filter(|m| m.may(crate::api::Role::Admin)).map(|_| view! {
-                                    <p class="hint">{locale.t("hosts-repin-hint")}</p>
-                                    <button type="button" id="repin" on:click=move |_| {
-                                        repin.dispatch(RepinHost { host_id, fingerprint: presented.clone() });
-                                    }>{locale.t("hosts-repin")}</button>
-                                    <FormError error=repin_error fields=&[]/>
-                                })
-                            })
-                        }}
-                    </Suspense>
-                </div>
-            }
-        })}
-        <dl class="facts">
-            <dt>{locale.t("hosts-ssh")}</dt><dd><code>{host.summary.ssh.clone()}</code></dd>
-            <dt>{locale.t("hosts-pinned")}</dt><dd><code id="pinned-fingerprint">{host.summary.fingerprint.clone()}</code></dd>
-            <dt>{locale.t("hosts-site-url")}</dt><dd><a href=host.summary.site_url.clone() rel="external">{host.summary.site_url.clone()}</a></dd>
-            <dt>{locale.t("hosts-app-dir")}</dt><dd><code>{host.app_dir.clone()}</code></dd>
-            <dt>{locale.t("hosts-control")}</dt><dd><code>{host.control.clone()}</code></dd>
-            <dt>{locale.t("hosts-public-key")}</dt><dd><code class="wrap" id="public-key">{host.public_key.clone()}</code></dd>
-        </dl>
+        <h1>{summary.name.clone()}</h1>
+        {alert}
+        <HostFacts summary app_dir control public_key/>
+        <WebAppSection host_id web_service wsgi_service start run/>
+        <PrerequisitesSection prerequisites run/>
+        <HostJobs jobs/>
+    }
+}
 
+/// The host presented another key than the pinned one: both fingerprints,
+/// and for an admin the button that pins the new one.
+#[component]
+fn HostKeyAlert(host_id: i64, pinned: String, presented: String, repin: ServerAction<RepinHost>) -> impl IntoView {
+    let locale = use_locale();
+    let me = crate::api::use_me();
+    let repin_error = last_error(repin.value());
+    let presented_for_repin = presented.clone();
+    view! {
+        <div class="notice error" role="alert" id="host-key-alert">
+            <p>{locale.t("hosts-key-alert")}</p>
+            <p>{locale.t("hosts-pinned")} " " <code>{pinned}</code></p>
+            <p>{locale.t("hosts-presented")} " " <code>{presented}</code></p>
+            <Suspense fallback=|| ()>
+                {move || {
+                    let presented = presented_for_repin.clone();
+                    Suspend::new(async move {
+                        me.await.ok().flatten().filter(|m| m.may(crate::api::Role::Admin)).map(|_| view! {
+                            <p class="hint">{locale.t("hosts-repin-hint")}</p>
+                            <button type="button" id="repin" on:click=move |_| {
+                                repin.dispatch(RepinHost { host_id, fingerprint: presented.clone() });
+                            }>{locale.t("hosts-repin")}</button>
+                            <FormError error=repin_error fields=&[]/>
+                        })
+                    })
+                }}
+            </Suspense>
+        </div>
+    }
+}
+
+/// How the console reaches the host and what it pinned.
+#[component]
+fn HostFacts(summary: HostSummary, app_dir: String, control: String, public_key: String) -> impl IntoView {
+    let locale = use_locale();
+    let site_link = summary.site_url.clone();
+    view! {
+        <dl class="facts">
+            <dt>{locale.t("hosts-ssh")}</dt><dd><code>{summary.ssh}</code></dd>
+            <dt>{locale.t("hosts-pinned")}</dt><dd><code id="pinned-fingerprint">{summary.fingerprint}</code></dd>
+            <dt>{locale.t("hosts-site-url")}</dt><dd><a href=site_link rel="external">{summary.site_url}</a></dd>
+            <dt>{locale.t("hosts-app-dir")}</dt><dd><code>{app_dir}</code></dd>
+            <dt>{locale.t("hosts-control")}</dt><dd><code>{control}</code></dd>
+            <dt>{locale.t("hosts-public-key")}</dt><dd><code class="wrap" id="public-key">{public_key}</code></dd>
+        </dl>
+    }
+}
+
+/// The web app's services (manual §5.2): their state, stop (confirmed
+/// first) and restart.
+#[component]
+fn WebAppSection(
+    host_id: i64,
+    web_service: String,
+    wsgi_service: String,
+    start: ServerAction<StartJob>,
+    run: Callback<&'static str>,
+) -> impl IntoView {
+    let locale = use_locale();
+    let states = Resource::new(|| (), move |_| service_states(host_id));
+    let start_error = last_error(start.value());
+    let confirm_stop = RwSignal::new(false);
+    view! {
         <section class="card wide-card" aria-labelledby="webapp-heading" id="webapp">
             <h2 id="webapp-heading">{locale.t("nav-web-app")}</h2>
             <Suspense fallback=Loading>
@@ -105,13 +155,13 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
             </Suspense>
             <div class="actions">
                 <button type="button" class="danger" id="stop-web-server" on:click=move |_| confirm_stop.set(true)>
-                    {locale.t_with("hosts-stop", &[("unit", host.web_service.clone().into())])}
+                    {locale.t_with("hosts-stop", &[("unit", web_service.clone().into())])}
                 </button>
-                <button type="button" id="restart-web-server" on:click=move |_| run("webapp.restart_web_server")>
-                    {locale.t_with("hosts-restart", &[("unit", host.web_service.clone().into())])}
+                <button type="button" id="restart-web-server" on:click=move |_| run.run("webapp.restart_web_server")>
+                    {locale.t_with("hosts-restart", &[("unit", web_service.into())])}
                 </button>
-                <button type="button" id="restart-wsgi-server" on:click=move |_| run("webapp.restart_wsgi_server")>
-                    {locale.t_with("hosts-restart", &[("unit", host.wsgi_service.clone().into())])}
+                <button type="button" id="restart-wsgi-server" on:click=move |_| run.run("webapp.restart_wsgi_server")>
+                    {locale.t_with("hosts-restart", &[("unit", wsgi_service.into())])}
                 </button>
             </div>
             <Show when=move || confirm_stop.get()>
@@ -119,17 +169,24 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
                     <p id="confirm-stop-text">{locale.t("hosts-stop-confirm")}</p>
                     <button type="button" class="danger" id="confirm-stop" on:click=move |_| {
                         confirm_stop.set(false);
-                        run("webapp.stop_web_server");
+                        run.run("webapp.stop_web_server");
                     }>{locale.t("hosts-stop-confirm-yes")}</button>
                     <button type="button" class="secondary" on:click=move |_| confirm_stop.set(false)>{locale.t("common-cancel")}</button>
                 </div>
             </Show>
             <FormError error=start_error fields=&[]/>
         </section>
+    }
+}
 
+/// The prerequisites of manual §3.1-3.2 as last checked, and the check.
+#[component]
+fn PrerequisitesSection(prerequisites: Vec<PrerequisiteRow>, run: Callback<&'static str>) -> impl IntoView {
+    let locale = use_locale();
+    view! {
         <section class="card wide-card" aria-labelledby="prereq-heading">
             <h2 id="prereq-heading">{locale.t("hosts-prerequisites")}</h2>
-            {if host.prerequisites.is_empty() {
+            {if prerequisites.is_empty() {
                 view! { <p class="muted">{locale.t("hosts-prerequisites-none")}</p> }.into_any()
             } else {
                 view! {
@@ -141,7 +198,7 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
                             <th scope="col">{locale.t("hosts-verdict")}</th>
                         </tr></thead>
                         <tbody>
-                            {host.prerequisites.clone().into_iter().map(|p| {
+                            {prerequisites.into_iter().map(|p| {
                                 let verdict_key = format!("verdict-{}", p.verdict);
                                 view! { <tr class=format!("verdict {}", p.verdict)><td>{p.name}</td><td>{p.found}</td><td>{p.required}</td><td>{locale.t(&verdict_key)}</td></tr> }
                             }).collect_view()}
@@ -149,15 +206,22 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
                     </table>
                 }.into_any()
             }}
-            <button type="button" class="secondary" id="check-prerequisites" on:click=move |_| run("host.check_prerequisites")>
+            <button type="button" class="secondary" id="check-prerequisites" on:click=move |_| run.run("host.check_prerequisites")>
                 {locale.t("hosts-check")}
             </button>
         </section>
+    }
+}
 
+/// The host's jobs, newest first, each a link to its page.
+#[component]
+fn HostJobs(jobs: Vec<JobSummary>) -> impl IntoView {
+    let locale = use_locale();
+    view! {
         <section aria-labelledby="jobs-heading">
             <h2 id="jobs-heading">{locale.t("jobs-title")}</h2>
             <ul class="jobs" id="host-jobs">
-                {host.jobs.clone().into_iter().map(|j| {
+                {jobs.into_iter().map(|j| {
                     let status_key = format!("job-status-{}", j.status);
                     let action_label = locale.t(&crate::i18n::action_key(&j.action));
                     view! {

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::ChangePassword;
-use crate::components::{last_error, FieldError, FormError};
+use crate::components::{accepted_without_script, last_error, FieldError, FormError};
 use crate::i18n::{use_locale, Translate};
 use crate::shell::LanguageSwitch;
 
@@ -12,7 +12,8 @@ pub fn MyAccountPage() -> impl IntoView {
     let locale = use_locale();
     let change = ServerAction::<ChangePassword>::new();
     let error = last_error(change.value());
-    let done = move || change.value().get().is_some_and(|r| r.is_ok());
+    let done_without_script = accepted_without_script::<ChangePassword>();
+    let done = move || change.value().get().is_some_and(|r| r.is_ok()) || done_without_script.get();
     view! {
         <h1>{locale.t("account-title")}</h1>
         <section class="card" aria-labelledby="password-heading">

@@ -6,6 +6,7 @@ mod assets;
 mod audit;
 mod crash;
 mod embedded;
+mod forms;
 mod helpers;
 mod hosts;
 mod logs;

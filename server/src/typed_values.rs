@@ -1,0 +1,156 @@
+//! A form posted without JavaScript to a server function comes back to its
+//! page with what the operator typed. Leptos already sends the browser back
+//! to the page (its `Referer`) with the refusal in the address (`__path`,
+//! `__err`), which the page's `ServerAction` shows; this layer adds the
+//! form's values beside it (`__typed.<field>`, read by
+//! `app::components::typed_value`), never a secret (passwords, private keys,
+//! tokens), and keeps only the last refusal when a form is refused twice.
+//! An accepted form comes back with none of them, but with `__done` naming
+//! its server function, so that the page can say it was done.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, Method, StatusCode};
+
+use app::components::TYPED_VALUE_PREFIX;
+
+/// The largest form read back (a pasted private key is a few KiB).
+const LARGEST_FORM: usize = 256 * 1024;
+
+/// Field names whose value never goes into an address.
+const SECRET_WORDS: [&str; 5] = ["password", "confirmation", "private_key", "secret", "token"];
+
+/// Whether a field holds a secret, judged by its name.
+pub fn is_secret(field: &str) -> bool {
+    SECRET_WORDS.iter().any(|word| field.contains(word))
+}
+
+/// The layer: acts only on a plain HTML form posted to a server function.
+pub async fn keep_typed_values(request: Request, next: Next) -> Response {
+    if !is_plain_form_post(&request) {
+        return next.run(request).await;
+    }
+    let server_function = request.uri().path().to_owned();
+    let (parts, body) = request.into_parts();
+    let Ok(form) = to_bytes(body, LARGEST_FORM).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let mut response = next.run(Request::from_parts(parts, Body::from(form.clone()))).await;
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| back_to_form(location, &server_function, &form));
+    if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+fn is_plain_form_post(request: &Request) -> bool {
+    let header_has = |name, wanted: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains(wanted))
+    };
+    request.method() == Method::POST
+        && request.uri().path().starts_with("/api/")
+        && header_has(header::ACCEPT, "text/html")
+        && header_has(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+}
+
+/// The address the browser goes back to: the page's own query, then the
+/// last refusal and the values typed if the form was refused, or the
+/// server function's path as `__done` if it was accepted.
+pub fn back_to_form(location: &str, server_function: &str, form: &[u8]) -> Option<String> {
+    let base = url::Url::parse("http://console.invalid/").ok()?;
+    let mut url = base.join(location).ok()?;
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let last = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let refusal = last("__path").zip(last("__err"));
+    let page: Vec<&(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "__path" | "__err" | "__done") && !k.starts_with(TYPED_VALUE_PREFIX))
+        .collect();
+    {
+        let mut query = url.query_pairs_mut();
+        query.clear();
+        query.extend_pairs(page);
+        match &refusal {
+            None => {
+                query.append_pair("__done", server_function);
+            }
+            Some((path, error)) => {
+                query.append_pair("__path", path);
+                query.append_pair("__err", error);
+                for (field, value) in url::form_urlencoded::parse(form) {
+                    if !field.starts_with("__") && !is_secret(&field) && !value.is_empty() {
+                        query.append_pair(&format!("{TYPED_VALUE_PREFIX}{field}"), &value);
+                    }
+                }
+            }
+        }
+    }
+    let same_console = url.origin() == base.origin();
+    Some(if same_console {
+        url[url::Position::BeforePath..].to_owned()
+    } else {
+        url.into()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_form_comes_back_with_its_values_but_never_a_password() {
+        let back = back_to_form(
+            "http://127.0.0.1:3000/accounts?__path=/api/a&__err=old&__typed.username=old&__path=/api/a&__err=new",
+            "/api/a",
+            b"username=lucie+caisse&role=viewer&password=une+pizza",
+        )
+        .unwrap();
+        assert_eq!(
+            back,
+            "http://127.0.0.1:3000/accounts?__path=%2Fapi%2Fa&__err=new&__typed.username=lucie+caisse&__typed.role=viewer"
+        );
+    }
+
+    #[test]
+    fn an_accepted_form_comes_back_saying_so_without_its_values() {
+        let back = back_to_form(
+            "/audit?actor=paul&__typed.username=lucie&__done=/api/b",
+            "/api/a",
+            b"username=lucie",
+        )
+        .unwrap();
+        assert_eq!(back, "/audit?actor=paul&__done=%2Fapi%2Fa");
+        let back = back_to_form("/accounts?__typed.role=admin", "/api/a", b"role=admin").unwrap();
+        assert_eq!(back, "/accounts?__done=%2Fapi%2Fa");
+    }
+
+    #[test]
+    fn secrets_are_known_by_their_names() {
+        for field in [
+            "password",
+            "new_password",
+            "current_password",
+            "confirmation",
+            "private_key",
+            "token",
+        ] {
+            assert!(is_secret(field), "{field}");
+        }
+        for field in ["username", "role", "name", "ssh_address", "site_url"] {
+            assert!(!is_secret(field), "{field}");
+        }
+    }
+}
