@@ -37,4 +37,6 @@ DROP INDEX audit_log_details_text;
 -- would run as a formula gets a leading quote, as the console did.
 CREATE FUNCTION audit_spreadsheet_safe(cell text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT CASE WHEN left(cell, 1) IN ('=', '+', '-', '@', E'\t', E'\r') THEN '''' || cell ELSE cell END $$;
+    -- = + - @ tab and carriage return, by code (ascii() reads the first
+    -- character without copying it: this runs twice for every row).
+    AS $$ SELECT CASE WHEN ascii(cell) IN (61, 43, 45, 64, 9, 13) THEN '''' || cell ELSE cell END $$;

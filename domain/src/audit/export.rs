@@ -17,13 +17,13 @@ use crate::error::Result;
 const CHUNK_BYTES: usize = 256 * 1024;
 
 /// The rows as the CSV shows them, in [`CSV_COLUMNS`]' order: the time in
-/// RFC 3339 (UTC, as many decimals as needed), cells that look like formulas
-/// quoted (`audit_spreadsheet_safe`), the details as PostgreSQL writes JSON.
-const CSV_SELECT: &str = "SELECT id,
-        to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')
-            || coalesce('.' || nullif(rtrim(to_char(at AT TIME ZONE 'UTC', 'US'), '0'), ''), '') || 'Z',
+/// RFC 3339 (UTC, as many decimals as needed: PostgreSQL's ISO output of a
+/// timestamp, `T` for the space), cells that look like formulas quoted
+/// (`audit_spreadsheet_safe`), the details as PostgreSQL writes JSON (an
+/// object, so its text starts with `{` and is never taken for a formula).
+const CSV_SELECT: &str = "SELECT id, replace((at AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z',
         audit_spreadsheet_safe(actor), action, audit_spreadsheet_safe(target), outcome,
-        audit_spreadsheet_safe(details::text), client_address, request_id
+        details::text, client_address, request_id
     FROM audit_log WHERE true";
 
 impl AuditLog {
@@ -74,6 +74,10 @@ async fn copy_csv(
 
     let mut connection = pool.acquire().await?;
     let mut tx = connection.begin().await?;
+    // The time's text form depends on it.
+    sqlx::query("SET LOCAL datestyle = 'ISO, YMD'")
+        .execute(&mut *tx)
+        .await?;
     for (name, value) in settings {
         sqlx::query("SELECT set_config($1, $2, true)")
             .bind(name)
