@@ -2,39 +2,115 @@
 //! select, streamed in chunks so memory stays constant, with cells a
 //! spreadsheet would run as formulas defused.
 
-use futures::{Stream, StreamExt};
+use std::fmt::Write as _;
 
-use super::search::{fetch_page, AuditCursor, AuditFilter, AuditRecord};
+use futures::{Stream, StreamExt};
+use sqlx::{Connection, PgPool};
+use tracing::Instrument;
+
+use super::search::AuditFilter;
 use super::AuditLog;
-use crate::error::{DomainError, Result};
+use crate::error::Result;
+
+/// Bytes gathered before a chunk goes to the reader (PostgreSQL sends one
+/// message per row).
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// The rows as the CSV shows them, in [`CSV_COLUMNS`]' order: the time in
+/// RFC 3339 (UTC, as many decimals as needed: PostgreSQL's ISO output of a
+/// timestamp, `T` for the space), cells that look like formulas quoted
+/// (`audit_spreadsheet_safe`), the details as PostgreSQL writes JSON (an
+/// object, so its text starts with `{` and is never taken for a formula).
+const CSV_SELECT: &str = "SELECT id, replace((at AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z',
+        audit_spreadsheet_safe(actor), action, audit_spreadsheet_safe(target), outcome,
+        details::text, client_address, request_id
+    FROM audit_log WHERE true";
 
 impl AuditLog {
-    /// Every matching record, newest first, as CSV text in chunks: memory
-    /// stays constant whatever the size of the log.
+    /// Every matching record, newest first, as CSV text in chunks: written
+    /// by PostgreSQL (`COPY ... TO STDOUT`) and passed on as it comes, so
+    /// memory stays constant whatever the size of the log.
     #[tracing::instrument(skip(self))]
     pub fn export_csv(&self, filter: AuditFilter) -> impl Stream<Item = Result<Vec<u8>>> + Send + 'static {
-        const CHUNK: u32 = 5_000;
+        let (sender, receiver) = tokio::sync::mpsc::channel(4);
         let pool = self.pool.clone();
-        let header = futures::stream::once(async { Ok::<_, DomainError>(csv_header()) });
-        let body = futures::stream::try_unfold(Some(None), move |state: Option<Option<AuditCursor>>| {
-            let pool = pool.clone();
-            let filter = filter.clone();
+        tokio::spawn(
             async move {
-                let Some(after) = state else { return Ok(None) };
-                let records = fetch_page(&pool, &filter, after, CHUNK).await?;
-                if records.is_empty() {
-                    return Ok(None);
+                if let Err(error) = copy_csv(&pool, &filter, &sender).await {
+                    let _ = sender.send(Err(error)).await;
                 }
-                let next = (records.len() == CHUNK as usize)
-                    .then(|| records.last().map(|r| AuditCursor { at: r.at, id: r.id }));
-                let chunk = tokio::task::spawn_blocking(move || csv_rows(&records))
-                    .await
-                    .map_err(|e| DomainError::Internal(format!("csv task: {e}")))??;
-                Ok(Some((chunk, next)))
             }
+            .in_current_span(),
+        );
+        let header = futures::stream::once(async { Ok(csv_header()) });
+        let rows = futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|chunk| (chunk, receiver))
         });
-        header.chain(body)
+        header.chain(rows)
     }
+}
+
+/// Runs the export's `COPY` on a connection of its own and sends its output
+/// in chunks of about [`CHUNK_BYTES`]. `COPY` takes no bind parameters: the
+/// filter's values are set as settings of the transaction and the query
+/// reads them with `current_setting`, so no value is ever part of the SQL.
+async fn copy_csv(
+    pool: &PgPool,
+    filter: &AuditFilter,
+    sender: &tokio::sync::mpsc::Sender<Result<Vec<u8>>>,
+) -> Result<()> {
+    let mut sql = format!("COPY ({CSV_SELECT}");
+    let mut settings = Vec::new();
+    for (i, condition) in filter.conditions().into_iter().enumerate() {
+        let name = format!("ocpizza_audit_export.value{i}");
+        let _ = write!(
+            sql,
+            " AND {}current_setting('{name}'){}",
+            condition.before, condition.after
+        );
+        settings.push((name, condition.value));
+    }
+    sql.push_str(" ORDER BY at DESC, id DESC) TO STDOUT WITH (FORMAT csv)");
+
+    let mut connection = pool.acquire().await?;
+    let mut tx = connection.begin().await?;
+    // The time's text form depends on it.
+    sqlx::query("SET LOCAL datestyle = 'ISO, YMD'")
+        .execute(&mut *tx)
+        .await?;
+    for (name, value) in settings {
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut rows = tx.copy_out_raw(&sql).await?;
+    let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
+    let mut reader_left = false;
+    while let Some(row) = rows.next().await {
+        chunk.extend_from_slice(&row?);
+        if chunk.len() >= CHUNK_BYTES {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES + 4096));
+            if sender.send(Ok(full)).await.is_err() {
+                reader_left = true;
+                break;
+            }
+        }
+    }
+    drop(rows);
+    if reader_left {
+        // The rest of the COPY would have to be read before the connection
+        // served again: close it instead.
+        drop(tx);
+        connection.close_on_drop();
+        return Ok(());
+    }
+    tx.commit().await?;
+    if !chunk.is_empty() {
+        let _ = sender.send(Ok(chunk)).await;
+    }
+    Ok(())
 }
 
 const CSV_COLUMNS: [&str; 9] = [
@@ -53,48 +129,4 @@ fn csv_header() -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer.write_record(CSV_COLUMNS).expect("writing to memory");
     writer.into_inner().expect("writing to memory")
-}
-
-fn csv_rows(records: &[AuditRecord]) -> Result<Vec<u8>> {
-    let mut writer = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::with_capacity(records.len() * 160));
-    let format = time::format_description::well_known::Rfc3339;
-    for r in records {
-        let at = r.at.format(&format).map_err(|e| DomainError::Internal(e.to_string()))?;
-        writer
-            .write_record([
-                r.id.to_string().as_str(),
-                &at,
-                &spreadsheet_safe(&r.actor),
-                r.action.as_str(),
-                &spreadsheet_safe(&r.target),
-                r.outcome.as_str(),
-                &spreadsheet_safe(&r.details.to_string()),
-                r.client_address.as_deref().unwrap_or(""),
-                r.request_id.as_deref().unwrap_or(""),
-            ])
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
-    }
-    writer.into_inner().map_err(|e| DomainError::Internal(e.to_string()))
-}
-
-/// A cell a spreadsheet would take for a formula gets a leading quote.
-fn spreadsheet_safe(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}").into()
-    } else {
-        text.into()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_cells_that_look_like_formulas_are_quoted() {
-        assert_eq!(spreadsheet_safe("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-        assert_eq!(spreadsheet_safe("marie"), "marie");
-    }
 }

@@ -63,8 +63,70 @@ pub struct AuditFilter {
     pub outcome: Option<Outcome>,
     pub from: Option<OffsetDateTime>,
     pub until: Option<OffsetDateTime>,
-    /// Free text searched for in the details.
+    /// Free text searched for in the details: its words, in this order and
+    /// adjacent, the last one possibly cut short ("wrong user" finds "wrong
+    /// username or password"), case and punctuation aside.
     pub text: Option<String>,
+}
+
+/// One condition of a filter, its value kept apart from the SQL text:
+/// `before`, then the value (always text, cast in SQL where needed), then
+/// `after`. The page binds the value, the CSV export sets it as a setting of
+/// its transaction; both select the same rows.
+pub(super) struct Condition {
+    pub before: &'static str,
+    pub value: String,
+    pub after: &'static str,
+}
+
+impl AuditFilter {
+    pub(super) fn conditions(&self) -> Vec<Condition> {
+        let condition = |before, value: &str, after| Condition {
+            before,
+            value: value.to_owned(),
+            after,
+        };
+        let time = |t: OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .expect("a time of the audit log has an RFC 3339 form")
+        };
+        let mut conditions = Vec::new();
+        if let Some(actor) = &self.actor {
+            conditions.push(condition("actor = ", actor, ""));
+        }
+        if let Some(action) = self.action {
+            conditions.push(condition("action = ", action.as_str(), ""));
+        }
+        if let Some(target) = &self.target {
+            conditions.push(condition("target = ", target, ""));
+        }
+        if let Some(outcome) = self.outcome {
+            conditions.push(condition("outcome = ", outcome.as_str(), ""));
+        }
+        if let Some(from) = self.from {
+            conditions.push(condition("at >= (", &time(from), ")::timestamptz"));
+        }
+        if let Some(until) = self.until {
+            conditions.push(condition("at < (", &time(until), ")::timestamptz"));
+        }
+        if let Some(text) = &self.text {
+            if text.chars().any(char::is_alphanumeric) {
+                // The typed words as a phrase, the last a prefix, over the
+                // words index (migration 20261126000101 says how words are
+                // cut).
+                conditions.push(condition("details_words @@ audit_words_query(", text, ")"));
+            } else {
+                // Nothing but punctuation (an "@", a "/"): no word to look
+                // up, the details' text is scanned as before.
+                conditions.push(condition(
+                    "details::text ILIKE ",
+                    &format!("%{}%", escape_like(text)),
+                    "",
+                ));
+            }
+        }
+        conditions
+    }
 }
 
 /// Where the next page starts: the (time, id) of the last row shown.
@@ -124,28 +186,12 @@ pub(super) async fn fetch_page(
     limit: u32,
 ) -> Result<Vec<AuditRecord>> {
     let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RECORD_COLUMNS} FROM audit_log WHERE true"));
-    if let Some(actor) = &filter.actor {
-        query.push(" AND actor = ").push_bind(actor.clone());
-    }
-    if let Some(action) = filter.action {
-        query.push(" AND action = ").push_bind(action.as_str());
-    }
-    if let Some(target) = &filter.target {
-        query.push(" AND target = ").push_bind(target.clone());
-    }
-    if let Some(outcome) = filter.outcome {
-        query.push(" AND outcome = ").push_bind(outcome.as_str());
-    }
-    if let Some(from) = filter.from {
-        query.push(" AND at >= ").push_bind(from);
-    }
-    if let Some(until) = filter.until {
-        query.push(" AND at < ").push_bind(until);
-    }
-    if let Some(text) = &filter.text {
+    for condition in filter.conditions() {
         query
-            .push(" AND details::text ILIKE ")
-            .push_bind(format!("%{}%", escape_like(text)));
+            .push(" AND ")
+            .push(condition.before)
+            .push_bind(condition.value)
+            .push(condition.after);
     }
     if let Some(after) = after {
         query
@@ -158,7 +204,14 @@ pub(super) async fn fetch_page(
     query
         .push(" ORDER BY at DESC, id DESC LIMIT ")
         .push_bind(i64::from(limit));
-    Ok(query.build_query_as::<AuditRecord>().fetch(pool).try_collect().await?)
+    // Planned with the values at hand each time (an unnamed statement): a
+    // plan cached for any word would not know whether it is rare or common.
+    Ok(query
+        .build_query_as::<AuditRecord>()
+        .persistent(false)
+        .fetch(pool)
+        .try_collect()
+        .await?)
 }
 
 fn escape_like(text: &str) -> String {

@@ -581,3 +581,55 @@ fn checkpointed_file_id(data_dir: &std::path::Path) -> i64 {
         .and_then(|line| line.split(' ').nth(3)?.parse().ok())
         .unwrap_or(0)
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_csv_export_quotes_formulas_and_writes_times_as_the_page_reads_them(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    app.admin().await;
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    domain::audit::AuditEntry::new(
+        domain::audit::Actor::System,
+        domain::audit::AuditAction::HostRegister,
+        "=HYPERLINK(\"http://evil\")",
+        Outcome::Failure,
+    )
+    .detail("note", "wrong username, retried at 12:00")
+    .record_alone(&app.console_pool)
+    .await
+    .unwrap();
+    let filter = AuditFilter {
+        text: Some("Wrong user".into()),
+        ..Default::default()
+    };
+    let page = app.console.audit.page(&filter, None, 50).await.unwrap();
+    assert_eq!(page.records.len(), 1, "the typed words, the last one cut short");
+    let record = &page.records[0];
+
+    let csv = browser.get("/audit/export.csv?text=Wrong+user").await;
+    assert_eq!(csv.status(), 200);
+    let body = csv.text().await.unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 2, "the same row as the page: {body}");
+    let at = record
+        .at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    assert_eq!(
+        lines[1],
+        format!(
+            "{},{at},system,host.register,\"'=HYPERLINK(\"\"http://evil\"\")\",failure,\
+             \"{{\"\"note\"\": \"\"wrong username, retried at 12:00\"\"}}\",,",
+            record.id
+        )
+    );
+
+    for (typed, found) in [("sername", 0), ("username retried", 1), ("retried at 12", 1), ("@", 0)] {
+        let filter = AuditFilter {
+            text: Some(typed.into()),
+            ..Default::default()
+        };
+        let page = app.console.audit.page(&filter, None, 50).await.unwrap();
+        assert_eq!(page.records.len(), found, "{typed:?}");
+    }
+}
