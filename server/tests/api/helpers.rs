@@ -78,7 +78,18 @@ pub async fn spawn_app_with(pool: PgPool, args: &[&str]) -> TestApp {
 
 /// A console serving the site described by `leptos` (its files, their names).
 pub async fn spawn_app_serving(pool: PgPool, args: &[&str], leptos: LeptosOptions) -> TestApp {
-    let master_key = MasterKey::generate();
+    spawn_app_sealing(pool, args, leptos, MasterKey::generate()).await
+}
+
+/// A second console process on `first`'s database, with its master key (as
+/// two processes behind one load balancer).
+pub async fn spawn_app_beside(first: &TestApp) -> TestApp {
+    let leptos = LeptosOptions::builder().output_name("ocpizza-console").build();
+    let master_key = MasterKey::decode(&first.master_key).expect("the first console's master key");
+    spawn_app_sealing(first.pool.clone(), &[], leptos, master_key).await
+}
+
+async fn spawn_app_sealing(pool: PgPool, args: &[&str], leptos: LeptosOptions, master_key: MasterKey) -> TestApp {
     let master_key_text = master_key.encode();
     let data_dir = TempDataDir::new();
     let data_dir_text = data_dir.path().to_str().expect("a UTF-8 temporary path").to_owned();
