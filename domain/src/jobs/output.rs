@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::JobRunner;
 use crate::error::Result;
-use crate::ssh::OutputLine;
+use crate::ssh::{self, OutputLine};
 
 /// One stored output line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -28,8 +28,11 @@ impl From<StoredLine> for vocabulary::jobs::OutputLine {
     }
 }
 
-/// Lines written to the database in one statement at most.
-pub(super) const BATCH: usize = 500;
+/// Lines written to the database in one `COPY` at most.
+pub(super) const BATCH: usize = 4096;
+/// Bytes sent to the database in one message of a `COPY` at most (and so
+/// held at once), beyond one line.
+const COPY_CHUNK: usize = 1 << 20;
 
 impl JobRunner {
     /// Output lines after `after_seq`, at most `limit`.
@@ -68,22 +71,50 @@ impl JobRunner {
     }
 }
 
-/// Writes lines as they come, in batches, numbering them. Returns how many.
+/// Writes lines as they come, numbering them, with one `COPY` per batch of
+/// whatever has arrived (a slow job's line goes alone, at once; a flood goes
+/// thousands at a time). Returns how many lines.
 pub(super) async fn write_output(pool: PgPool, job_id: i64, mut receiver: mpsc::Receiver<OutputLine>) -> Result<i64> {
     let mut seq = 0_i64;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut rows = Vec::with_capacity(COPY_CHUNK + ssh::MAX_LINE * 2);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        let mut query = sqlx::QueryBuilder::new("INSERT INTO job_output (job_id, seq, stderr, line) ");
-        query.push_values(batch.drain(..), |mut row, line| {
+        let mut connection = pool.acquire().await?;
+        let mut copy = connection
+            .copy_in_raw("COPY job_output (job_id, seq, stderr, line) FROM STDIN")
+            .await?;
+        for line in batch.drain(..) {
             seq += 1;
-            // Lines come capped at ssh::MAX_LINE; PostgreSQL text holds no NUL.
-            let text = line.text.replace('\0', "");
-            row.push_bind(job_id)
-                .push_bind(seq)
-                .push_bind(line.stderr)
-                .push_bind(text);
-        });
-        query.build().execute(&pool).await?;
+            copy_row(&mut rows, job_id, seq, &line);
+            if rows.len() >= COPY_CHUNK {
+                copy.send(rows.as_slice()).await?;
+                rows.clear();
+            }
+        }
+        if !rows.is_empty() {
+            copy.send(rows.as_slice()).await?;
+            rows.clear();
+        }
+        copy.finish().await?;
     }
     Ok(seq)
+}
+
+/// Appends one line as a row of `COPY`'s text format.
+fn copy_row(rows: &mut Vec<u8>, job_id: i64, seq: i64, line: &OutputLine) {
+    use std::io::Write;
+    let stderr = if line.stderr { 't' } else { 'f' };
+    let _ = write!(rows, "{job_id}\t{seq}\t{stderr}\t");
+    // Lines come capped at ssh::MAX_LINE; PostgreSQL text holds no NUL.
+    for byte in line.text.bytes() {
+        match byte {
+            b'\\' => rows.extend_from_slice(b"\\\\"),
+            b'\t' => rows.extend_from_slice(b"\\t"),
+            b'\n' => rows.extend_from_slice(b"\\n"),
+            b'\r' => rows.extend_from_slice(b"\\r"),
+            0 => {}
+            other => rows.push(other),
+        }
+    }
+    rows.push(b'\n');
 }
