@@ -75,6 +75,15 @@ async fn main() -> anyhow::Result<()> {
         .bind(job)
         .fetch_one(&database.pool)
         .await?;
+    let stored: f64 =
+        sqlx::query_scalar("SELECT extract(epoch FROM finished_at - started_at)::float8 FROM jobs WHERE id = $1")
+            .bind(job)
+            .fetch_one(&database.pool)
+            .await?;
+    println!(
+        "the job itself (command run, output stored) took {stored:.1} s ({:.1} MiB/s)",
+        100.0 / stored
+    );
     println!(
         "{lines} lines: 100 MiB of output stored and streamed in {elapsed:.1} s ({:.1} MiB/s of output; goal ≥ 40); \
          {:.0} MiB of events (JSON) to the client ({:.1} MiB/s); console RSS before {:.1} MiB, \

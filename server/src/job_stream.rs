@@ -119,7 +119,7 @@ impl Following {
         let jobs = &self.state.console.jobs;
         loop {
             if self.lines_pending {
-                let lines = jobs.output_after(self.job_id, self.after, 200).await.ok()?;
+                let lines = jobs.live_batch(self.job_id, self.after).await.ok()?;
                 if let Some(last) = lines.last().map(|l| l.seq) {
                     if !self.watcher.still_holds(&self.state).await {
                         return None;

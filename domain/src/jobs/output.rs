@@ -28,6 +28,10 @@ impl From<StoredLine> for vocabulary::jobs::OutputLine {
     }
 }
 
+/// Lines sent to a live viewer in one event at most.
+pub const LIVE_BATCH_LINES: i64 = 4096;
+/// Bytes of lines sent to a live viewer in one event, about (beyond one line).
+pub const LIVE_BATCH_BYTES: usize = 1 << 20;
 /// Lines written to the database in one `COPY` at most.
 pub(super) const BATCH: usize = 4096;
 /// Bytes sent to the database in one message of a `COPY` at most (and so
@@ -46,6 +50,30 @@ impl JobRunner {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// The next lines after `after_seq` for a live viewer: as many as are
+    /// there, up to [`LIVE_BATCH_LINES`] lines or about [`LIVE_BATCH_BYTES`]
+    /// (so a flood goes in few events, and a viewer's memory stays bounded).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn live_batch(&self, job_id: i64, after_seq: i64) -> Result<Vec<StoredLine>> {
+        use futures::TryStreamExt;
+        let mut rows = sqlx::query_as::<_, StoredLine>(
+            "SELECT seq, stderr, line FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(job_id)
+        .bind(after_seq)
+        .bind(LIVE_BATCH_LINES)
+        .fetch(&self.pool);
+        let (mut lines, mut bytes) = (Vec::new(), 0);
+        while let Some(line) = rows.try_next().await? {
+            bytes += line.line.len();
+            lines.push(line);
+            if bytes >= LIVE_BATCH_BYTES {
+                break;
+            }
+        }
+        Ok(lines)
     }
 
     /// The whole output as text, in chunks (constant memory).
