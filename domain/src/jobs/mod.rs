@@ -8,14 +8,16 @@
 //! start-up, jobs whose runner's lock is free (their console died) are marked
 //! interrupted, never left "running".
 //!
-//! Where things are: [`runbook`] (the actions and the exact command each
-//! runs), [`runner`] (starting, running, cancelling and recovering jobs),
-//! [`store`] (reading job rows), [`output`] (storing and reading a job's
-//! output lines), [`prerequisites`] (the prerequisites check's script and
-//! its reading). A new capability (backups, deploys) adds its actions to the
+//! Where things are: `runbook` (the actions and the exact command each
+//! runs), `runner` (starting, running, cancelling and recovering jobs),
+//! `store` (reading job rows), `output` (storing and reading a job's output
+//! lines), `feed` (what changed, announced by PostgreSQL), `failure` (why a
+//! job failed, as staff read it), `prerequisites` (the prerequisites check's
+//! script and its reading). A new capability (backups, deploys) adds its actions to the
 //! runbook and, if it reads its output, a module like `prerequisites`.
 
 mod failure;
+mod feed;
 mod output;
 mod prerequisites;
 mod runbook;
@@ -24,6 +26,7 @@ mod store;
 
 use time::OffsetDateTime;
 
+pub use feed::{JobChange, JobChanges, JobFeed};
 pub use output::StoredLine;
 pub use prerequisites::{assess_prerequisites, Prerequisite};
 pub use runbook::Runbook;

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 
 use super::JobRunner;
 use crate::error::Result;
-use crate::ssh::OutputLine;
+use crate::ssh::{self, OutputLine};
 
 /// One stored output line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
@@ -28,8 +28,15 @@ impl From<StoredLine> for vocabulary::jobs::OutputLine {
     }
 }
 
-/// Lines written to the database in one statement at most.
-pub(super) const BATCH: usize = 500;
+/// Lines sent to a live viewer in one event at most.
+pub const LIVE_BATCH_LINES: i64 = 4096;
+/// Bytes of lines sent to a live viewer in one event, about (beyond one line).
+pub const LIVE_BATCH_BYTES: usize = 1 << 20;
+/// Lines written to the database in one `COPY` at most.
+pub(super) const BATCH: usize = 4096;
+/// Bytes sent to the database in one message of a `COPY` at most (and so
+/// held at once), beyond one line.
+const COPY_CHUNK: usize = 1 << 20;
 
 impl JobRunner {
     /// Output lines after `after_seq`, at most `limit`.
@@ -43,6 +50,30 @@ impl JobRunner {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// The next lines after `after_seq` for a live viewer: as many as are
+    /// there, up to [`LIVE_BATCH_LINES`] lines or about [`LIVE_BATCH_BYTES`]
+    /// (so a flood goes in few events, and a viewer's memory stays bounded).
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn live_batch(&self, job_id: i64, after_seq: i64) -> Result<Vec<StoredLine>> {
+        use futures::TryStreamExt;
+        let mut rows = sqlx::query_as::<_, StoredLine>(
+            "SELECT seq, stderr, line FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(job_id)
+        .bind(after_seq)
+        .bind(LIVE_BATCH_LINES)
+        .fetch(&self.pool);
+        let (mut lines, mut bytes) = (Vec::new(), 0);
+        while let Some(line) = rows.try_next().await? {
+            bytes += line.line.len();
+            lines.push(line);
+            if bytes >= LIVE_BATCH_BYTES {
+                break;
+            }
+        }
+        Ok(lines)
     }
 
     /// The whole output as text, in chunks (constant memory).
@@ -68,22 +99,50 @@ impl JobRunner {
     }
 }
 
-/// Writes lines as they come, in batches, numbering them. Returns how many.
+/// Writes lines as they come, numbering them, with one `COPY` per batch of
+/// whatever has arrived (a slow job's line goes alone, at once; a flood goes
+/// thousands at a time). Returns how many lines.
 pub(super) async fn write_output(pool: PgPool, job_id: i64, mut receiver: mpsc::Receiver<OutputLine>) -> Result<i64> {
     let mut seq = 0_i64;
     let mut batch = Vec::with_capacity(BATCH);
+    let mut rows = Vec::with_capacity(COPY_CHUNK + ssh::MAX_LINE * 2);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        let mut query = sqlx::QueryBuilder::new("INSERT INTO job_output (job_id, seq, stderr, line) ");
-        query.push_values(batch.drain(..), |mut row, line| {
+        let mut connection = pool.acquire().await?;
+        let mut copy = connection
+            .copy_in_raw("COPY job_output (job_id, seq, stderr, line) FROM STDIN")
+            .await?;
+        for line in batch.drain(..) {
             seq += 1;
-            // Lines come capped at ssh::MAX_LINE; PostgreSQL text holds no NUL.
-            let text = line.text.replace('\0', "");
-            row.push_bind(job_id)
-                .push_bind(seq)
-                .push_bind(line.stderr)
-                .push_bind(text);
-        });
-        query.build().execute(&pool).await?;
+            copy_row(&mut rows, job_id, seq, &line);
+            if rows.len() >= COPY_CHUNK {
+                copy.send(rows.as_slice()).await?;
+                rows.clear();
+            }
+        }
+        if !rows.is_empty() {
+            copy.send(rows.as_slice()).await?;
+            rows.clear();
+        }
+        copy.finish().await?;
     }
     Ok(seq)
+}
+
+/// Appends one line as a row of `COPY`'s text format.
+fn copy_row(rows: &mut Vec<u8>, job_id: i64, seq: i64, line: &OutputLine) {
+    use std::io::Write;
+    let stderr = if line.stderr { 't' } else { 'f' };
+    let _ = write!(rows, "{job_id}\t{seq}\t{stderr}\t");
+    // Lines come capped at ssh::MAX_LINE; PostgreSQL text holds no NUL.
+    for byte in line.text.bytes() {
+        match byte {
+            b'\\' => rows.extend_from_slice(b"\\\\"),
+            b'\t' => rows.extend_from_slice(b"\\t"),
+            b'\n' => rows.extend_from_slice(b"\\n"),
+            b'\r' => rows.extend_from_slice(b"\\r"),
+            0 => {}
+            other => rows.push(other),
+        }
+    }
+    rows.push(b'\n');
 }

@@ -2,12 +2,11 @@
 //! over SSH while its output is stored, cancelling it, and marking the jobs
 //! of a console that died "interrupted".
 
-use std::time::Duration;
-
 use sqlx::types::Json;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
+use super::feed::{JobChange, JobChanges, JobFeed};
 use super::output::{write_output, BATCH};
 use super::{failure, JobFailure, JobStatus, Runbook};
 use crate::accounts::{Operator, Role};
@@ -22,15 +21,18 @@ pub struct JobRunner {
     pub(super) pool: PgPool,
     hosts: HostDirectory,
     runner_id: i64,
+    feed: JobFeed,
 }
-
-/// How often a running job looks for a cancel request.
-const CANCEL_POLL: Duration = Duration::from_millis(300);
 
 impl JobRunner {
     pub fn new(pool: PgPool, hosts: HostDirectory) -> Self {
         let runner_id = (rand::random::<u64>() >> 2) as i64 | (1 << 60);
-        Self { pool, hosts, runner_id }
+        Self {
+            feed: JobFeed::new(pool.clone()),
+            pool,
+            hosts,
+            runner_id,
+        }
     }
 
     /// Claims this process's runner id (an advisory lock held for the
@@ -247,10 +249,16 @@ impl JobRunner {
         Ok(())
     }
 
-    /// Resolves once someone asked to cancel the job.
+    /// The changes to every job, as they happen (see [`JobFeed`]).
+    pub fn changes(&self) -> JobChanges {
+        self.feed.subscribe()
+    }
+
+    /// Resolves once someone asked to cancel the job: it looks when the job
+    /// changes (from any console process), not on a timer.
     async fn cancelled(&self, job_id: i64) {
+        let mut changes = self.changes();
         loop {
-            tokio::time::sleep(CANCEL_POLL).await;
             let asked: std::result::Result<bool, _> =
                 sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = $1")
                     .bind(job_id)
@@ -258,6 +266,14 @@ impl JobRunner {
                     .await;
             if asked.unwrap_or(false) {
                 return;
+            }
+            loop {
+                match changes.next_for(job_id).await {
+                    // Output alone never cancels.
+                    Some(JobChange::Lines { .. }) => continue,
+                    Some(_) => break,
+                    None => return std::future::pending().await,
+                }
             }
         }
     }

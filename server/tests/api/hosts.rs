@@ -473,6 +473,76 @@ async fn sshd_killed_mid_command_fails_the_job_instead_of_hanging(pool: PgPool) 
     assert_eq!(lines, ["started"]);
 }
 
+/// Two console processes on one database: a job run by one streams live to
+/// a viewer of the other (PostgreSQL's notifications carry the news), and
+/// the stream loses nothing when every listening connection is cut.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_job_run_by_one_console_streams_live_to_a_viewer_of_another(pool: PgPool) {
+    use futures::StreamExt;
+    let runs = spawn_app(pool).await;
+    let shows = spawn_app_beside(&runs).await;
+    let admin = runs.admin().await;
+    let sshd = crate::own_sshd::OwnSshd::start();
+    let script = "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.4; done\n";
+    let host = host_running(&runs, &admin, &sshd, script).await;
+    let starter = runs.browser();
+    starter.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let host_id = host.id.to_string();
+    let started = starter
+        .post_form(
+            "/api/jobs/start",
+            &[("host_id", host_id.as_str()), ("action", "webapp.restart_web_server")],
+        )
+        .await;
+    assert!(started.status().is_success(), "{:?}", started.text().await);
+    let job: i64 = started.text().await.unwrap().trim().parse().unwrap();
+
+    let viewer = shows.browser();
+    viewer.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let mut stream = viewer.get(&format!("/jobs/{job}/events")).await.bytes_stream();
+    let (mut received, mut events, mut cut) = (String::new(), Vec::new(), false);
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(20), stream.next())
+        .await
+        .expect("the stream ends with the job")
+    {
+        received.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        while let Some(end) = received.find("\n\n") {
+            events.extend(sse_events(&received[..end]));
+            received.drain(..end + 2);
+        }
+        if !cut && events.iter().any(|e| matches!(e, JobEvent::Lines { .. })) {
+            // Live: the first line is here while the job still runs.
+            assert_eq!(runs.console.jobs.job(job).await.unwrap().status, JobStatus::Running);
+            let listeners: i64 = sqlx::query_scalar(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE datname = current_database() AND query LIKE 'LISTEN %job_changes%'",
+            )
+            .fetch_one(&runs.pool)
+            .await
+            .unwrap();
+            assert!(listeners >= 2, "one listener per console process: {listeners}");
+            cut = true;
+        }
+    }
+    let ticks: Vec<String> = events
+        .iter()
+        .filter_map(|event| match event {
+            JobEvent::Lines { lines } => Some(lines.iter().map(|l| l.text.clone())),
+            JobEvent::Status { .. } => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(ticks, (1..=6).map(|i| format!("tick {i}")).collect::<Vec<_>>());
+    assert_eq!(
+        events.last(),
+        Some(&JobEvent::Status {
+            status: JobStatus::Succeeded,
+            exit_status: Some(0),
+            failure: None
+        })
+    );
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_running_job_can_be_cancelled_and_a_viewer_cannot_start_one(pool: PgPool) {
     let app = spawn_app(pool).await;
