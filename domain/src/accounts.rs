@@ -94,7 +94,6 @@ pub struct AccountSummary {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(sqlx::FromRow)]
 struct AccountRow {
     id: i64,
     username: String,
@@ -141,7 +140,37 @@ impl AccountRow {
     }
 }
 
-const ACCOUNT_COLUMNS: &str = "id, username, role, language, password_hash, disabled_at, session_epoch, created_at";
+/// Which accounts to read: every one, or the one with this id or name.
+#[derive(Clone, Copy)]
+enum Which<'a> {
+    All,
+    Id(i64),
+    Name(&'a str),
+}
+
+/// The one place the accounts table is read, so its columns are listed once.
+async fn account_rows(executor: impl sqlx::PgExecutor<'_>, which: Which<'_>) -> Result<Vec<AccountRow>> {
+    let (id, name) = match which {
+        Which::All => (None, None),
+        Which::Id(id) => (Some(id), None),
+        Which::Name(name) => (None, Some(name)),
+    };
+    Ok(sqlx::query_as!(
+        AccountRow,
+        "SELECT id, username, role, language, password_hash, disabled_at, session_epoch, created_at
+         FROM accounts
+         WHERE ($1::bigint IS NULL OR id = $1) AND ($2::text IS NULL OR username = $2)
+         ORDER BY username",
+        id,
+        name
+    )
+    .fetch_all(executor)
+    .await?)
+}
+
+async fn account_row(executor: impl sqlx::PgExecutor<'_>, which: Which<'_>) -> Result<Option<AccountRow>> {
+    Ok(account_rows(executor, which).await?.pop())
+}
 
 /// The staff accounts, and every change made to them.
 #[derive(Clone, Debug)]
@@ -173,7 +202,7 @@ impl AccountDirectory {
 
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM accounts")
+        Ok(sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM accounts"#)
             .fetch_one(&self.pool)
             .await?)
     }
@@ -181,17 +210,13 @@ impl AccountDirectory {
     #[tracing::instrument(level = "debug", skip_all, fields(by = %by.username))]
     pub async fn list(&self, by: &Operator) -> Result<Vec<AccountSummary>> {
         by.require(Role::Admin)?;
-        let rows: Vec<AccountRow> =
-            sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY username"))
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = account_rows(&self.pool, Which::All).await?;
         rows.iter().map(AccountRow::summary).collect()
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn username_of(&self, id: i64) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1")
-            .bind(id)
+        Ok(sqlx::query_scalar!("SELECT username FROM accounts WHERE id = $1", id)
             .fetch_optional(&self.pool)
             .await?)
     }
@@ -200,10 +225,7 @@ impl AccountDirectory {
     /// disabled, or has changed credentials since that session signed in.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn operator_for_session(&self, id: i64, session_epoch: i32) -> Result<Option<Operator>> {
-        let row: Option<AccountRow> = sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = account_row(&self.pool, Which::Id(id)).await?;
         match row {
             Some(row) if row.disabled_at.is_none() && row.session_epoch == session_epoch => Ok(Some(row.operator()?)),
             _ => Ok(None),
@@ -214,12 +236,7 @@ impl AccountDirectory {
     /// are indistinguishable, and cost the same time.
     pub(crate) async fn check_credentials(&self, username: &str, password: &str) -> Result<Operator> {
         let row: Option<AccountRow> = match Username::parse(username) {
-            Ok(name) => {
-                sqlx::query_as(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1"))
-                    .bind(name.as_str())
-                    .fetch_optional(&self.pool)
-                    .await?
-            }
+            Ok(name) => account_row(&self.pool, Which::Name(name.as_str())).await?,
             Err(_) => None,
         };
         let stored = match &row {
@@ -290,17 +307,19 @@ impl AccountDirectory {
             return Err(DomainError::invalid("account", "error-account-self"));
         }
         let mut tx = self.pool.begin().await?;
-        let row: Option<AccountRow> = sqlx::query_as(&format!(
+        sqlx::query!(
             "UPDATE accounts SET
                 disabled_at = CASE WHEN $2 THEN NULL ELSE coalesce(disabled_at, now()) END,
                 session_epoch = session_epoch + CASE WHEN $2 THEN 0 ELSE 1 END
-             WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
-        ))
-        .bind(account_id)
-        .bind(enabled)
-        .fetch_optional(&mut *tx)
+             WHERE id = $1",
+            account_id,
+            enabled
+        )
+        .execute(&mut *tx)
         .await?;
-        let row = row.ok_or(DomainError::NotFound("account"))?;
+        let row = account_row(&mut *tx, Which::Id(account_id))
+            .await?
+            .ok_or(DomainError::NotFound("account"))?;
         AuditEntry::new(by.actor(), action, &row.username, Outcome::Success)
             .from(provenance)
             .record(&mut tx)
@@ -330,8 +349,7 @@ impl AccountDirectory {
             return Err(denied);
         }
         let mut tx = self.pool.begin().await?;
-        let username: Option<String> = sqlx::query_scalar("SELECT username FROM accounts WHERE id = $1 FOR UPDATE")
-            .bind(account_id)
+        let username = sqlx::query_scalar!("SELECT username FROM accounts WHERE id = $1 FOR UPDATE", account_id)
             .fetch_optional(&mut *tx)
             .await?;
         let username = Username(username.ok_or(DomainError::NotFound("account"))?);
@@ -385,8 +403,7 @@ impl AccountDirectory {
             }
             Err(other) => return Err(other),
         };
-        let stored: String = sqlx::query_scalar("SELECT password_hash FROM accounts WHERE id = $1")
-            .bind(me.id)
+        let stored = sqlx::query_scalar!("SELECT password_hash FROM accounts WHERE id = $1", me.id)
             .fetch_one(&self.pool)
             .await?;
         if !self.verify_password(current_password, &stored).await? {
@@ -411,11 +428,13 @@ impl AccountDirectory {
     #[tracing::instrument(skip(self, me, provenance), fields(me = %me.username))]
     pub async fn set_language(&self, me: &Operator, provenance: &Provenance, language: Locale) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE accounts SET language = $2 WHERE id = $1")
-            .bind(me.id)
-            .bind(language.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "UPDATE accounts SET language = $2 WHERE id = $1",
+            me.id,
+            language.as_str()
+        )
+        .execute(&mut *tx)
+        .await?;
         AuditEntry::new(
             me.actor(),
             AuditAction::AccountLanguage,
@@ -448,25 +467,28 @@ pub(crate) async fn insert_account(
     password: &NewPassword,
 ) -> Result<AccountSummary> {
     let hash = passwords::hash(password).await?;
-    let row: AccountRow = sqlx::query_as(&format!(
-        "INSERT INTO accounts (username, role, password_hash) VALUES ($1, $2, $3) RETURNING {ACCOUNT_COLUMNS}"
-    ))
-    .bind(username.as_str())
-    .bind(role.as_str())
-    .bind(hash)
+    let id = sqlx::query_scalar!(
+        "INSERT INTO accounts (username, role, password_hash) VALUES ($1, $2, $3) RETURNING id",
+        username.as_str(),
+        role.as_str(),
+        hash
+    )
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| DomainError::on_constraint(e, "accounts_username_key", "username", "error-username-taken"))?;
-    row.summary()
+    account_row(&mut **tx, Which::Id(id))
+        .await?
+        .ok_or(DomainError::NotFound("account"))?
+        .summary()
 }
 
 async fn store_password(tx: &mut Transaction<'_, Postgres>, account_id: i64, password: &NewPassword) -> Result<i32> {
     let hash = passwords::hash(password).await?;
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "UPDATE accounts SET password_hash = $2, session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch",
+        account_id,
+        hash
     )
-    .bind(account_id)
-    .bind(hash)
     .fetch_one(&mut **tx)
     .await?)
 }
