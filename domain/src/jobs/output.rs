@@ -42,12 +42,13 @@ impl JobRunner {
     /// Output lines after `after_seq`, at most `limit`.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn output_after(&self, job_id: i64, after_seq: i64, limit: i64) -> Result<Vec<StoredLine>> {
-        Ok(sqlx::query_as(
+        Ok(sqlx::query_as!(
+            StoredLine,
             "SELECT seq, stderr, line FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            job_id,
+            after_seq,
+            limit
         )
-        .bind(job_id)
-        .bind(after_seq)
-        .bind(limit)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -58,12 +59,13 @@ impl JobRunner {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn live_batch(&self, job_id: i64, after_seq: i64) -> Result<Vec<StoredLine>> {
         use futures::TryStreamExt;
-        let mut rows = sqlx::query_as::<_, StoredLine>(
+        let mut rows = sqlx::query_as!(
+            StoredLine,
             "SELECT seq, stderr, line FROM job_output WHERE job_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            job_id,
+            after_seq,
+            LIVE_BATCH_LINES
         )
-        .bind(job_id)
-        .bind(after_seq)
-        .bind(LIVE_BATCH_LINES)
         .fetch(&self.pool);
         let (mut lines, mut bytes) = (Vec::new(), 0);
         while let Some(line) = rows.try_next().await? {

@@ -41,8 +41,7 @@ impl JobRunner {
     #[tracing::instrument(skip_all, fields(runner = self.runner_id))]
     pub async fn start(&self) -> Result<u64> {
         let mut holder = self.pool.acquire().await?.detach();
-        sqlx::query("SELECT pg_advisory_lock($1)")
-            .bind(self.runner_id)
+        sqlx::query!("SELECT pg_advisory_lock($1)", self.runner_id)
             .execute(&mut holder)
             .await?;
         // The lock lives as long as this connection: until the pool closes
@@ -60,43 +59,42 @@ impl JobRunner {
     /// "interrupted" (audited as the system).
     #[tracing::instrument(skip_all, fields(runner = self.runner_id))]
     pub async fn recover_interrupted(&self) -> Result<u64> {
-        let runners: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT runner FROM jobs WHERE status IN ('queued', 'running') AND runner IS NOT NULL AND runner <> $1",
+        let runners = sqlx::query_scalar!(
+            r#"SELECT DISTINCT runner AS "runner!" FROM jobs
+               WHERE status IN ('queued', 'running') AND runner IS NOT NULL AND runner <> $1"#,
+            self.runner_id
         )
-        .bind(self.runner_id)
         .fetch_all(&self.pool)
         .await?;
         let mut interrupted = 0;
         for runner in runners {
             let mut conn = self.pool.acquire().await?;
-            let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(runner)
+            let free = sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "free!""#, runner)
                 .fetch_one(&mut *conn)
                 .await?;
             if !free {
                 continue;
             }
             let mut tx = self.pool.begin().await?;
-            let jobs: Vec<(i64, String, String)> = sqlx::query_as(
+            let jobs = sqlx::query!(
                 "UPDATE jobs j SET status = 'interrupted', finished_at = now(), failure = $2
                  FROM hosts h WHERE h.id = j.host_id AND j.runner = $1 AND j.status IN ('queued', 'running')
                  RETURNING j.id, j.action, h.name",
+                runner,
+                Json(JobFailure::ConsoleStopped) as _,
             )
-            .bind(runner)
-            .bind(Json(JobFailure::ConsoleStopped))
             .fetch_all(&mut *tx)
             .await?;
-            for (id, action, host) in &jobs {
-                AuditEntry::new(Actor::System, AuditAction::JobInterrupted, host, Outcome::Failure)
-                    .detail("job", *id)
-                    .detail("action", action.as_str())
+            for job in &jobs {
+                AuditEntry::new(Actor::System, AuditAction::JobInterrupted, &job.name, Outcome::Failure)
+                    .detail("job", job.id)
+                    .detail("action", job.action.as_str())
                     .record(&mut tx)
                     .await?;
             }
             tx.commit().await?;
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(runner)
-                .execute(&mut *conn)
+            sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", runner)
+                .fetch_one(&mut *conn)
                 .await?;
             interrupted += jobs.len() as u64;
         }
@@ -124,29 +122,30 @@ impl JobRunner {
         }
         let command = runbook.command(&host);
         let mut tx = self.pool.begin().await?;
-        let inserted: std::result::Result<i64, sqlx::Error> = sqlx::query_scalar(
+        let inserted = sqlx::query_scalar!(
             "INSERT INTO jobs (host_id, action, mutating, command_line, actor_id, actor, status, runner)
              VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) RETURNING id",
+            host.id,
+            runbook.action().as_str(),
+            runbook.mutating(),
+            command.line(),
+            by.id,
+            by.username.as_str(),
+            self.runner_id,
         )
-        .bind(host.id)
-        .bind(runbook.action().as_str())
-        .bind(runbook.mutating())
-        .bind(command.line())
-        .bind(by.id)
-        .bind(by.username.as_str())
-        .bind(self.runner_id)
         .fetch_one(&mut *tx)
         .await;
         let job_id = match inserted {
             Ok(id) => id,
             Err(sqlx::Error::Database(db)) if db.constraint() == Some("jobs_one_mutating_per_host") => {
                 drop(tx);
-                let busy: Option<(i64, String, String)> = sqlx::query_as(
+                let busy = sqlx::query!(
                     "SELECT id, action, actor FROM jobs WHERE host_id = $1 AND mutating AND status IN ('queued', 'running')",
+                    host.id
                 )
-                .bind(host.id)
                 .fetch_optional(&self.pool)
-                .await?;
+                .await?
+                .map(|job| (job.id, job.action, job.actor));
                 let (busy_id, busy_action, busy_actor) = busy.unwrap_or((0, String::new(), String::new()));
                 AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), Outcome::Denied)
                     .detail("reason", "another action is running on this host")
@@ -187,10 +186,12 @@ impl JobRunner {
         by: Operator,
         provenance: Provenance,
     ) -> Result<()> {
-        sqlx::query("UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1")
-            .bind(job_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query!(
+            "UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1",
+            job_id
+        )
+        .execute(&self.pool)
+        .await?;
         let (sender, receiver) = mpsc::channel::<OutputLine>(BATCH * 4);
         let writer = tokio::spawn(write_output(self.pool.clone(), job_id, receiver));
         let outcome = async {
@@ -224,13 +225,15 @@ impl JobRunner {
             (Err(error), _) => (JobStatus::Failed, None, Some(failure::of_ssh(&error))),
         };
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE jobs SET status = $2, exit_status = $3, failure = $4, finished_at = now() WHERE id = $1")
-            .bind(job_id)
-            .bind(status.as_str())
-            .bind(exit_status)
-            .bind(failure.as_ref().map(Json))
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query!(
+            "UPDATE jobs SET status = $2, exit_status = $3, failure = $4, finished_at = now() WHERE id = $1",
+            job_id,
+            status.as_str(),
+            exit_status,
+            failure.as_ref().map(Json) as _,
+        )
+        .execute(&mut *tx)
+        .await?;
         let outcome = if status == JobStatus::Succeeded {
             Outcome::Success
         } else {
@@ -259,11 +262,9 @@ impl JobRunner {
     async fn cancelled(&self, job_id: i64) {
         let mut changes = self.changes();
         loop {
-            let asked: std::result::Result<bool, _> =
-                sqlx::query_scalar("SELECT cancel_requested FROM jobs WHERE id = $1")
-                    .bind(job_id)
-                    .fetch_one(&self.pool)
-                    .await;
+            let asked = sqlx::query_scalar!("SELECT cancel_requested FROM jobs WHERE id = $1", job_id)
+                .fetch_one(&self.pool)
+                .await;
             if asked.unwrap_or(false) {
                 return;
             }
@@ -279,10 +280,11 @@ impl JobRunner {
     }
 
     async fn sudo_wanted_a_password(&self, job_id: i64) -> Result<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM job_output WHERE job_id = $1 AND stderr AND line LIKE '%password is required%')",
+        Ok(sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM job_output WHERE job_id = $1 AND stderr AND line LIKE '%password is required%')
+               AS "wanted!""#,
+            job_id
         )
-        .bind(job_id)
         .fetch_one(&self.pool)
         .await?)
     }
@@ -293,11 +295,12 @@ impl JobRunner {
         by.require(Role::Operator)?;
         let job = self.job(job_id).await?;
         let mut tx = self.pool.begin().await?;
-        let changed =
-            sqlx::query("UPDATE jobs SET cancel_requested = true WHERE id = $1 AND status IN ('queued', 'running')")
-                .bind(job_id)
-                .execute(&mut *tx)
-                .await?;
+        let changed = sqlx::query!(
+            "UPDATE jobs SET cancel_requested = true WHERE id = $1 AND status IN ('queued', 'running')",
+            job_id
+        )
+        .execute(&mut *tx)
+        .await?;
         if changed.rows_affected() == 0 {
             return Err(DomainError::invalid("job", "error-job-finished"));
         }

@@ -7,7 +7,6 @@ use time::OffsetDateTime;
 use super::{Job, JobFailure, JobRunner, JobStatus, Runbook, StoredLine};
 use crate::error::{DomainError, Result};
 
-#[derive(sqlx::FromRow)]
 struct JobRow {
     id: i64,
     host_id: i64,
@@ -50,28 +49,34 @@ impl TryFrom<JobRow> for Job {
     }
 }
 
-const JOB_SELECT: &str = "SELECT j.id, j.host_id, h.name AS host_name, j.action, j.command_line, j.actor, j.status,
-        j.exit_status, j.failure, j.created_at, j.started_at, j.finished_at,
-        (SELECT coalesce(max(seq), 0) FROM job_output o WHERE o.job_id = j.id) AS output_lines
- FROM jobs j JOIN hosts h ON h.id = j.host_id";
-
 impl JobRunner {
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn job(&self, job_id: i64) -> Result<Job> {
-        let row: Option<JobRow> = sqlx::query_as(&format!("{JOB_SELECT} WHERE j.id = $1"))
-            .bind(job_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query_as!(
+            JobRow,
+            r#"SELECT j.id, j.host_id, h.name AS host_name, j.action, j.command_line, j.actor, j.status,
+                      j.exit_status, j.failure AS "failure: Json<JobFailure>", j.created_at, j.started_at, j.finished_at,
+                      (SELECT coalesce(max(seq), 0) FROM job_output o WHERE o.job_id = j.id) AS "output_lines!"
+               FROM jobs j JOIN hosts h ON h.id = j.host_id WHERE j.id = $1"#,
+            job_id
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         row.ok_or(DomainError::NotFound("job"))?.try_into()
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn jobs_on_host(&self, host_id: i64, limit: i64) -> Result<Vec<Job>> {
-        let rows: Vec<JobRow> = sqlx::query_as(&format!(
-            "{JOB_SELECT} WHERE j.host_id = $1 ORDER BY j.id DESC LIMIT $2"
-        ))
-        .bind(host_id)
-        .bind(limit)
+        // The same columns as `job` (the macro takes one literal string).
+        let rows = sqlx::query_as!(
+            JobRow,
+            r#"SELECT j.id, j.host_id, h.name AS host_name, j.action, j.command_line, j.actor, j.status,
+                      j.exit_status, j.failure AS "failure: Json<JobFailure>", j.created_at, j.started_at, j.finished_at,
+                      (SELECT coalesce(max(seq), 0) FROM job_output o WHERE o.job_id = j.id) AS "output_lines!"
+               FROM jobs j JOIN hosts h ON h.id = j.host_id WHERE j.host_id = $1 ORDER BY j.id DESC LIMIT $2"#,
+            host_id,
+            limit
+        )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(Job::try_from).collect()
@@ -80,11 +85,11 @@ impl JobRunner {
     /// The latest prerequisites check's output on a host, if any succeeded.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn latest_prerequisites(&self, host_id: i64) -> Result<Option<(i64, Vec<StoredLine>)>> {
-        let job: Option<i64> = sqlx::query_scalar(
+        let job = sqlx::query_scalar!(
             "SELECT id FROM jobs WHERE host_id = $1 AND action = $2 AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
+            host_id,
+            Runbook::CheckPrerequisites.action().as_str()
         )
-        .bind(host_id)
-        .bind(Runbook::CheckPrerequisites.action().as_str())
         .fetch_optional(&self.pool)
         .await?;
         match job {
