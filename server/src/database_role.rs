@@ -5,6 +5,11 @@
 //! what it needs, again at every start (so tables added by a migration are
 //! covered).
 
+//!
+//! Its SQL stays runtime strings (not checked `query!`): roles and grants
+//! name identifiers, which PostgreSQL cannot bind, and the few catalog reads
+//! run beside them, before or outside the migrated schema.
+
 use anyhow::{Context, Result};
 use sqlx::PgPool;
 

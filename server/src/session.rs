@@ -118,6 +118,8 @@ impl SessionStore for SessionRows {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         // Same encoding as the store's own save (MessagePack of the record).
         let data = rmp_serde::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        // A runtime string, not a checked `query!`: the table is the session
+        // store's, created by the library at start-up, not by our migrations.
         sqlx::query(r#"UPDATE "tower_sessions"."session" SET data = $2, expiry_date = $3 WHERE id = $1"#)
             .bind(record.id.to_string())
             .bind(data)

@@ -82,6 +82,8 @@ impl Database {
                 let data_dir = config.data_dir.clone();
                 let embedded = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir)).await??;
                 let admin = pool(embedded.admin_options()).await?;
+                // Before the console's database exists (runtime strings: a
+                // database name cannot be bound).
                 let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
                     .bind(EmbeddedPostgres::DATABASE)
                     .fetch_one(&admin)

@@ -59,6 +59,9 @@ async fn copy_csv(
     filter: &AuditFilter,
     sender: &tokio::sync::mpsc::Sender<Result<Vec<u8>>>,
 ) -> Result<()> {
+    // COPY cannot be prepared, so it cannot be a checked `query!` nor take
+    // bind parameters: the filter's values travel as transaction settings
+    // read with current_setting(), and only fixed texts go into the SQL.
     let mut sql = format!("COPY ({CSV_SELECT}");
     let mut settings = Vec::new();
     for (i, condition) in filter.conditions().into_iter().enumerate() {
@@ -74,7 +77,7 @@ async fn copy_csv(
 
     let mut connection = pool.acquire().await?;
     let mut tx = connection.begin().await?;
-    // The time's text form depends on it.
+    // The time's text form depends on it. (SET cannot be prepared either.)
     sqlx::query("SET LOCAL datestyle = 'ISO, YMD'")
         .execute(&mut *tx)
         .await?;

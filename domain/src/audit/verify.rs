@@ -202,13 +202,30 @@ impl AuditLog {
             keyed: false,
         });
         loop {
-            let chunk: Vec<ChainRow> = sqlx::query_as(
+            let chunk: Vec<ChainRow> = sqlx::query!(
                 "SELECT id, at, actor_id, actor, action, target, outcome, details, client_address, request_id,
                         previous_hash, row_hash, chain_version
                  FROM audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+                point.id,
+                CHUNK
             )
-            .bind(point.id)
-            .bind(CHUNK)
+            .map(|row| ChainRow {
+                id: row.id,
+                content: RecordContent {
+                    at: row.at,
+                    actor_id: row.actor_id,
+                    actor: row.actor,
+                    action: row.action,
+                    target: row.target,
+                    outcome: row.outcome,
+                    details: row.details,
+                    client_address: row.client_address,
+                    request_id: row.request_id,
+                },
+                previous_hash: row.previous_hash,
+                row_hash: row.row_hash,
+                chain_version: row.chain_version,
+            })
             .fetch_all(&self.pool)
             .await?;
             if chunk.is_empty() {
@@ -236,10 +253,8 @@ impl AuditLog {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct ChainRow {
     id: i64,
-    #[sqlx(flatten)]
     content: RecordContent,
     previous_hash: Vec<u8>,
     row_hash: Vec<u8>,

@@ -111,6 +111,8 @@ pub(super) async fn write_output(pool: PgPool, job_id: i64, mut receiver: mpsc::
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
         let mut connection = pool.acquire().await?;
         let mut copy = connection
+            // COPY cannot be prepared: the one statement here that is not a
+            // checked `query!`.
             .copy_in_raw("COPY job_output (job_id, seq, stderr, line) FROM STDIN")
             .await?;
         for line in batch.drain(..) {
