@@ -20,7 +20,7 @@ pub(crate) const KEYED: i16 = 2;
 pub(crate) const GENESIS: [u8; 32] = [0; 32];
 
 /// The hashed part of a row: everything but its id and the hashes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RecordContent {
     pub at: OffsetDateTime,
     pub actor_id: Option<i64>,
