@@ -1,11 +1,11 @@
 //! Staff accounts: who may sign in, with which role, in which language.
 //!
 //! Roles are ordered: a viewer sees, an operator runs actions, an admin also
-//! manages accounts (and, to come, hosts). Every change to an account writes
-//! its audit record in the same transaction as the change.
+//! manages accounts and hosts. Every change to an account writes its audit
+//! record in the same transaction as the change.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -172,12 +172,23 @@ async fn account_row(executor: impl sqlx::PgExecutor<'_>, which: Which<'_>) -> R
     Ok(account_rows(executor, which).await?.pop())
 }
 
+/// Told an account's id right after a change to it commits in this
+/// process (disabled or enabled, password changed or reset, language).
+pub type AccountChanged = Arc<dyn Fn(i64) + Send + Sync>;
+
 /// The staff accounts, and every change made to them.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AccountDirectory {
     pool: PgPool,
     throttle: SignInThrottle,
     password_checks: Arc<AtomicU64>,
+    on_change: Arc<OnceLock<AccountChanged>>,
+}
+
+impl std::fmt::Debug for AccountDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountDirectory").finish_non_exhaustive()
+    }
 }
 
 impl AccountDirectory {
@@ -186,6 +197,22 @@ impl AccountDirectory {
             throttle: SignInThrottle::new(pool.clone()),
             pool,
             password_checks: Arc::default(),
+            on_change: Arc::default(),
+        }
+    }
+
+    /// Registers the one `hook` told of every account change this process
+    /// commits (its memory of operators forgets the account at once, before
+    /// the database's announcement reaches it). Set once, at start-up.
+    pub fn on_change(&self, hook: AccountChanged) {
+        if self.on_change.set(hook).is_err() {
+            tracing::warn!("an account change hook was already registered");
+        }
+    }
+
+    fn changed(&self, account_id: i64) {
+        if let Some(hook) = self.on_change.get() {
+            hook(account_id);
         }
     }
 
@@ -325,6 +352,7 @@ impl AccountDirectory {
             .record(&mut tx)
             .await?;
         tx.commit().await?;
+        self.changed(account_id);
         row.summary()
     }
 
@@ -365,6 +393,7 @@ impl AccountDirectory {
         .record(&mut tx)
         .await?;
         tx.commit().await?;
+        self.changed(account_id);
         Ok(())
     }
 
@@ -421,6 +450,7 @@ impl AccountDirectory {
         let epoch = store_password(&mut tx, me.id, &password).await?;
         audit(Outcome::Success).record(&mut tx).await?;
         tx.commit().await?;
+        self.changed(me.id);
         Ok(epoch)
     }
 
@@ -446,6 +476,7 @@ impl AccountDirectory {
         .record(&mut tx)
         .await?;
         tx.commit().await?;
+        self.changed(me.id);
         Ok(())
     }
 

@@ -5,8 +5,11 @@
 //! Each area is a module with its own tests: [`accounts`] (staff, roles,
 //! passwords, sign-in throttling), [`audit`] (the append-only, hash-chained
 //! audit log), [`secrets`] (the one encrypted store for secrets), [`ssh`]
-//! (pinned-key SSH to the managed hosts). Hosts, jobs, the Linode client,
-//! backups, deploys and monitoring slot in beside them.
+//! (pinned-key SSH to the managed hosts), [`hosts`] (registration, pinned
+//! keys, service control), [`jobs`] (runbook actions run as audited jobs,
+//! their output live to every viewer). The Linode client, backups, deploys
+//! and monitoring slot in beside them: a folder per area, its actions in
+//! the jobs' runbook, its words in the `vocabulary` crate.
 
 pub mod accounts;
 pub mod audit;

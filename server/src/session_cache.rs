@@ -63,6 +63,9 @@ pub struct SessionCache {
     generation: AtomicU64,
     /// Whether this process hears the announcements right now.
     listening: AtomicBool,
+    /// Accounts this process changed whose announcement may not have been
+    /// heard yet: read from the database until then.
+    changed_here: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 impl SessionCache {
@@ -78,6 +81,7 @@ impl SessionCache {
                 .build(),
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
+            changed_here: Default::default(),
         }
     }
 
@@ -87,6 +91,18 @@ impl SessionCache {
         let cache = Arc::new(Self::new());
         tokio::spawn(cache.clone().hear(pool));
         cache
+    }
+
+    /// An account changed in this process: its operator is read again from
+    /// now on, without waiting for the database's announcement (a disabled
+    /// account is refused at its very next request). Synchronous, so the
+    /// change's own request cannot race it.
+    pub fn account_changed(&self, account_id: i64) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.changed_here
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(account_id);
     }
 
     /// Waits until the announcements are heard (tests, start-up).
@@ -184,6 +200,14 @@ impl SessionCache {
         epoch: i32,
         read: impl std::future::Future<Output = Result<Option<Operator>, E>>,
     ) -> Result<Option<Operator>, E> {
+        let changed_here = self
+            .changed_here
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&account_id);
+        if changed_here {
+            self.operators.invalidate(&account_id).await;
+        }
         if let Some(operator) = self.operators.get(&account_id).await {
             if operator.session_epoch == epoch && self.remembering() {
                 return Ok(Some(operator));

@@ -247,6 +247,11 @@ impl Application {
                 .clone()
                 .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
         );
+        let session_cache = SessionCache::listen(database.pool.clone());
+        console.accounts.on_change({
+            let session_cache = session_cache.clone();
+            Arc::new(move |account| session_cache.account_changed(account))
+        });
         let state = AppState {
             leptos_options,
             console,
@@ -254,7 +259,7 @@ impl Application {
             config: Arc::new(config),
             metrics: metrics_handle(),
             sessions: session::SessionRows::new(store.clone(), database.pool.clone()),
-            session_cache: SessionCache::listen(database.pool.clone()),
+            session_cache,
         };
         let router = router(state, store);
         Ok(Self {
