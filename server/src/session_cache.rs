@@ -105,16 +105,21 @@ impl SessionCache {
             .insert(account_id);
     }
 
-    /// Waits until the announcements are heard (tests, start-up).
-    pub async fn heard(&self) {
-        while !self.listening.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+    /// Listens until the pool closes (the console stops), connecting again
+    /// whenever the connection drops.
+    async fn hear(self: Arc<Self>, pool: PgPool) {
+        let closed = pool.close_event();
+        tokio::select! {
+            () = closed => {}
+            () = self.hear_while_open(&pool) => {}
         }
+        self.listening.store(false, Ordering::SeqCst);
+        self.forget_all();
     }
 
-    async fn hear(self: Arc<Self>, pool: PgPool) {
+    async fn hear_while_open(&self, pool: &PgPool) {
         loop {
-            let mut listener = match PgListener::connect_with(&pool).await {
+            let mut listener = match PgListener::connect_with(pool).await {
                 Ok(listener) => listener,
                 Err(error) => {
                     tracing::warn!(%error, "the session cache cannot listen; sessions are read from the database");
