@@ -139,6 +139,8 @@ mod tests {
             include_str!("pages/hosts.rs"),
             include_str!("pages/host.rs"),
             include_str!("pages/job.rs"),
+            include_str!("pages/backups.rs"),
+            include_str!("../../domain/src/backups/mod.rs"),
             include_str!("../../domain/src/hosts/mod.rs"),
             include_str!("../../domain/src/hosts/names.rs"),
             include_str!("../../domain/src/hosts/directory.rs"),
@@ -171,6 +173,23 @@ mod tests {
         #[cfg(feature = "ssr")]
         for runbook in domain::jobs::Runbook::ALL {
             keys.push(action_key(runbook.action().as_str()));
+        }
+        for status in vocabulary::backups::BackupStatus::ALL {
+            keys.push(format!("backup-status-{status}"));
+        }
+        for trigger in vocabulary::backups::BackupTrigger::ALL {
+            keys.push(format!("backup-trigger-{trigger}"));
+        }
+        for action in [
+            vocabulary::audit::AuditAction::BackupRun,
+            vocabulary::audit::AuditAction::BackupRestore,
+            vocabulary::audit::AuditAction::BackupDownload,
+            vocabulary::audit::AuditAction::BackupExportKey,
+        ] {
+            keys.push(action_key(action.as_str()));
+        }
+        for failure in vocabulary::jobs::JobFailure::every_kind() {
+            keys.push(failure.message_key().to_owned());
         }
         for verdict in ["ok", "old", "missing", "info"] {
             keys.push(format!("verdict-{verdict}"));

@@ -12,6 +12,7 @@ use crate::i18n::{use_locale, Translate};
 use crate::pages::accounts::AccountsPage;
 use crate::pages::area::AreaPage;
 use crate::pages::audit::AuditPage;
+use crate::pages::backups::{BackupsPage, RestorePage};
 use crate::pages::dashboard::DashboardPage;
 use crate::pages::host::HostPage;
 use crate::pages::hosts::HostsPage;
@@ -68,7 +69,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("jobs/:id") view=JobPage ssr=SsrMode::Async/>
                     <Route path=path!("web-app") view=HostsPage ssr=SsrMode::Async/>
                     <Route path=path!("deployments") view=|| view! { <AreaPage area="deployments"/> } ssr=SsrMode::Async/>
-                    <Route path=path!("backups") view=|| view! { <AreaPage area="backups"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("backups") view=BackupsPage ssr=SsrMode::Async/>
+                    <Route path=path!("backups/:id/restore") view=RestorePage ssr=SsrMode::Async/>
                     <Route path=path!("monitoring") view=|| view! { <AreaPage area="monitoring"/> } ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>

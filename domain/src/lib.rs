@@ -7,12 +7,15 @@
 //! audit log), [`secrets`] (the one encrypted store for secrets), [`ssh`]
 //! (pinned-key SSH to the managed hosts), [`hosts`] (registration, pinned
 //! keys, service control), [`jobs`] (runbook actions run as audited jobs,
-//! their output live to every viewer). The Linode client, backups, deploys
-//! and monitoring slot in beside them: a folder per area, its actions in
-//! the jobs' runbook, its words in the `vocabulary` crate.
+//! their output live to every viewer), [`backups`] (database backups streamed
+//! off the host into [`storage`], encrypted and catalogued; restores). The
+//! Linode client, deploys and monitoring slot in beside them: a folder per
+//! area, its one-command actions in the jobs' runbook (its longer work as a
+//! job plan, like `backups`), its words in the `vocabulary` crate.
 
 pub mod accounts;
 pub mod audit;
+pub mod backups;
 pub mod error;
 pub mod hosts;
 pub mod jobs;
@@ -20,6 +23,7 @@ pub mod passwords;
 pub mod secrets;
 pub mod setup;
 pub mod ssh;
+pub mod storage;
 pub mod throttle;
 
 pub use error::{DomainError, Invalid};
@@ -52,6 +56,7 @@ pub struct Console {
     pub secrets: secrets::SecretStore,
     pub hosts: hosts::HostDirectory,
     pub jobs: jobs::JobRunner,
+    pub backups: backups::Backups,
     /// The versions the prerequisites check compares with.
     pub required_versions: hosts::RequiredVersions,
 }
@@ -66,9 +71,15 @@ impl Console {
     pub fn with_ssh(pool: PgPool, sealer: secrets::SecretBox, ssh_settings: ssh::SshSettings) -> Self {
         let secrets = secrets::SecretStore::new(pool.clone(), sealer);
         let hosts = hosts::HostDirectory::new(pool.clone(), secrets.clone(), ssh_settings);
+        let jobs = jobs::JobRunner::new(pool.clone(), hosts.clone());
+        // Until the configuration names the storage (the server always does:
+        // `with_backup_storage`), backups go to a directory of the machine's
+        // temporary files.
+        let storage = storage::BackupStorage::directory(std::env::temp_dir().join("ocpizza-console-backups"));
         Self {
             required_versions: hosts::RequiredVersions::default(),
-            jobs: jobs::JobRunner::new(pool.clone(), hosts.clone()),
+            backups: backups::Backups::new(pool.clone(), storage, secrets.clone(), hosts.clone(), jobs.clone()),
+            jobs,
             hosts,
             secrets,
             accounts: accounts::AccountDirectory::new(pool.clone()),
@@ -77,6 +88,18 @@ impl Console {
             setup: setup::FirstAdminSetup::new(pool.clone()),
             pool,
         }
+    }
+
+    /// The console keeping its backups in `storage`.
+    pub fn with_backup_storage(mut self, storage: storage::BackupStorage) -> Self {
+        self.backups = backups::Backups::new(
+            self.pool.clone(),
+            storage,
+            self.secrets.clone(),
+            self.hosts.clone(),
+            self.jobs.clone(),
+        );
+        self
     }
 
     pub fn pool(&self) -> &PgPool {

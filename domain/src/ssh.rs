@@ -22,6 +22,10 @@ use tokio::sync::mpsc::Sender;
 
 use crate::error::{DomainError, Result};
 
+mod bytes;
+
+pub use bytes::StreamError;
+
 /// Where and as whom to connect. Built only from validated parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SshTarget {
@@ -347,23 +351,13 @@ impl SshSession {
             let mut channel = self.handle.channel_open_session().await.map_err(lost)?;
             channel.exec(true, line.as_str()).await.map_err(lost)?;
             let mut stdout = LineBuffer::default();
-            let mut stderr = LineBuffer::default();
-            let mut first_stderr_line = true;
+            let mut stderr = StderrLines::default();
             let mut status = None;
             let mut ready = Vec::new();
             while let Some(message) = channel.wait().await {
                 match message {
                     ChannelMsg::Data { ref data } => stdout.push(data, |l| ready.push(OutputLine::out(l))),
-                    ChannelMsg::ExtendedData { ref data, ext: 1 } => stderr.push(data, |l| {
-                        // The wrapper's report comes before anything the command prints.
-                        if std::mem::take(&mut first_stderr_line) {
-                            if let Some(id) = l.strip_prefix(GROUP_REPORT).and_then(|n| n.trim().parse().ok()) {
-                                group.store(id, Ordering::Relaxed);
-                                return;
-                            }
-                        }
-                        ready.push(OutputLine::err(l))
-                    }),
+                    ChannelMsg::ExtendedData { ref data, ext: 1 } => stderr.push(data, &group, &mut ready),
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
                     _ => {}
                 }
@@ -375,7 +369,7 @@ impl SshSession {
                 }
             }
             stdout.finish(|l| ready.push(OutputLine::out(l)));
-            stderr.finish(|l| ready.push(OutputLine::err(l)));
+            stderr.finish(&mut ready);
             for line in ready {
                 let _ = lines.send(line).await;
             }
@@ -449,6 +443,34 @@ const KILL_GROUP_SCRIPT: &str =
 /// (`setsid -w` waits for it and passes its exit status on).
 fn in_own_process_group(command: &RemoteCommand) -> String {
     format!("exec setsid -w sh -c {} sh {}", quote(GROUP_WRAPPER), command.line())
+}
+
+/// A command's standard error as lines, less the wrapper's report of the
+/// command's process group (its first line), which goes to `group`.
+#[derive(Default)]
+struct StderrLines {
+    lines: LineBuffer,
+    past_report: bool,
+}
+
+impl StderrLines {
+    fn push(&mut self, data: &[u8], group: &AtomicU32, ready: &mut Vec<OutputLine>) {
+        let past_report = &mut self.past_report;
+        self.lines.push(data, |l| {
+            // The wrapper's report comes before anything the command prints.
+            if !std::mem::replace(past_report, true) {
+                if let Some(id) = l.strip_prefix(GROUP_REPORT).and_then(|n| n.trim().parse().ok()) {
+                    group.store(id, Ordering::Relaxed);
+                    return;
+                }
+            }
+            ready.push(OutputLine::err(l))
+        })
+    }
+
+    fn finish(&mut self, ready: &mut Vec<OutputLine>) {
+        self.lines.finish(|l| ready.push(OutputLine::err(l)));
+    }
 }
 
 /// A process group on a host, as `kill` names a whole group: `-<pgid>`.

@@ -86,3 +86,52 @@ test('register the staging host, stop NGINX, restart it, all audited', async ({ 
   await expect(table.locator('tr', { hasText: 'webapp.restart_web_server' }).first()).toContainText(ADMIN);
   await expect(table.locator('tr', { hasText: 'host.register' }).first()).toContainText('staging');
 });
+
+// Manual §7.1, after the host above is registered: Back up now (the job
+// page shows the bytes moving), the backup in the catalog, Restore with the
+// database's name typed in, both in the audit log.
+test('back up the staging database, find it in the catalog, restore it', async ({ page }) => {
+  test.setTimeout(120_000);
+  await page.goto('/sign-in');
+  await page.getByLabel('Identifiant').fill(ADMIN);
+  await page.getByLabel('Mot de passe').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  await page.getByRole('navigation').getByRole('link', { name: 'Sauvegardes' }).click();
+  await expect(page.getByRole('heading', { name: 'staging' })).toBeVisible();
+  await expect(page.locator('#backup-catalog')).toHaveText('Aucune sauvegarde pour l\'instant.');
+  // The console and the staging host share this machine: the page says so.
+  await expect(page.getByText('le stockage des sauvegardes est sur la machine de ce serveur')).toBeVisible();
+
+  await page.getByLabel('Motif (facultatif)').fill('essai du navigateur');
+  await runAndFollow(page, 'button.backup-now');
+  await expect(page.locator('#job-output')).toContainText('pg_dump → ');
+  await expect(page.locator('#job-output')).toContainText('sha256');
+  await page.screenshot({ path: 'test-results/backup-job.png', fullPage: true });
+
+  await page.goto('/backups');
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  const row = page.locator('#backup-catalog tr[data-backup]').first();
+  await expect(row).toContainText('ocpizza_db');
+  await expect(row).toContainText('réussie');
+  await expect(row).toContainText('manuelle');
+  await page.screenshot({ path: 'test-results/backups.png', fullPage: true });
+
+  await row.getByRole('link', { name: 'Restaurer…' }).click();
+  await expect(page.getByRole('heading', { name: 'Restaurer une sauvegarde' })).toBeVisible();
+  await expect(page.locator('#restore-warning')).toContainText('ocpizza_db');
+  await page.getByLabel('Pour confirmer, tapez le nom de la base : ocpizza_db').fill('ocpizza');
+  await page.locator('#restore-submit').click();
+  await expect(page.locator('#database-confirmation-error')).toHaveText(
+    "Le nom tapé n'est pas celui de la base : rien n'a été restauré.",
+  );
+  await page.getByLabel('Pour confirmer, tapez le nom de la base : ocpizza_db').fill('ocpizza_db');
+  await runAndFollow(page, '#restore-submit');
+  await expect(page.locator('#job-output')).toContainText('safety backup');
+  expect(await siteStatus()).toBe(200);
+
+  await page.goto('/audit?actor=' + ADMIN);
+  const table = page.locator('#audit-table');
+  await expect(table.locator('tr', { hasText: 'backup.run' }).first()).toContainText('staging');
+  await expect(table.locator('tr', { hasText: 'backup.restore' }).first()).toContainText('staging');
+});

@@ -32,6 +32,11 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
 
+    /// Where database backups are kept (encrypted). Default: <data dir>/backups.
+    /// Keep it off the managed host: the page warns when it is on it.
+    #[arg(long, env = "CONSOLE_BACKUP_DIR", global = true)]
+    pub backup_dir: Option<PathBuf>,
+
     /// The master key sealing every secret (64 hex digits). Without it, the
     /// key in <data dir>/master.key is used, generated on first start.
     #[arg(long, env = "CONSOLE_MASTER_KEY", hide_env_values = true, global = true)]
@@ -170,7 +175,9 @@ impl Config {
             keepalive_interval: std::time::Duration::from_secs(15),
         };
         let sealer = crate::master_key::open(self, &pool).await?;
-        let mut console = domain::Console::with_ssh(pool, sealer, ssh);
+        let backups = self.backup_dir.clone().unwrap_or_else(|| self.data_dir.join("backups"));
+        let mut console = domain::Console::with_ssh(pool, sealer, ssh)
+            .with_backup_storage(domain::storage::BackupStorage::directory(backups));
         // The audit chain's key, opened before anything is written to the
         // log; its head is checkpointed in the data directory.
         console.audit = console.audit.clone().with_checkpoints(self.audit_checkpoints());

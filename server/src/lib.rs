@@ -6,6 +6,7 @@ pub mod assets;
 pub mod audit_export;
 pub mod audit_upkeep;
 pub mod auth;
+pub mod backup_download;
 pub mod config;
 pub mod database_role;
 pub mod embedded_postgres;

@@ -26,7 +26,8 @@ use crate::config::Config;
 use crate::embedded_postgres::EmbeddedPostgres;
 use crate::session_cache::{self, CachedSessions, SessionCache};
 use crate::{
-    audit_export, audit_upkeep, auth, database_role, health, job_stream, observe, security, session, typed_values,
+    audit_export, audit_upkeep, auth, backup_download, database_role, health, job_stream, observe, security, session,
+    typed_values,
 };
 
 #[derive(Clone, FromRef)]
@@ -229,6 +230,13 @@ impl Application {
                 "jobs left running by a stopped console were marked interrupted"
             );
         }
+        let abandoned = console.backups.recover_interrupted().await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "backups left running by a stopped console were marked failed"
+            );
+        }
         let listener = TcpListener::bind(config.listen_address())
             .await
             .with_context(|| format!("listening on {}", config.listen_address()))?;
@@ -334,6 +342,8 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .route("/setup", post(auth::setup))
         .route("/language", post(auth::language))
         .route("/audit/export.csv", get(audit_export::export))
+        .route("/backups/{id}/download", get(backup_download::download))
+        .route("/backups/key.txt", get(backup_download::export_key))
         .route("/jobs/{id}/events", get(job_stream::events))
         .route("/jobs/{id}/output.txt", get(job_stream::output))
         .leptos_routes_with_context(&state, routes, leptos_context.clone(), {

@@ -30,6 +30,14 @@ crate::words! {
         /// The chain switched to keyed hashes (once per database).
         AuditChainKeyed = "audit.chain_keyed",
         AuditExport = "audit.export",
+        /// A database backup (manual §7.1): taken, or its download.
+        BackupRun = "backup.run",
+        BackupDownload = "backup.download",
+        /// The identity that opens backups, exported by an admin (for
+        /// recovery with the standard `age` tool).
+        BackupExportKey = "backup.export_key",
+        /// A database restored from a catalogued backup.
+        BackupRestore = "backup.restore",
         /// The prerequisites runbook.
         HostCheckPrerequisites = "host.check_prerequisites",
         HostRegister = "host.register",

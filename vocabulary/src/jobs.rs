@@ -58,6 +58,13 @@ pub enum JobFailure {
     PrivateKeyUnusable,
     /// The console itself failed (its log says why, with the job's number).
     Internal,
+    /// The backup storage refused to keep the backup (full, unwritable).
+    StorageFailed,
+    /// The stored backup is not the one catalogued (its checksum differs):
+    /// nothing was restored.
+    BackupTampered,
+    /// The backup cannot be opened with the console's keys.
+    BackupUnreadable,
 }
 
 impl JobFailure {
@@ -76,6 +83,9 @@ impl JobFailure {
             JobFailure::ConnectionLost => "error-ssh-lost",
             JobFailure::PrivateKeyUnusable => "job-failure-private-key",
             JobFailure::Internal => "job-failure-internal",
+            JobFailure::StorageFailed => "job-failure-storage",
+            JobFailure::BackupTampered => "job-failure-backup-tampered",
+            JobFailure::BackupUnreadable => "job-failure-backup-unreadable",
         }
     }
 
@@ -102,6 +112,9 @@ impl JobFailure {
             JobFailure::ConnectionLost => "connection-lost",
             JobFailure::PrivateKeyUnusable => "private-key-unusable",
             JobFailure::Internal => "internal",
+            JobFailure::StorageFailed => "storage-failed",
+            JobFailure::BackupTampered => "backup-tampered",
+            JobFailure::BackupUnreadable => "backup-unreadable",
         }
     }
 
@@ -120,6 +133,9 @@ impl JobFailure {
             JobFailure::ConnectionLost,
             JobFailure::PrivateKeyUnusable,
             JobFailure::Internal,
+            JobFailure::StorageFailed,
+            JobFailure::BackupTampered,
+            JobFailure::BackupUnreadable,
         ];
         // A new kind fails to compile here until it is listed above.
         for kind in &all {
@@ -135,7 +151,10 @@ impl JobFailure {
                 | JobFailure::KeyRefused
                 | JobFailure::ConnectionLost
                 | JobFailure::PrivateKeyUnusable
-                | JobFailure::Internal => {}
+                | JobFailure::Internal
+                | JobFailure::StorageFailed
+                | JobFailure::BackupTampered
+                | JobFailure::BackupUnreadable => {}
             }
         }
         all

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod backups;
 pub mod jobs;
 pub mod locale;
 

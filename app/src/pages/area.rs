@@ -1,5 +1,5 @@
 //! The areas of the operations manual whose actions come with the next
-//! issues (server power, web app, deployments, backups, monitoring): each
+//! issues (server power, deployments, monitoring): each
 //! page says what it will hold and which section of the manual it serves.
 
 use leptos::prelude::*;

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod area;
 pub mod audit;
+pub mod backups;
 pub mod dashboard;
 pub mod host;
 pub mod hosts;

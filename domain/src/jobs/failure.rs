@@ -11,7 +11,7 @@ use crate::ssh::SshError;
 
 /// The failure staff see for an error that ended a job; the error itself
 /// goes to the log.
-pub(super) fn of_ssh(error: &SshError) -> JobFailure {
+pub(crate) fn of_ssh(error: &SshError) -> JobFailure {
     tracing::warn!(%error, "the job failed on the host");
     match error {
         SshError::Unreachable(_) => JobFailure::HostUnreachable,
@@ -25,7 +25,7 @@ pub(super) fn of_ssh(error: &SshError) -> JobFailure {
 
 /// The console itself failed while running the job (its output could not be
 /// stored): staff see that the log says why.
-pub(super) fn of_console(error: &DomainError) -> JobFailure {
+pub(crate) fn of_console(error: &DomainError) -> JobFailure {
     tracing::error!(%error, "the job's output could not be stored");
     JobFailure::Internal
 }

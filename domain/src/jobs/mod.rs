@@ -13,10 +13,14 @@
 //! `store` (reading job rows), `output` (storing and reading a job's output
 //! lines), `feed` (what changed, announced by PostgreSQL), `failure` (why a
 //! job failed, as staff read it), `prerequisites` (the prerequisites check's
-//! script and its reading). A new capability (backups, deploys) adds its actions to the
-//! runbook and, if it reads its output, a module like `prerequisites`.
+//! script and its reading). A new capability adds its one-command actions
+//! to the runbook and, if it reads their output, a module like
+//! `prerequisites`; a capability whose work is more than one command (a
+//! backup streams bytes into storage) starts a [`JobPlan`] with its own
+//! work, as `backups` does, and gets the same record, lock, live output,
+//! cancel and audit.
 
-mod failure;
+pub(crate) mod failure;
 mod feed;
 mod output;
 mod prerequisites;
@@ -31,6 +35,7 @@ pub use output::StoredLine;
 pub use prerequisites::{assess_prerequisites, Prerequisite};
 pub use runbook::Runbook;
 pub use runner::JobRunner;
+pub(crate) use runner::{JobContext, JobPlan, WorkOutcome};
 pub use vocabulary::jobs::{JobEvent, JobFailure, JobStatus, OutputLine};
 
 /// A job as its page shows it.

@@ -13,7 +13,7 @@ use crate::accounts::{Operator, Role};
 use crate::audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::hosts::{Host, HostDirectory, ServiceControl};
-use crate::ssh::{Ended, OutputLine, RemoteCommand};
+use crate::ssh::{Ended, OutputLine, RemoteCommand, SshError, SshSession};
 
 /// Runs jobs and answers for them.
 #[derive(Clone, Debug)]
@@ -112,23 +112,50 @@ impl JobRunner {
         runbook: Runbook,
     ) -> Result<i64> {
         let host = self.hosts.get(host_id).await?;
+        let command = runbook.command(&host);
+        let plan = JobPlan {
+            action: runbook.action(),
+            mutating: runbook.mutating(),
+            command_line: command.line(),
+            details: Vec::new(),
+            work: Box::new(move |job| Box::pin(job.run_command(command))),
+        };
+        self.start_plan(by, provenance, host, plan).await
+    }
+
+    /// Starts `plan` on `host` (operators and admins): the job row, its
+    /// audit record, then its work in the background. A second mutating job
+    /// on a busy host is refused with the running job's number.
+    pub(crate) async fn start_plan(
+        &self,
+        by: &Operator,
+        provenance: &Provenance,
+        host: Host,
+        plan: JobPlan,
+    ) -> Result<i64> {
+        let JobPlan {
+            action,
+            mutating,
+            command_line,
+            details,
+            work,
+        } = plan;
         if let Err(denied) = by.require(Role::Operator) {
-            AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), Outcome::Denied)
+            AuditEntry::new(by.actor(), action, host.name.as_str(), Outcome::Denied)
                 .detail("role", by.role.as_str())
                 .from(provenance)
                 .record_alone(&self.pool)
                 .await?;
             return Err(denied);
         }
-        let command = runbook.command(&host);
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query_scalar!(
             "INSERT INTO jobs (host_id, action, mutating, command_line, actor_id, actor, status, runner)
              VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) RETURNING id",
             host.id,
-            runbook.action().as_str(),
-            runbook.mutating(),
-            command.line(),
+            action.as_str(),
+            mutating,
+            command_line,
             by.id,
             by.username.as_str(),
             self.runner_id,
@@ -147,7 +174,7 @@ impl JobRunner {
                 .await?
                 .map(|job| (job.id, job.action, job.actor));
                 let (busy_id, busy_action, busy_actor) = busy.unwrap_or((0, String::new(), String::new()));
-                AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), Outcome::Denied)
+                AuditEntry::new(by.actor(), action, host.name.as_str(), Outcome::Denied)
                     .detail("reason", "another action is running on this host")
                     .detail("running_job", busy_id)
                     .detail("running_action", busy_action)
@@ -159,30 +186,32 @@ impl JobRunner {
             }
             Err(other) => return Err(other.into()),
         };
-        AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), Outcome::Success)
+        let mut started = AuditEntry::new(by.actor(), action, host.name.as_str(), Outcome::Success)
             .detail("job", job_id)
             .detail("event", "started")
-            .from(provenance)
-            .record(&mut tx)
-            .await?;
+            .from(provenance);
+        for (key, value) in &details {
+            started = started.detail(key, value.as_str());
+        }
+        started.record(&mut tx).await?;
         tx.commit().await?;
         let runner = self.clone();
         let (by, provenance) = (by.clone(), provenance.clone());
         tokio::spawn(async move {
-            if let Err(error) = runner.run(job_id, host, runbook, command, by, provenance).await {
+            if let Err(error) = runner.run(job_id, host, (action, details), work, by, provenance).await {
                 tracing::error!(job = job_id, %error, "a job could not be recorded");
             }
         });
         Ok(job_id)
     }
 
-    #[tracing::instrument(skip_all, fields(job = job_id, host = %host.name.as_str(), action = %runbook.action(), request_id = provenance.request_id.as_deref()))]
+    #[tracing::instrument(skip_all, fields(job = job_id, host = %host.name.as_str(), action = %action, request_id = provenance.request_id.as_deref()))]
     async fn run(
         &self,
         job_id: i64,
         host: Host,
-        runbook: Runbook,
-        command: RemoteCommand,
+        (action, details): (AuditAction, Vec<(&'static str, String)>),
+        work: JobWork,
         by: Operator,
         provenance: Provenance,
     ) -> Result<()> {
@@ -194,18 +223,16 @@ impl JobRunner {
         .await?;
         let (sender, receiver) = mpsc::channel::<OutputLine>(BATCH * 4);
         let writer = tokio::spawn(write_output(self.pool.clone(), job_id, receiver));
-        let outcome = async {
-            let session = tokio::select! {
-                session = self.hosts.connect(&host, &by, &provenance) => session?,
-                () = self.cancelled(job_id) => return Ok(Ended::Cancelled),
-            };
-            // A cancel also kills the command's process group on the host.
-            let ended = session.run_until(&command, &sender, self.cancelled(job_id)).await;
-            session.close().await;
-            ended
-        }
-        .await;
-        drop(sender);
+        let context = JobContext {
+            job_id,
+            host: host.clone(),
+            by: by.clone(),
+            provenance: provenance.clone(),
+            lines: sender,
+            runner: self.clone(),
+        };
+        // The work owns the output's sender: once it ends, the writer drains.
+        let outcome = work(context).await;
         let written = writer
             .await
             .unwrap_or_else(|e| Err(DomainError::Internal(format!("output writer: {e}"))));
@@ -222,7 +249,7 @@ impl JobRunner {
                 };
                 (JobStatus::Failed, code, Some(failure))
             }
-            (Err(error), _) => (JobStatus::Failed, None, Some(failure::of_ssh(&error))),
+            (Err(failure), _) => (JobStatus::Failed, None, Some(failure)),
         };
         let mut tx = self.pool.begin().await?;
         sqlx::query!(
@@ -239,11 +266,14 @@ impl JobRunner {
         } else {
             Outcome::Failure
         };
-        let mut entry = AuditEntry::new(by.actor(), runbook.action(), host.name.as_str(), outcome)
+        let mut entry = AuditEntry::new(by.actor(), action, host.name.as_str(), outcome)
             .detail("job", job_id)
             .detail("event", status.as_str())
             .detail("output_lines", *written.as_ref().unwrap_or(&0))
             .from(&provenance);
+        for (key, value) in &details {
+            entry = entry.detail(key, value.as_str());
+        }
         if let Some(failure) = &failure {
             entry = entry.detail("failure", failure.code());
         }
@@ -312,5 +342,67 @@ impl JobRunner {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// What a job does once it runs, given its context: how it ended, or why it
+/// failed in words staff read.
+pub(crate) type JobWork = Box<dyn FnOnce(JobContext) -> BoxFuture<'static, WorkOutcome> + Send>;
+pub(crate) type WorkOutcome = std::result::Result<Ended, JobFailure>;
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A job to start: its action's name, whether it takes the host's lock,
+/// the command line its page shows, what its audit records add (the
+/// backup restored), and its work. A runbook action's work
+/// runs one command; a capability's (a backup, a restore) runs its own.
+pub(crate) struct JobPlan {
+    pub action: AuditAction,
+    pub mutating: bool,
+    pub command_line: String,
+    pub details: Vec<(&'static str, String)>,
+    pub work: JobWork,
+}
+
+/// What a job's work runs with: its host, who started it, where its output
+/// lines go (stored and streamed as they come), and its cancellation.
+pub(crate) struct JobContext {
+    pub job_id: i64,
+    pub host: Host,
+    pub by: Operator,
+    pub provenance: Provenance,
+    pub lines: mpsc::Sender<OutputLine>,
+    runner: JobRunner,
+}
+
+impl JobContext {
+    /// Connects to the job's host, unless the job is cancelled first.
+    pub async fn connect(&self) -> std::result::Result<Option<SshSession>, JobFailure> {
+        tokio::select! {
+            session = self.runner.hosts.connect(&self.host, &self.by, &self.provenance) => {
+                session.map(Some).map_err(|error| failure::of_ssh(&error))
+            }
+            () = self.cancelled() => Ok(None),
+        }
+    }
+
+    /// Resolves once someone asked to cancel the job.
+    pub fn cancelled(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
+        self.runner.cancelled(self.job_id)
+    }
+
+    /// Writes one line of the job's own (a progress report) to its output.
+    pub async fn say(&self, text: String) {
+        let _ = self.lines.send(OutputLine { stderr: false, text }).await;
+    }
+
+    /// A runbook action's work: its one command, its output stored line by
+    /// line; a cancel also kills the command's process group on the host.
+    async fn run_command(self, command: RemoteCommand) -> WorkOutcome {
+        let Some(session) = self.connect().await? else {
+            return Ok(Ended::Cancelled);
+        };
+        let ended = session.run_until(&command, &self.lines, self.cancelled()).await;
+        session.close().await;
+        ended.map_err(|error: SshError| failure::of_ssh(&error))
     }
 }

@@ -131,7 +131,9 @@ async fn spawn_app_keyed(pool: PgPool, args: &[&str], leptos: LeptosOptions, mas
         master_key: master_key_text.to_string(),
         console: {
             // The same audit checkpoints as the app's.
-            let mut console = Console::new(pool.clone(), SecretBox::new(master_key));
+            let mut console = Console::new(pool.clone(), SecretBox::new(master_key)).with_backup_storage(
+                domain::storage::BackupStorage::directory(data_dir.path().join("backups")),
+            );
             console.audit = console
                 .audit
                 .clone()

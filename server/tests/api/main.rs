@@ -4,6 +4,7 @@
 
 mod assets;
 mod audit;
+mod backups;
 mod crash;
 mod embedded;
 mod forms;

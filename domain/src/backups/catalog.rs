@@ -1,0 +1,193 @@
+//! The catalog's rows: a backup is recorded "running" when its bytes start
+//! to flow, and ends "succeeded" (with its sizes and checksum) or "failed"
+//! (with why, its object removed).
+
+use super::{Backup, BackupStatus, BackupTrigger, Backups};
+use crate::error::{DomainError, Result};
+use crate::storage::StorageKey;
+
+/// A catalog row as stored.
+struct Row {
+    id: i64,
+    host_id: i64,
+    host_name: String,
+    job_id: Option<i64>,
+    database_name: String,
+    trigger: String,
+    actor: String,
+    reason: Option<String>,
+    status: String,
+    started_at: time::OffsetDateTime,
+    finished_at: Option<time::OffsetDateTime>,
+    raw_bytes: Option<i64>,
+    stored_bytes: Option<i64>,
+    sha256: Option<String>,
+    pg_dump_version: Option<String>,
+    server_version: Option<String>,
+    failure: Option<String>,
+}
+
+impl TryFrom<Row> for Backup {
+    type Error = DomainError;
+
+    fn try_from(row: Row) -> Result<Self> {
+        let word = |e: vocabulary::UnknownWord| DomainError::Internal(e.to_string());
+        Ok(Backup {
+            id: row.id,
+            host_id: row.host_id,
+            host_name: row.host_name,
+            job_id: row.job_id,
+            database_name: row.database_name,
+            trigger: row.trigger.parse().map_err(word)?,
+            actor: row.actor,
+            reason: row.reason,
+            status: row.status.parse().map_err(word)?,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            raw_bytes: row.raw_bytes,
+            stored_bytes: row.stored_bytes,
+            sha256: row.sha256,
+            pg_dump_version: row.pg_dump_version,
+            server_version: row.server_version,
+            failure: row.failure,
+        })
+    }
+}
+
+/// What a new catalog row holds.
+pub(super) struct NewBackup<'a> {
+    pub host_id: i64,
+    pub job_id: i64,
+    pub database_name: &'a str,
+    pub trigger: BackupTrigger,
+    pub actor: &'a str,
+    pub reason: Option<&'a str>,
+    pub storage_key: &'a str,
+    pub key_id: i64,
+    pub pg_dump_version: &'a str,
+    pub server_version: &'a str,
+    pub safety_for_job: Option<i64>,
+}
+
+impl Backups {
+    /// The catalog, newest first: every host's, or one host's.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list(&self, host_id: Option<i64>, limit: i64) -> Result<Vec<Backup>> {
+        let rows = sqlx::query_as!(
+            Row,
+            "SELECT b.id, b.host_id, h.name AS host_name, b.job_id, b.database_name, b.trigger, b.actor, b.reason,
+                    b.status, b.started_at, b.finished_at, b.raw_bytes, b.stored_bytes, b.sha256,
+                    b.pg_dump_version, b.server_version, b.failure
+             FROM backups b JOIN hosts h ON h.id = b.host_id
+             WHERE $1::bigint IS NULL OR b.host_id = $1
+             ORDER BY b.started_at DESC, b.id DESC LIMIT $2",
+            host_id,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Backup::try_from).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn get(&self, backup_id: i64) -> Result<Backup> {
+        let row = sqlx::query_as!(
+            Row,
+            "SELECT b.id, b.host_id, h.name AS host_name, b.job_id, b.database_name, b.trigger, b.actor, b.reason,
+                    b.status, b.started_at, b.finished_at, b.raw_bytes, b.stored_bytes, b.sha256,
+                    b.pg_dump_version, b.server_version, b.failure
+             FROM backups b JOIN hosts h ON h.id = b.host_id WHERE b.id = $1",
+            backup_id
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.ok_or(DomainError::NotFound("backup"))?.try_into()
+    }
+
+    /// Where a backup's object is and the key it is encrypted to.
+    pub(super) async fn object_of(&self, backup_id: i64) -> Result<(String, i64)> {
+        let row = sqlx::query!("SELECT storage_key, key_id FROM backups WHERE id = $1", backup_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DomainError::NotFound("backup"))?;
+        Ok((row.storage_key, row.key_id))
+    }
+
+    /// Backups whose job no longer runs (their console stopped midway)
+    /// become "failed", and what they wrote is removed. Returns how many.
+    #[tracing::instrument(skip(self))]
+    pub async fn recover_interrupted(&self) -> Result<u64> {
+        let abandoned = sqlx::query!(
+            "UPDATE backups b SET status = 'failed', finished_at = now(), failure = 'console-stopped'
+             FROM jobs j WHERE j.id = b.job_id AND b.status = 'running' AND j.status NOT IN ('queued', 'running')
+             RETURNING b.storage_key"
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &abandoned {
+            if let Ok(key) = StorageKey::parse(&row.storage_key) {
+                self.storage.discard(&key).await;
+            }
+        }
+        Ok(abandoned.len() as u64)
+    }
+
+    pub(super) async fn record_started(&self, new: NewBackup<'_>) -> Result<i64> {
+        Ok(sqlx::query_scalar!(
+            "INSERT INTO backups (host_id, job_id, database_name, trigger, actor, reason, status, storage_key, key_id,
+                                  pg_dump_version, server_version, safety_for_job)
+             VALUES ($1, $2, $3, $4, $5, $6, 'running', $7, $8, $9, $10, $11) RETURNING id",
+            new.host_id,
+            new.job_id,
+            new.database_name,
+            new.trigger.as_str(),
+            new.actor,
+            new.reason,
+            new.storage_key,
+            new.key_id,
+            new.pg_dump_version,
+            new.server_version,
+            new.safety_for_job,
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub(super) async fn record_succeeded(
+        &self,
+        backup_id: i64,
+        raw_bytes: u64,
+        stored_bytes: u64,
+        sha256: &str,
+    ) -> Result<()> {
+        sqlx::query!(
+            "UPDATE backups SET status = 'succeeded', finished_at = now(), raw_bytes = $2, stored_bytes = $3, sha256 = $4
+             WHERE id = $1",
+            backup_id,
+            raw_bytes as i64,
+            stored_bytes as i64,
+            sha256
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn record_failed(&self, backup_id: i64, failure: &str) -> Result<()> {
+        sqlx::query!(
+            "UPDATE backups SET status = 'failed', finished_at = now(), failure = $2 WHERE id = $1",
+            backup_id,
+            failure
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Used by the page: a status's word is known on both sides.
+impl Backup {
+    pub fn restorable(&self) -> bool {
+        self.status == BackupStatus::Succeeded
+    }
+}

@@ -1,0 +1,67 @@
+//! Restoring a backup, as a job's work: the stored object's checksum is
+//! checked first (a mismatch refuses, nothing touched); the host must still
+//! use the backup's database; a safety backup of the database as it is now
+//! is taken (no safety copy, no restore); then the dump streams back,
+//! decrypted and decompressed on the way, into `pg_restore` in one
+//! transaction. A stream that breaks midway is killed on the host before
+//! `pg_restore` sees an end of input, so the database stays as it was.
+
+use super::take::Request;
+use super::{pipeline, remote, Backup, BackupTrigger, Backups};
+use crate::jobs::{failure, JobContext, JobFailure, WorkOutcome};
+use crate::ssh::{Ended, StreamError};
+use crate::storage::StorageKey;
+
+impl Backups {
+    pub(super) async fn restore_work(&self, job: JobContext, backup: Backup) -> WorkOutcome {
+        let internal = |e: crate::error::DomainError| failure::of_console(&e);
+        let (key, key_id) = self.object_of(backup.id).await.map_err(internal)?;
+        let key = StorageKey::parse(&key).map_err(internal)?;
+        let unreadable = |error: &dyn std::fmt::Display| {
+            tracing::warn!(%error, backup = backup.id, "the stored backup cannot be read");
+            JobFailure::BackupUnreadable
+        };
+        let object = self.storage.open(&key).await.map_err(|e| unreadable(&e))?;
+        let (sum, _) = pipeline::checksum(object).await.map_err(|e| unreadable(&e))?;
+        if Some(&sum) != backup.sha256.as_ref() {
+            tracing::error!(backup = backup.id, stored = %sum, "the stored backup's checksum differs from the catalog's");
+            return Err(JobFailure::BackupTampered);
+        }
+        job.say(format!("backup {}: sha256 {sum} checked", backup.id)).await;
+        let Some(session) = job.connect().await? else {
+            return Ok(Ended::Cancelled);
+        };
+        let outcome = async {
+            let safety = Request {
+                trigger: BackupTrigger::PreRestore,
+                reason: None,
+                safety_for_job: Some(job.job_id),
+                expect_database: Some(backup.database_name.clone()),
+            };
+            let (ended, safety_id) = self.take(&job, &session, safety).await?;
+            let Some(safety_id) = safety_id else {
+                return Ok(ended);
+            };
+            job.say(format!(
+                "safety backup {safety_id} taken; restoring backup {}",
+                backup.id
+            ))
+            .await;
+            let identity = self.keys.identity(key_id).await.map_err(internal)?;
+            let object = self.storage.open(&key).await.map_err(|e| unreadable(&e))?;
+            let mut dump = pipeline::opening(object, &identity).await.map_err(|e| unreadable(&e))?;
+            let restore = remote::restore(&job.host);
+            match session
+                .feed_stdin(&restore, &mut dump, &job.lines, job.cancelled())
+                .await
+            {
+                Ok(ended) => Ok(ended),
+                Err(StreamError::Local(error)) => Err(unreadable(&error)),
+                Err(StreamError::Ssh(error)) => Err(failure::of_ssh(&error)),
+            }
+        }
+        .await;
+        session.close().await;
+        outcome
+    }
+}
