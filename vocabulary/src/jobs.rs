@@ -197,7 +197,14 @@ impl JobEvent {
 
     /// The event's data as sent.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a job event always serialises")
+        // A flood's events run to a MiB or more: sized at once, not grown.
+        let size = match self {
+            JobEvent::Lines { lines } => lines.iter().map(|line| line.text.len() + 48).sum::<usize>() + 32,
+            JobEvent::Status { .. } => 128,
+        };
+        let mut json = Vec::with_capacity(size);
+        serde_json::to_writer(&mut json, self).expect("a job event always serialises");
+        String::from_utf8(json).expect("JSON is UTF-8")
     }
 
     /// An event's data as received; anything else is an error.

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 
 use super::feed::{JobChange, JobChanges, JobFeed};
-use super::output::{write_output, BATCH};
+use super::output::{write_output, WAITING_LINES};
 use super::{failure, JobFailure, JobStatus, Runbook};
 use crate::accounts::{Operator, Role};
 use crate::audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
@@ -221,7 +221,7 @@ impl JobRunner {
         )
         .execute(&self.pool)
         .await?;
-        let (sender, receiver) = mpsc::channel::<OutputLine>(BATCH * 4);
+        let (sender, receiver) = mpsc::channel::<OutputLine>(WAITING_LINES);
         let writer = tokio::spawn(write_output(self.pool.clone(), job_id, receiver));
         let context = JobContext {
             job_id,
@@ -311,7 +311,7 @@ impl JobRunner {
 
     async fn sudo_wanted_a_password(&self, job_id: i64) -> Result<bool> {
         Ok(sqlx::query_scalar!(
-            r#"SELECT EXISTS (SELECT 1 FROM job_output WHERE job_id = $1 AND stderr AND line LIKE '%password is required%')
+            r#"SELECT EXISTS (SELECT 1 FROM job_output_chunks WHERE job_id = $1 AND stderr AND lines LIKE '%password is required%')
                AS "wanted!""#,
             job_id
         )

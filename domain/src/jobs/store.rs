@@ -56,7 +56,8 @@ impl JobRunner {
             JobRow,
             r#"SELECT j.id, j.host_id, h.name AS host_name, j.action, j.command_line, j.actor, j.status,
                       j.exit_status, j.failure AS "failure: Json<JobFailure>", j.created_at, j.started_at, j.finished_at,
-                      (SELECT coalesce(max(seq), 0) FROM job_output o WHERE o.job_id = j.id) AS "output_lines!"
+                      coalesce((SELECT o.first_seq + o.line_count - 1 FROM job_output_chunks o
+                                WHERE o.job_id = j.id ORDER BY o.first_seq DESC LIMIT 1), 0) AS "output_lines!"
                FROM jobs j JOIN hosts h ON h.id = j.host_id WHERE j.id = $1"#,
             job_id
         )
@@ -72,7 +73,8 @@ impl JobRunner {
             JobRow,
             r#"SELECT j.id, j.host_id, h.name AS host_name, j.action, j.command_line, j.actor, j.status,
                       j.exit_status, j.failure AS "failure: Json<JobFailure>", j.created_at, j.started_at, j.finished_at,
-                      (SELECT coalesce(max(seq), 0) FROM job_output o WHERE o.job_id = j.id) AS "output_lines!"
+                      coalesce((SELECT o.first_seq + o.line_count - 1 FROM job_output_chunks o
+                                WHERE o.job_id = j.id ORDER BY o.first_seq DESC LIMIT 1), 0) AS "output_lines!"
                FROM jobs j JOIN hosts h ON h.id = j.host_id WHERE j.host_id = $1 ORDER BY j.id DESC LIMIT $2"#,
             host_id,
             limit

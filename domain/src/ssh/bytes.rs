@@ -16,7 +16,7 @@ use russh::ChannelMsg;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc::Sender;
 
-use super::{in_own_process_group, Ended, OutputLine, RemoteCommand, SshError, SshSession, StderrLines};
+use super::{in_own_process_group, send_all, Ended, OutputLine, RemoteCommand, SshError, SshSession, StderrLines};
 
 /// Why a byte stream stopped: the host's side, or the console's own side
 /// (the writer refused the bytes: storage full; the reader failed: a
@@ -63,10 +63,11 @@ impl SshSession {
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
                     Some(_) => {}
                 }
-                send_lines(lines, &mut ready).await;
+                // A receiver gone only means nobody reads the lines.
+                let _ = send_all(lines, &mut ready).await;
             }
             stderr.finish(&mut ready);
-            send_lines(lines, &mut ready).await;
+            let _ = send_all(lines, &mut ready).await;
             sink.flush().await.map_err(StreamError::Local)?;
             Ok(status)
         };
@@ -119,10 +120,11 @@ impl SshSession {
                         ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
                         _ => {}
                     }
-                    send_lines(lines, &mut ready).await;
+                    // A receiver gone only means nobody reads the lines.
+                    let _ = send_all(lines, &mut ready).await;
                 }
                 stderr.finish(&mut ready);
-                send_lines(lines, &mut ready).await;
+                let _ = send_all(lines, &mut ready).await;
                 status
             };
             tokio::pin!(listen);
@@ -167,12 +169,5 @@ impl SshSession {
         };
         self.kill_process_group(group.load(Ordering::Relaxed)).await;
         stopped
-    }
-}
-
-/// Sends the lines ready; a receiver gone only means nobody reads them.
-async fn send_lines(lines: &Sender<OutputLine>, ready: &mut Vec<OutputLine>) {
-    for line in ready.drain(..) {
-        let _ = lines.send(line).await;
     }
 }

@@ -362,7 +362,10 @@ async fn running_job(pool: &PgPool, actor: &domain::accounts::Operator) -> i64 {
 }
 
 async fn print_line(pool: &PgPool, job: i64, seq: i64, line: &str) {
-    sqlx::query("INSERT INTO job_output (job_id, seq, stderr, line) VALUES ($1, $2, false, $3)")
+    // A chunk of one line, as the job's writer stores a line that came alone.
+    sqlx::query(
+        "INSERT INTO job_output_chunks (job_id, first_seq, line_count, stderr, lines) VALUES ($1, $2, 1, false, $3 || E'\\n')",
+    )
         .bind(job)
         .bind(seq)
         .bind(line)
