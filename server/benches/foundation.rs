@@ -4,7 +4,9 @@
 //!
 //! - the audit log filled with BENCH_AUDIT_ROWS rows (default 10 million):
 //!   p50/p95 of a filtered page query by operator, by action, by time range,
-//!   and a free-text search;
+//!   and a free-text search. With BENCH_AUDIT_KEEP=1 the filled log is kept
+//!   in the PostgreSQL (a database named after the row count and the fill)
+//!   and later runs start from a copy of it;
 //! - the CSV export's rate and the process's peak memory during it;
 //! - the server's time from start to a ready `/healthz` with an external
 //!   database, and its resident memory when idle;
@@ -43,13 +45,17 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(10_000_000);
-    let database = BenchDatabase::create().await?;
-    let pool = database.pool.clone();
-
     println!("== audit log: {rows} rows");
     let started = Instant::now();
-    fill(&pool, rows).await?;
+    let database = if std::env::var_os("BENCH_AUDIT_KEEP").is_some() {
+        copy_of_a_kept_fill(rows).await?
+    } else {
+        let database = BenchDatabase::create().await?;
+        fill(&database.pool, rows).await?;
+        database
+    };
     println!("filled and indexed in {:.1} s", started.elapsed().as_secs_f64());
+    let pool = database.pool.clone();
     let audit = AuditLog::new(pool.clone());
     let newest: OffsetDateTime = sqlx::query_scalar("SELECT max(at) FROM audit_log")
         .fetch_one(&pool)
@@ -141,37 +147,85 @@ async fn main() -> anyhow::Result<()> {
     database.drop_it().await
 }
 
+/// A copy of the log filled once and kept under a name that says how
+/// (rows and fill statement): filling 10 M rows takes minutes, copying
+/// them seconds.
+async fn copy_of_a_kept_fill(rows: i64) -> anyhow::Result<BenchDatabase> {
+    use std::hash::{Hash, Hasher};
+    let mut fill_hash = std::collections::hash_map::DefaultHasher::new();
+    fill_statement(rows).hash(&mut fill_hash);
+    let kept = format!("bench_audit_{rows}_{:016x}", fill_hash.finish());
+    eprintln!("  the kept fill: {kept}");
+    if !BenchDatabase::exists(&kept).await? {
+        let filling = format!("{kept}_filling");
+        BenchDatabase::drop_if_exists(&filling).await?;
+        let database = BenchDatabase::create_as(&filling, None).await?;
+        fill(&database.pool, rows).await?;
+        database.keep_as(&kept).await?;
+    }
+    BenchDatabase::create_as(&format!("bench_{}", std::process::id()), Some(&kept)).await
+}
+
 /// Rows spread over a year, 50 operators, 8 actions, details with a
-/// searchable host name. Inserted in SQL (the hash chain is not what is
-/// measured here: its hashes are filler).
-async fn fill(pool: &PgPool, rows: i64) -> anyhow::Result<()> {
-    let batch = 1_000_000_i64;
+/// searchable host name; `g` runs from $1 to $2. Inserted in SQL (the hash
+/// chain is not what is measured here: its hashes are filler).
+fn fill_statement(rows: i64) -> String {
     let actions = format!(
         "ARRAY[{}]",
         ACTIONS.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(",")
     );
-    let mut done = 0;
-    while done < rows {
-        let n = batch.min(rows - done);
-        sqlx::query(&format!(
-            "INSERT INTO audit_log (at, actor, action, target, outcome, details, client_address, request_id, previous_hash, row_hash)
-             SELECT now() - make_interval(secs => ({rows} - g) * 3.1536e7 / {rows}),
-                    'operator' || lpad((g % {OPERATORS})::text, 2, '0'),
-                    ({actions})[1 + g % {}],
-                    'target-' || (g % 1000),
-                    CASE WHEN g % 17 = 0 THEN 'failure' WHEN g % 31 = 0 THEN 'denied' ELSE 'success' END,
-                    jsonb_build_object('host', 'host-' || lpad((g % 500)::text, 3, '0'), 'role', 'operator', 'n', g),
-                    '127.0.0.1', md5(g::text), '\\x00'::bytea, '\\x00'::bytea
-             FROM generate_series($1::bigint, $2::bigint) AS g",
-            ACTIONS.len()
-        ))
-        .bind(done + 1)
-        .bind(done + n)
-        .execute(pool)
-        .await?;
-        done += n;
-        eprintln!("  {done} rows");
+    format!(
+        "INSERT INTO audit_log (at, actor, action, target, outcome, details, client_address, request_id, previous_hash, row_hash)
+         SELECT now() - make_interval(secs => ({rows} - g) * 3.1536e7 / {rows}),
+                'operator' || lpad((g % {OPERATORS})::text, 2, '0'),
+                ({actions})[1 + g % {}],
+                'target-' || (g % 1000),
+                CASE WHEN g % 17 = 0 THEN 'failure' WHEN g % 31 = 0 THEN 'denied' ELSE 'success' END,
+                jsonb_build_object('host', 'host-' || lpad((g % 500)::text, 3, '0'), 'role', 'operator', 'n', g),
+                '127.0.0.1', md5(g::text), '\\x00'::bytea, '\\x00'::bytea
+         FROM generate_series($1::bigint, $2::bigint) AS g",
+        ACTIONS.len()
+    )
+}
+
+/// Fills the log: its indexes (but the primary key) dropped, the rows
+/// inserted by two connections at once in batches, the indexes built again
+/// from their definitions, all at once (building is much faster than
+/// keeping them up to date row by row).
+async fn fill(pool: &PgPool, rows: i64) -> anyhow::Result<()> {
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index
+         WHERE indrelid = 'audit_log'::regclass AND NOT indisprimary",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (name, _) in &indexes {
+        sqlx::query(&format!("DROP INDEX {name}")).execute(pool).await?;
     }
+    let statement = fill_statement(rows);
+    let batch = 500_000_i64;
+    let done = std::sync::atomic::AtomicI64::new(0);
+    let inserter = || async {
+        loop {
+            let first = done.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
+            if first >= rows {
+                return anyhow::Ok(());
+            }
+            let last = (first + batch).min(rows);
+            sqlx::query(&statement).bind(first + 1).bind(last).execute(pool).await?;
+            eprintln!("  {last} rows");
+        }
+    };
+    futures::try_join!(inserter(), inserter())?;
+    futures::future::try_join_all(indexes.iter().map(|(_, definition)| async move {
+        let mut connection = pool.acquire().await?;
+        sqlx::query("SET maintenance_work_mem = '512MB'")
+            .execute(&mut *connection)
+            .await?;
+        sqlx::query(definition).execute(&mut *connection).await?;
+        anyhow::Ok(())
+    }))
+    .await?;
     sqlx::query("VACUUM ANALYZE audit_log").execute(pool).await?;
     Ok(())
 }

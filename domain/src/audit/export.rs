@@ -1,6 +1,6 @@
 //! The audit log as CSV, for the export link: the rows the page's filters
 //! select, streamed in chunks so memory stays constant, with cells a
-//! spreadsheet would run as formulas defused.
+//! spreadsheet would run as formulas defused ([`csv_rows`]).
 
 use std::fmt::Write as _;
 
@@ -8,28 +8,27 @@ use futures::{Stream, StreamExt};
 use sqlx::{Connection, PgPool};
 use tracing::Instrument;
 
+use self::csv_rows::CsvRows;
 use super::search::AuditFilter;
 use super::AuditLog;
-use crate::error::Result;
+use crate::error::{DomainError, Result};
+
+mod csv_rows;
 
 /// Bytes gathered before a chunk goes to the reader (PostgreSQL sends one
 /// message per row).
 const CHUNK_BYTES: usize = 256 * 1024;
 
-/// The rows as the CSV shows them, in [`CSV_COLUMNS`]' order: the time in
-/// RFC 3339 (UTC, as many decimals as needed: PostgreSQL's ISO output of a
-/// timestamp, `T` for the space), cells that look like formulas quoted
-/// (`audit_spreadsheet_safe`), the details as PostgreSQL writes JSON (an
-/// object, so its text starts with `{` and is never taken for a formula).
-const CSV_SELECT: &str = "SELECT id, replace((at AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z',
-        audit_spreadsheet_safe(actor), action, audit_spreadsheet_safe(target), outcome,
-        details::text, client_address, request_id
+/// The rows in [`CSV_COLUMNS`]' order, as PostgreSQL's binary `COPY` sends
+/// them: [`csv_rows`] writes the CSV (PostgreSQL writing it took a third
+/// of its time per row).
+const EXPORT_SELECT: &str = "SELECT id, at, actor, action, target, outcome, details, client_address, request_id
     FROM audit_log WHERE true";
 
 impl AuditLog {
-    /// Every matching record, newest first, as CSV text in chunks: written
-    /// by PostgreSQL (`COPY ... TO STDOUT`) and passed on as it comes, so
-    /// memory stays constant whatever the size of the log.
+    /// Every matching record, newest first, as CSV text in chunks: read
+    /// from PostgreSQL (`COPY ... TO STDOUT`), written as CSV and passed on
+    /// as it comes, so memory stays constant whatever the size of the log.
     #[tracing::instrument(skip(self))]
     pub fn export_csv(&self, filter: AuditFilter) -> impl Stream<Item = Result<Vec<u8>>> + Send + 'static {
         let (sender, receiver) = tokio::sync::mpsc::channel(4);
@@ -50,8 +49,8 @@ impl AuditLog {
     }
 }
 
-/// Runs the export's `COPY` on a connection of its own and sends its output
-/// in chunks of about [`CHUNK_BYTES`]. `COPY` takes no bind parameters: the
+/// Runs the export's `COPY` on a connection of its own and sends its rows
+/// as CSV in chunks of about [`CHUNK_BYTES`]. `COPY` takes no bind parameters: the
 /// filter's values are set as settings of the transaction and the query
 /// reads them with `current_setting`, so no value is ever part of the SQL.
 async fn copy_csv(
@@ -62,7 +61,7 @@ async fn copy_csv(
     // COPY cannot be prepared, so it cannot be a checked `query!` nor take
     // bind parameters: the filter's values travel as transaction settings
     // read with current_setting(), and only fixed texts go into the SQL.
-    let mut sql = format!("COPY ({CSV_SELECT}");
+    let mut sql = format!("COPY ({EXPORT_SELECT}");
     let mut settings = Vec::new();
     for (i, condition) in filter.conditions().into_iter().enumerate() {
         let name = format!("ocpizza_audit_export.value{i}");
@@ -73,14 +72,10 @@ async fn copy_csv(
         );
         settings.push((name, condition.value));
     }
-    sql.push_str(" ORDER BY at DESC, id DESC) TO STDOUT WITH (FORMAT csv)");
+    sql.push_str(" ORDER BY at DESC, id DESC) TO STDOUT WITH (FORMAT binary)");
 
     let mut connection = pool.acquire().await?;
     let mut tx = connection.begin().await?;
-    // The time's text form depends on it. (SET cannot be prepared either.)
-    sqlx::query("SET LOCAL datestyle = 'ISO, YMD'")
-        .execute(&mut *tx)
-        .await?;
     for (name, value) in settings {
         sqlx::query("SELECT set_config($1, $2, true)")
             .bind(name)
@@ -88,11 +83,13 @@ async fn copy_csv(
             .execute(&mut *tx)
             .await?;
     }
-    let mut rows = tx.copy_out_raw(&sql).await?;
+    let mut messages = tx.copy_out_raw(&sql).await?;
+    let mut rows = CsvRows::default();
     let mut chunk = Vec::with_capacity(CHUNK_BYTES + 4096);
     let mut reader_left = false;
-    while let Some(row) = rows.next().await {
-        chunk.extend_from_slice(&row?);
+    while let Some(message) = messages.next().await {
+        rows.write(&message?, &mut chunk)
+            .map_err(|malformed| DomainError::Internal(malformed.to_string()))?;
         if chunk.len() >= CHUNK_BYTES {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES + 4096));
             if sender.send(Ok(full)).await.is_err() {
@@ -101,7 +98,7 @@ async fn copy_csv(
             }
         }
     }
-    drop(rows);
+    drop(messages);
     if reader_left {
         // The rest of the COPY would have to be read before the connection
         // served again: close it instead.
@@ -110,6 +107,8 @@ async fn copy_csv(
         return Ok(());
     }
     tx.commit().await?;
+    rows.finish()
+        .map_err(|malformed| DomainError::Internal(malformed.to_string()))?;
     if !chunk.is_empty() {
         let _ = sender.send(Ok(chunk)).await;
     }

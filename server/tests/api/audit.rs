@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures::TryStreamExt;
 use sqlx::PgPool;
 
 use crate::helpers::*;
@@ -632,4 +633,61 @@ async fn the_csv_export_quotes_formulas_and_writes_times_as_the_page_reads_them(
         let page = app.console.audit.page(&filter, None, 50).await.unwrap();
         assert_eq!(page.records.len(), found, "{typed:?}");
     }
+}
+
+/// The export's CSV is written by the console from PostgreSQL's binary
+/// rows (#8 item 7); it must stay byte for byte what PostgreSQL's own CSV
+/// `COPY` of the same rows wrote before, whatever the cells hold.
+#[sqlx::test(migrations = "../migrations")]
+async fn the_csv_export_writes_every_kind_of_cell_as_postgresqls_csv_copy_did(pool: PgPool) {
+    sqlx::query(
+        r#"INSERT INTO audit_log (at, actor, action, target, outcome, details, client_address, request_id, previous_hash, row_hash)
+           SELECT at::timestamptz, actor, 'host.register', target, 'success', details::jsonb, client_address, request_id, '\x00', '\x00'
+           FROM (VALUES
+             ('2026-11-25 18:04:08+00', '=cmd', '+1', '{}', NULL, NULL),
+             ('2026-11-25 18:04:08.5+00', '-y', '@z', '{"a": "say \"hi\", then go"}', '', 'req-1'),
+             ('2026-11-25 18:04:08.000001+00', E'\tz', E'\rz', '{"n": [1, 2.50, -3e2], "t": true, "z": null}', '10.0.0.1', ''),
+             ('2026-11-25 18:04:08.123456+00', '', 'a,b', '{"é": "ünïcödé ✓", "ctl": "\u0001\n"}', '::1', 'r,2'),
+             ('1999-12-31 23:59:59.999+00', 'quote"inside', E'line\nbreak', '{"k": {"nested": ["x"]}}', NULL, 'q"3'),
+             ('0044-03-15 12:00:00+00 BC', 'plain', 'plain target', '{"big": 12345678901234567890}', NULL, NULL),
+             ('10000-01-01 00:00:00+00', 'x', 'y', '{"s": "=1+2"}', NULL, NULL),
+             ('infinity', 'x', 'y', '{}', NULL, NULL)
+           ) AS cells (at, actor, target, details, client_address, request_id)"#,
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut connection = pool.acquire().await.unwrap();
+    sqlx::query("SET datestyle = 'ISO, YMD'")
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+    let written_by_postgresql: Vec<u8> = connection
+        .copy_out_raw(
+            "COPY (SELECT id, replace((at AT TIME ZONE 'UTC')::text, ' ', 'T') || 'Z',
+                    audit_spreadsheet_safe(actor), action, audit_spreadsheet_safe(target), outcome,
+                    details::text, client_address, request_id
+                FROM audit_log ORDER BY at DESC, id DESC) TO STDOUT WITH (FORMAT csv)",
+        )
+        .await
+        .unwrap()
+        .try_fold(Vec::new(), |mut all, message| async move {
+            all.extend_from_slice(&message);
+            Ok(all)
+        })
+        .await
+        .unwrap();
+
+    let exported: Vec<u8> = domain::audit::AuditLog::new(pool)
+        .export_csv(AuditFilter::default())
+        .try_concat()
+        .await
+        .unwrap();
+    let exported = String::from_utf8(exported).unwrap();
+    let (header, rows) = exported.split_once('\n').unwrap();
+    assert_eq!(
+        header,
+        "id,at,actor,action,target,outcome,details,client_address,request_id"
+    );
+    assert_eq!(rows, String::from_utf8(written_by_postgresql).unwrap());
 }
