@@ -188,6 +188,14 @@ pub async fn audit_page(query: AuditQuery, after: Option<String>) -> Result<Audi
     })
 }
 
+/// The newest records of the log, as the dashboard lists them.
+#[server(endpoint = "audit/newest")]
+pub async fn newest_audit_rows() -> Result<Vec<AuditRow>, AppError> {
+    let caller = require(Role::Operator).await?;
+    let records = caller.console.audit.newest().await?;
+    Ok(records.iter().cloned().map(AuditRow::from).collect())
+}
+
 #[server(endpoint = "audit/chain")]
 pub async fn audit_chain_state() -> Result<ChainState, AppError> {
     let caller = require(Role::Operator).await?;

@@ -3,7 +3,7 @@
 //! each area of the operations manual.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Outlet, ParentRoute, Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
@@ -29,8 +29,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
-                <HashedStylesheet options=options.clone() id="site-style"/>
-                <HydrationScripts options/>
+                <SiteFiles options/>
                 <MetaTags/>
             </head>
             <body>
@@ -39,6 +38,99 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         </html>
     }
 }
+
+/// The names of the site's files, as cargo-leptos built them: with their
+/// content hash when the build named them by content (`hash.txt` beside
+/// the server binary).
+struct SiteFileNames {
+    stylesheet: String,
+    script: String,
+    wasm: String,
+}
+
+impl SiteFileNames {
+    /// Read once: the hash file does not change while the console runs.
+    /// Leptos' own `HashedStylesheet` and `HydrationScripts` read it (and
+    /// look for the binary) at every page: a tenth of the home page's time.
+    fn of(options: &LeptosOptions) -> &'static Self {
+        static NAMES: std::sync::OnceLock<SiteFileNames> = std::sync::OnceLock::new();
+        NAMES.get_or_init(|| {
+            let hashes = options
+                .hash_files
+                .then(|| {
+                    let exe = std::env::current_exe().ok()?;
+                    std::fs::read_to_string(exe.parent()?.join(options.hash_file.as_ref())).ok()
+                })
+                .flatten()
+                .unwrap_or_default();
+            let name = |kind: &str| {
+                let hash = hashes.lines().find_map(|line| {
+                    let (file, hash) = line.trim().split_once(':')?;
+                    (file == kind).then(|| hash.trim().to_owned())
+                });
+                match hash {
+                    Some(hash) => format!("{}.{hash}", options.output_name),
+                    None => options.output_name.to_string(),
+                }
+            };
+            let mut wasm = name("wasm");
+            // wasm-bindgen's name for a build without cargo-leptos.
+            if !options.hash_files && option_env!("LEPTOS_OUTPUT_NAME").is_none() {
+                wasm.push_str("_bg");
+            }
+            SiteFileNames {
+                stylesheet: name("css"),
+                script: name("js"),
+                wasm,
+            }
+        })
+    }
+}
+
+/// The stylesheet, and the scripts that load the wasm and hydrate the page:
+/// what leptos' `HashedStylesheet` and `HydrationScripts` render (the same
+/// elements and loader), with the file names read once.
+#[component]
+fn SiteFiles(options: LeptosOptions) -> impl IntoView {
+    let names = SiteFileNames::of(&options);
+    let pkg = options.site_pkg_dir.to_string();
+    let nonce = leptos::nonce::use_nonce();
+    let loader = format!(
+        "{HYDRATION_LOADER}({:?}, {pkg:?}, {:?}, {:?}, false);",
+        "", names.script, names.wasm
+    );
+    view! {
+        <link id="site-style" rel="stylesheet" href=format!("/{pkg}/{}.css", names.stylesheet)/>
+        <link rel="modulepreload" href=format!("/{pkg}/{}.js", names.script) crossorigin=nonce.clone()/>
+        <link
+            rel="preload"
+            href=format!("/{pkg}/{}.wasm", names.wasm)
+            r#as="fetch"
+            r#type="application/wasm"
+            crossorigin=nonce.as_ref().map(|n| n.to_string()).unwrap_or_default()
+        />
+        <script type="module" nonce=nonce>{loader}</script>
+    }
+}
+
+/// leptos' `hydration_script.js` (0.8): imports the script, starts the wasm,
+/// hydrates.
+const HYDRATION_LOADER: &str = r#"(function (root, pkg_path, output_name, wasm_output_name, defer) {
+	const hydrate = () =>
+		import(`${root}/${pkg_path}/${output_name}.js`)
+			.then(mod => {
+				mod.default({module_or_path: `${root}/${pkg_path}/${wasm_output_name}.wasm`}).then(() => {
+					mod.hydrate();
+				});
+			});
+	if (defer && "requestIdleCallback" in window) {
+		// `timeout` is a backstop: a never-idle page would otherwise stay dead
+		window.requestIdleCallback(hydrate, { timeout: 2000 });
+	} else {
+		hydrate();
+	}
+})
+"#;
 
 #[component]
 pub fn App() -> impl IntoView {

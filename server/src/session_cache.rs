@@ -21,12 +21,18 @@
 //! their id, which is also what the announcements carry: a session id (the
 //! cookie's bearer secret) is never sent over a channel other database
 //! users may listen to.
+//!
+//! The same connection hears the audit log's appends (on
+//! [`domain::audit::newest::CHANNEL`]) for the dashboard's memory of the
+//! newest records ([`NewestRecords`]), under the same rule: nothing is
+//! remembered while the announcements are not heard.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use domain::accounts::Operator;
+use domain::audit::NewestRecords;
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgListener;
@@ -66,10 +72,12 @@ pub struct SessionCache {
     /// Accounts this process changed whose announcement may not have been
     /// heard yet: read from the database until then.
     changed_here: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// The dashboard's newest audit records, told of the log's appends.
+    newest_records: Arc<NewestRecords>,
 }
 
 impl SessionCache {
-    fn new() -> Self {
+    fn new(newest_records: Arc<NewestRecords>) -> Self {
         Self {
             sessions: Cache::builder()
                 .max_capacity(CAPACITY)
@@ -82,13 +90,15 @@ impl SessionCache {
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             changed_here: Default::default(),
+            newest_records,
         }
     }
 
     /// Starts listening on `pool`'s database and returns the memory, empty
-    /// and unused until the first connection is established.
-    pub fn listen(pool: PgPool) -> Arc<Self> {
-        let cache = Arc::new(Self::new());
+    /// and unused until the first connection is established; the audit
+    /// log's appends are passed on to `newest_records`.
+    pub fn listen(pool: PgPool, newest_records: Arc<NewestRecords>) -> Arc<Self> {
+        let cache = Arc::new(Self::new(newest_records));
         tokio::spawn(cache.clone().hear(pool));
         cache
     }
@@ -113,8 +123,7 @@ impl SessionCache {
             () = closed => {}
             () = self.hear_while_open(&pool) => {}
         }
-        self.listening.store(false, Ordering::SeqCst);
-        self.forget_all();
+        self.stop_remembering();
     }
 
     async fn hear_while_open(&self, pool: &PgPool) {
@@ -127,16 +136,20 @@ impl SessionCache {
                     continue;
                 }
             };
-            if let Err(error) = listener.listen(CHANNEL).await {
+            if let Err(error) = listener.listen_all([CHANNEL, domain::audit::newest::CHANNEL]).await {
                 tracing::warn!(%error, "the session cache cannot listen; sessions are read from the database");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
             self.forget_all();
             self.listening.store(true, Ordering::SeqCst);
+            self.newest_records.hearing(true);
             loop {
                 match listener.try_recv().await {
-                    Ok(Some(notification)) => self.announced(notification.payload()).await,
+                    Ok(Some(notification)) if notification.channel() == CHANNEL => {
+                        self.announced(notification.payload()).await
+                    }
+                    Ok(Some(_)) => self.newest_records.appended(),
                     Ok(None) => break,
                     Err(error) => {
                         tracing::warn!(%error, "the session cache stopped hearing announcements");
@@ -144,9 +157,14 @@ impl SessionCache {
                     }
                 }
             }
-            self.listening.store(false, Ordering::SeqCst);
-            self.forget_all();
+            self.stop_remembering();
         }
+    }
+
+    fn stop_remembering(&self) {
+        self.listening.store(false, Ordering::SeqCst);
+        self.newest_records.hearing(false);
+        self.forget_all();
     }
 
     async fn announced(&self, payload: &str) {

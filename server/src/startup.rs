@@ -30,8 +30,42 @@ use crate::{
     typed_values,
 };
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// What the routes and layers share. Each layer gets its own copy at each
+/// request: one shared pointer, so that a copy costs one counter increment
+/// rather than one per field (measured on the home page: five percent of
+/// its time went to copying and dropping the fields).
+#[derive(Clone)]
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// Leptos' handlers read the options from the state.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// The [`app::context::Caller`] extractor reads the console from the state.
+impl FromRef<AppState> for Console {
+    fn from_ref(state: &AppState) -> Self {
+        state.console.clone()
+    }
+}
+
+pub struct SharedState {
     pub leptos_options: LeptosOptions,
     pub console: Console,
     pub config: Arc<Config>,
@@ -255,12 +289,12 @@ impl Application {
                 .clone()
                 .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
         );
-        let session_cache = SessionCache::listen(database.pool.clone());
+        let session_cache = SessionCache::listen(database.pool.clone(), console.audit.newest_records());
         console.accounts.on_change({
             let session_cache = session_cache.clone();
             Arc::new(move |account| session_cache.account_changed(account))
         });
-        let state = AppState {
+        let state = AppState::new(SharedState {
             leptos_options,
             console,
             site: Arc::new(security::Site::new(config.public_url.as_ref(), address)),
@@ -268,7 +302,7 @@ impl Application {
             metrics: metrics_handle(),
             sessions: session::SessionRows::new(store.clone(), database.pool.clone()),
             session_cache,
-        };
+        });
         let router = router(state, store);
         Ok(Self {
             listener,

@@ -3,8 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::{audit_page, use_me};
-use crate::audit_query::AuditQuery;
+use crate::api::{newest_audit_rows, use_me};
 use crate::components::Loading;
 use crate::i18n::{use_locale, Translate};
 
@@ -12,7 +11,7 @@ use crate::i18n::{use_locale, Translate};
 pub fn DashboardPage() -> impl IntoView {
     let locale = use_locale();
     let me = use_me();
-    let recent = Resource::new(|| (), |_| audit_page(AuditQuery::default(), None));
+    let recent = Resource::new(|| (), |_| newest_audit_rows());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
         <Suspense fallback=Loading>
@@ -26,9 +25,9 @@ pub fn DashboardPage() -> impl IntoView {
                     <section class="card" aria-labelledby="recent-heading">
                         <h2 id="recent-heading">{locale.t("dashboard-recent")}</h2>
                         {match recent {
-                            Some(page) => view! {
+                            Some(rows) => view! {
                                 <ul class="recent">
-                                    {page.rows.into_iter().take(10).map(|r| view! {
+                                    {rows.into_iter().map(|r| view! {
                                         <li><span class="muted">{r.at}</span> " " <strong>{r.actor}</strong> " " <code>{r.action.as_str()}</code> " " {r.target}</li>
                                     }).collect_view()}
                                 </ul>

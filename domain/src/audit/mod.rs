@@ -9,8 +9,10 @@
 //! [`AuditEntry::record`] ([`entry`]) inside the change's transaction, and
 //! [`AuditEntry::record_alone`] only for events that change nothing else
 //! (a failed sign-in, a denial). Staff read the log through [`search`]
-//! (the audit page's filters) and [`export`] (the same rows as CSV); how a
-//! row is hashed is in [`row_hash`], repeated refusals in [`repeats`].
+//! (the audit page's filters) and [`export`] (the same rows as CSV), the
+//! dashboard through [`newest`] (the newest rows, kept in memory between
+//! appends); how a row is hashed is in [`row_hash`], repeated refusals in
+//! [`repeats`].
 
 use sqlx::PgPool;
 
@@ -20,6 +22,7 @@ pub mod chain;
 pub mod checkpoint;
 pub mod entry;
 pub mod export;
+pub mod newest;
 pub mod repeats;
 pub mod row_hash;
 pub mod search;
@@ -28,6 +31,7 @@ pub mod verify;
 pub use chain::ChainPoint;
 pub use checkpoint::{Checkpoint, CheckpointFile};
 pub use entry::AuditEntry;
+pub use newest::NewestRecords;
 pub use row_hash::RecordContent;
 pub use search::{AuditCursor, AuditFilter, AuditPage, AuditRecord};
 pub use verify::{BrokenLink, ChainStatus};
@@ -76,6 +80,7 @@ pub struct Provenance {
 pub struct AuditLog {
     pool: PgPool,
     checkpoints: Option<CheckpointFile>,
+    newest: std::sync::Arc<NewestRecords>,
 }
 
 impl AuditLog {
@@ -83,7 +88,20 @@ impl AuditLog {
         Self {
             pool,
             checkpoints: None,
+            newest: Default::default(),
         }
+    }
+
+    /// The newest records, newest first, as the dashboard lists them
+    /// (remembered between appends: see [`newest`]).
+    pub async fn newest(&self) -> Result<std::sync::Arc<Vec<AuditRecord>>> {
+        self.newest.read(&self.pool).await
+    }
+
+    /// What this process remembers of the newest records, for whoever hears
+    /// the database's announcements of appends.
+    pub fn newest_records(&self) -> std::sync::Arc<NewestRecords> {
+        self.newest.clone()
     }
 
     /// Compares the chain with the checkpoints in `file`, and signs new ones

@@ -599,3 +599,34 @@ async fn a_password_changed_on_one_console_process_ends_the_other_sessions_every
     assert_eq!(changer.get("/").await.status(), 200);
     assert_eq!(same_session_on(&second, &changer).get("/").await.status(), 200);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_dashboard_lists_an_event_recorded_elsewhere_at_once(pool: PgPool) {
+    let first = spawn_app(pool).await;
+    let second = spawn_app_beside(&first).await;
+    let admin = first.admin().await;
+    let here = first.browser();
+    here.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let there = same_session_on(&second, &here);
+    // Both processes have shown (and remember) the newest events.
+    for _ in 0..3 {
+        for browser in [&here, &there] {
+            let home = browser.get("/").await.text().await.unwrap();
+            assert!(home.contains("session.sign_in") && !home.contains(OPERATOR));
+        }
+    }
+
+    // Recorded by neither process: the test's own handle on the database.
+    first.operator(&admin).await;
+
+    let started = std::time::Instant::now();
+    for browser in [&here, &there] {
+        while !browser.get("/").await.text().await.unwrap().contains(OPERATOR) {
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(500),
+                "the dashboard still lists the events as they were"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
