@@ -105,8 +105,6 @@ fn BackupCatalog(catalog: Vec<BackupRow>) -> impl IntoView {
         }
         .into_any();
     }
-    let may_operate = may(Role::Operator);
-    let may_admin = may(Role::Admin);
     view! {
         <h2>{locale.t("backups-catalog")}</h2>
         <div class="table-wrap">
@@ -125,45 +123,61 @@ fn BackupCatalog(catalog: Vec<BackupRow>) -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    {catalog.into_iter().map(|backup| {
-                        let backup_id = backup.id;
-                        let restore = (backup.status == BackupStatus::Succeeded).then(|| view! {
-                            <Show when=move || may_operate().unwrap_or(false)>
-                                <a class="button danger" href=format!("/backups/{backup_id}/restore")>
-                                    {locale.t("backups-restore-link")}
-                                </a>
-                            </Show>
-                            <Show when=move || may_admin().unwrap_or(false)>
-                                " "
-                                <a class="button secondary" rel="external" download=""
-                                    href=format!("/backups/{backup_id}/download")>{locale.t("backups-download")}</a>
-                            </Show>
-                        });
-                        let job = backup.job_id.map(|job| view! {
-                            <a href=format!("/jobs/{job}")>{locale.t_with("backups-job", &[("job", job.into())])}</a>
-                        });
-                        let failure = backup.failure.clone().map(|code| view! {
-                            <span class="muted">" (" {code} ")"</span>
-                        });
-                        view! {
-                            <tr data-backup=backup.id>
-                                <td>{backup.started.clone()}</td>
-                                <td>{backup.host_name.clone()}</td>
-                                <td><code>{backup.database.clone()}</code></td>
-                                <td>{locale.t(&format!("backup-trigger-{}", backup.trigger))}</td>
-                                <td>{backup.actor.clone()}</td>
-                                <td class=format!("status-{}", backup.status)>
-                                    {locale.t(&format!("backup-status-{}", backup.status))}{failure}
-                                </td>
-                                <td>{backup.raw_bytes.map(|b| size_text(b as u64))}</td>
-                                <td title=backup.sha256.clone().unwrap_or_default()>{backup.stored_bytes.map(|b| size_text(b as u64))}</td>
-                                <td class="row-actions">{job} " " {restore}</td>
-                            </tr>
-                        }
-                    }).collect_view()}
+                    {catalog.into_iter().map(|backup| view! { <BackupLine backup/> }).collect_view()}
                 </tbody>
             </table>
         </div>
+    }
+    .into_any()
+}
+
+/// One catalogued backup: what, when, who, its state and sizes, its job
+/// and, by role, the ways to restore and download it.
+#[component]
+fn BackupLine(backup: BackupRow) -> impl IntoView {
+    let locale = use_locale();
+    let (may_operate, may_admin) = (may(Role::Operator), may(Role::Admin));
+    let backup_id = backup.id;
+    let restore = (backup.status == BackupStatus::Succeeded).then(|| {
+        view! {
+            <Show when=move || may_operate().unwrap_or(false)>
+                <a class="button danger" href=format!("/backups/{backup_id}/restore")>
+                    {locale.t("backups-restore-link")}
+                </a>
+            </Show>
+            <Show when=move || may_admin().unwrap_or(false)>
+                " "
+                <a class="button secondary" rel="external" download=""
+                    href=format!("/backups/{backup_id}/download")>{locale.t("backups-download")}</a>
+            </Show>
+        }
+        .into_any()
+    });
+    let job = backup.job_id.map(|job| {
+        view! { <a href=format!("/jobs/{job}")>{locale.t_with("backups-job", &[("job", job.into())])}</a> }
+    });
+    let failure = backup
+        .failure
+        .clone()
+        .map(|code| view! { <span class="muted">" (" {code} ")"</span> });
+    let sizes = (
+        backup.raw_bytes.map(|b| size_text(b as u64)),
+        backup.stored_bytes.map(|b| size_text(b as u64)),
+    );
+    view! {
+        <tr data-backup=backup.id>
+            <td>{backup.started}</td>
+            <td>{backup.host_name}</td>
+            <td><code>{backup.database}</code></td>
+            <td>{locale.t(&format!("backup-trigger-{}", backup.trigger))}</td>
+            <td>{backup.actor}</td>
+            <td class=format!("status-{}", backup.status)>
+                {locale.t(&format!("backup-status-{}", backup.status))}{failure}
+            </td>
+            <td>{sizes.0}</td>
+            <td title=backup.sha256.unwrap_or_default()>{sizes.1}</td>
+            <td class="row-actions">{job} " " {restore}</td>
+        </tr>
     }
     .into_any()
 }
