@@ -77,7 +77,7 @@ pub async fn backups_overview() -> Result<BackupsView, AppError> {
     let console = &caller.console;
     let mut hosts = Vec::new();
     for host in console.hosts.list().await? {
-        let on_host = console.backups.storage_on_host(host.id).await?;
+        let on_host = console.backups.storage_on_host(&host);
         hosts.push((HostSummary::from(&host), on_host));
     }
     let catalog = console.backups.list(None, CATALOG_ROWS).await?;

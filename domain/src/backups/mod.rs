@@ -30,7 +30,7 @@ pub use vocabulary::backups::{BackupStatus, BackupTrigger};
 use crate::accounts::{Operator, Role};
 use crate::audit::{AuditAction, Provenance};
 use crate::error::{DomainError, Result};
-use crate::hosts::HostDirectory;
+use crate::hosts::{Host, HostDirectory};
 use crate::jobs::{JobPlan, JobRunner};
 use crate::secrets::SecretStore;
 use crate::storage::BackupStorage;
@@ -98,11 +98,10 @@ impl Backups {
         self.storage.location()
     }
 
-    /// Whether the storage sits on the machine of host `host_id`'s
+    /// Whether the storage sits on the machine of `host`'s
     /// database (the manual's rule: never keep the backup there).
-    pub async fn storage_on_host(&self, host_id: i64) -> Result<bool> {
-        let host = self.hosts.get(host_id).await?;
-        Ok(self.storage.is_on_host(host.target.address.as_str()))
+    pub fn storage_on_host(&self, host: &Host) -> bool {
+        self.storage.is_on_host(host.target.address.as_str())
     }
 
     /// Starts "Back up now" on a host (operators and admins): a job, whose

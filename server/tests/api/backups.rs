@@ -6,44 +6,18 @@
 use std::time::Duration;
 
 use domain::backups::{BackupStatus, BackupTrigger};
-use domain::hosts::{Host, HostRegistration, KeyChoice};
+use domain::hosts::{Host, KeyChoice};
 use domain::jobs::{Job, JobFailure, JobStatus};
 use domain::DomainError;
 use sha2::Digest;
 use sqlx::PgPool;
 
 use crate::helpers::*;
+use crate::hosts::{private_key, register, staging};
 
-fn staging(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test"))
-}
-
+/// The staging host, registered for the console with its key.
 async fn register_staging(app: &TestApp, admin: &domain::accounts::Operator) -> Host {
-    let port: u16 = staging("STAGING_SSH_PORT").parse().unwrap();
-    let fingerprint = app
-        .console
-        .hosts
-        .read_host_key(admin, "127.0.0.1", port)
-        .await
-        .unwrap()
-        .fingerprint;
-    let registration = HostRegistration {
-        name: "staging".into(),
-        ssh_address: "127.0.0.1".into(),
-        ssh_port: port,
-        ssh_user: staging("STAGING_SSH_USER"),
-        key: KeyChoice::paste(std::fs::read_to_string(staging("STAGING_SSH_KEY")).unwrap()),
-        app_dir: staging("STAGING_APP_DIR"),
-        web_service: "nginx".into(),
-        wsgi_service: "gunicorn".into(),
-        service_command: staging("STAGING_SERVICE_COMMAND"),
-        site_url: staging("STAGING_SITE_URL"),
-    };
-    app.console
-        .hosts
-        .register(admin, &Default::default(), registration, &fingerprint)
-        .await
-        .unwrap()
+    register(app, admin, KeyChoice::paste(private_key())).await
 }
 
 async fn finished(app: &TestApp, job: i64) -> Job {

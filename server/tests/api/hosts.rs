@@ -10,16 +10,16 @@ use sqlx::PgPool;
 
 use crate::helpers::*;
 
-fn staging(name: &str) -> String {
+pub(crate) fn staging(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests through scripts/test"))
 }
 
-fn private_key() -> String {
+pub(crate) fn private_key() -> String {
     std::fs::read_to_string(staging("STAGING_SSH_KEY")).unwrap()
 }
 
 /// Registers the staging host with `key` for the console.
-async fn register(app: &TestApp, admin: &domain::accounts::Operator, key: KeyChoice) -> Host {
+pub(crate) async fn register(app: &TestApp, admin: &domain::accounts::Operator, key: KeyChoice) -> Host {
     let port: u16 = staging("STAGING_SSH_PORT").parse().unwrap();
     register_on(app, admin, "staging", port, &staging("STAGING_SERVICE_COMMAND"), key).await
 }
