@@ -1,11 +1,13 @@
-//! Server functions for backups: the catalog (viewers and up), "Back up
-//! now" and "Restore" (operators), each checking the caller, calling the
-//! domain, converting. A started backup or restore sends the browser to its
-//! job's page, with or without JavaScript.
+//! Server functions for backups: the catalog and each host's backup health
+//! (viewers and up), "Back up now", "Verify" and "Restore" (operators), the
+//! schedule and its retention (admins), each checking the caller, calling
+//! the domain, converting. A started job sends the browser to its page,
+//! with or without JavaScript.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-use vocabulary::backups::{BackupStatus, BackupTrigger};
+use vocabulary::backups::{BackupStatus, BackupTrigger, VerificationStatus};
+use vocabulary::jobs::JobFailure;
 
 #[cfg(feature = "ssr")]
 use crate::api::{require, utc, Role};
@@ -31,8 +33,91 @@ pub struct BackupRow {
     pub stored_bytes: Option<i64>,
     pub sha256: Option<String>,
     pub server_version: Option<String>,
-    /// Why it failed: a job failure's code.
-    pub failure: Option<String>,
+    /// Why it failed.
+    pub failure: Option<JobFailure>,
+    /// Its newest verification, if any.
+    pub verification: Option<VerificationRow>,
+}
+
+/// A backup's newest verification (a test restore into a scratch database).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationRow {
+    pub status: VerificationStatus,
+    pub job_id: Option<i64>,
+    pub tables: usize,
+    pub rows: i64,
+    /// How long the restore took, in milliseconds.
+    pub restore_ms: Option<i64>,
+    pub failure: Option<JobFailure>,
+}
+
+/// One host's backups at a glance: ages in seconds (as the server's clock
+/// reads them), the RPO (age of the newest verified backup) and the RTO
+/// (how long the last verified restore took).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupHealthRow {
+    pub host_id: i64,
+    pub host_name: String,
+    pub last_backup_age: Option<i64>,
+    pub rpo: Option<i64>,
+    pub last_verification_age: Option<i64>,
+    pub rto_ms: Option<i64>,
+}
+
+/// Past this age the newest backup is a warning (a daily schedule that
+/// missed a run).
+pub const BACKUP_STALE_SECONDS: i64 = 26 * 3600;
+
+impl BackupHealthRow {
+    /// No backup, or the newest older than 26 hours.
+    pub fn stale(&self) -> bool {
+        self.last_backup_age.is_none_or(|age| age > BACKUP_STALE_SECONDS)
+    }
+}
+
+/// A host's schedule as its form and summary show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRow {
+    pub enabled: bool,
+    pub cron: String,
+    pub time_zone: String,
+    pub keep_last: i32,
+    pub keep_daily: i32,
+    pub keep_weekly: i32,
+    pub keep_monthly: i32,
+    pub verify_after: bool,
+    /// UTC; empty for a host with no schedule saved.
+    pub next_run: String,
+    pub last_job: Option<i64>,
+    pub updated_by: String,
+}
+
+/// One host on the backups page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostBackups {
+    pub host: HostSummary,
+    /// The storage sits on the host's own machine (the manual forbids it).
+    pub storage_on_host: bool,
+    pub health: BackupHealthRow,
+    /// Its schedule; the default one (not saved) when `saved` is false.
+    pub schedule: ScheduleRow,
+    pub saved: bool,
+}
+
+/// Which backups the catalog shows (the page's address: `?host=&status=&trigger=`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogQuery {
+    pub host: Option<i64>,
+    pub status: Option<BackupStatus>,
+    pub trigger: Option<BackupTrigger>,
+}
+
+/// What the catalog's filter selects, in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogTotalsRow {
+    pub backups: i64,
+    pub succeeded: i64,
+    pub stored_bytes: i64,
 }
 
 /// The backups page: where backups are kept, the hosts (with whether the
@@ -40,8 +125,11 @@ pub struct BackupRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupsView {
     pub storage: String,
-    pub hosts: Vec<(HostSummary, bool)>,
+    /// Where verifications restore; `None`: verifying is not available.
+    pub scratch: Option<String>,
+    pub hosts: Vec<HostBackups>,
     pub catalog: Vec<BackupRow>,
+    pub totals: CatalogTotalsRow,
 }
 
 #[cfg(feature = "ssr")]
@@ -63,7 +151,58 @@ impl From<domain::backups::Backup> for BackupRow {
             stored_bytes: b.stored_bytes,
             sha256: b.sha256,
             server_version: b.server_version,
-            failure: b.failure,
+            failure: b.failure.as_deref().and_then(JobFailure::from_code),
+            verification: None,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::backups::Verification> for VerificationRow {
+    fn from(v: domain::backups::Verification) -> Self {
+        VerificationRow {
+            status: v.status,
+            job_id: v.job_id,
+            tables: v.tables.len(),
+            rows: v.tables.iter().map(|t| t.rows).sum(),
+            restore_ms: v.restore_ms,
+            failure: v.failure.as_deref().and_then(JobFailure::from_code),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::backups::BackupHealth> for BackupHealthRow {
+    fn from(h: domain::backups::BackupHealth) -> Self {
+        let now = time::OffsetDateTime::now_utc();
+        let age = |at: Option<time::OffsetDateTime>| at.map(|at| (now - at).whole_seconds().max(0));
+        BackupHealthRow {
+            host_id: h.host_id,
+            host_name: h.host_name,
+            last_backup_age: age(h.last_backup_at),
+            rpo: age(h.last_verified_backup_at),
+            last_verification_age: age(h.last_verification_at),
+            rto_ms: h.last_restore_ms,
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl ScheduleRow {
+    fn of(schedule: Option<&domain::backups::BackupSchedule>) -> Self {
+        let form = schedule.map(|s| s.form()).unwrap_or_default();
+        ScheduleRow {
+            enabled: form.enabled,
+            cron: form.cron,
+            time_zone: form.time_zone,
+            keep_last: form.keep_last,
+            keep_daily: form.keep_daily,
+            keep_weekly: form.keep_weekly,
+            keep_monthly: form.keep_monthly,
+            verify_after: form.verify_after,
+            next_run: schedule.map(|s| utc(s.next_run_at)).unwrap_or_default(),
+            last_job: schedule.and_then(|s| s.last_job_id),
+            updated_by: schedule.map(|s| s.updated_by.clone()).unwrap_or_default(),
         }
     }
 }
@@ -72,19 +211,52 @@ impl From<domain::backups::Backup> for BackupRow {
 pub const CATALOG_ROWS: i64 = 200;
 
 #[server(endpoint = "backups/overview")]
-pub async fn backups_overview() -> Result<BackupsView, AppError> {
+pub async fn backups_overview(query: CatalogQuery) -> Result<BackupsView, AppError> {
     let caller = require(Role::Viewer).await?;
-    let console = &caller.console;
+    let backups = &caller.console.backups;
+    let (schedules, health) = (backups.schedules().await?, backups.health().await?);
     let mut hosts = Vec::new();
-    for host in console.hosts.list().await? {
-        let on_host = console.backups.storage_on_host(&host);
-        hosts.push((HostSummary::from(&host), on_host));
+    for host in caller.console.hosts.list().await? {
+        let schedule = schedules.iter().find(|s| s.host_id == host.id);
+        let Some(health) = health.iter().find(|h| h.host_id == host.id) else {
+            continue;
+        };
+        hosts.push(HostBackups {
+            host: HostSummary::from(&host),
+            storage_on_host: backups.storage_on_host(&host),
+            health: health.clone().into(),
+            schedule: ScheduleRow::of(schedule),
+            saved: schedule.is_some(),
+        });
     }
-    let catalog = console.backups.list(None, CATALOG_ROWS).await?;
+    let filter = domain::backups::CatalogFilter {
+        host_id: query.host,
+        status: query.status,
+        trigger: query.trigger,
+    };
+    let totals = backups.totals(&filter).await?;
+    let mut catalog: Vec<BackupRow> = backups
+        .list_filtered(&filter, CATALOG_ROWS)
+        .await?
+        .into_iter()
+        .map(BackupRow::from)
+        .collect();
+    let ids: Vec<i64> = catalog.iter().map(|b| b.id).collect();
+    for verification in backups.latest_verifications(&ids).await? {
+        if let Some(row) = catalog.iter_mut().find(|b| b.id == verification.backup_id) {
+            row.verification = Some(verification.into());
+        }
+    }
     Ok(BackupsView {
-        storage: console.backups.storage_location(),
+        storage: backups.storage_location(),
+        scratch: backups.scratch_location(),
         hosts,
-        catalog: catalog.into_iter().map(BackupRow::from).collect(),
+        catalog,
+        totals: CatalogTotalsRow {
+            backups: totals.backups,
+            succeeded: totals.succeeded,
+            stored_bytes: totals.stored_bytes,
+        },
     })
 }
 
@@ -118,4 +290,83 @@ pub async fn restore_backup(backup_id: i64, database_confirmation: String) -> Re
         .await?;
     leptos_axum::redirect(&format!("/jobs/{job}"));
     Ok(job)
+}
+
+/// Each host's backup health, for the home page.
+#[server(endpoint = "backups/health")]
+pub async fn backup_health() -> Result<Vec<BackupHealthRow>, AppError> {
+    let caller = require(Role::Viewer).await?;
+    Ok(caller
+        .console
+        .backups
+        .health()
+        .await?
+        .into_iter()
+        .map(BackupHealthRow::from)
+        .collect())
+}
+
+/// "Verify": restores the backup into a scratch database and opens the
+/// job's page.
+#[server(endpoint = "backups/verify")]
+pub async fn verify_backup(backup_id: i64) -> Result<i64, AppError> {
+    let caller = require(Role::Operator).await?;
+    let job = caller
+        .console
+        .backups
+        .verify(&caller.operator, &caller.provenance, backup_id)
+        .await?;
+    leptos_axum::redirect(&format!("/jobs/{job}"));
+    Ok(job)
+}
+
+/// Saves a host's backup schedule and retention (admins). A checkbox left
+/// unticked is not posted: `None`.
+#[allow(clippy::too_many_arguments)]
+#[server(endpoint = "backups/schedule")]
+pub async fn save_backup_schedule(
+    host_id: i64,
+    enabled: Option<String>,
+    cron: String,
+    time_zone: String,
+    keep_last: String,
+    keep_daily: String,
+    keep_weekly: String,
+    keep_monthly: String,
+    verify_after: Option<String>,
+) -> Result<ScheduleRow, AppError> {
+    let caller = require(Role::Admin).await?;
+    let number = |field: &'static str, text: &str| {
+        text.trim()
+            .parse::<i32>()
+            .map_err(|_| domain::DomainError::invalid(field, "error-schedule-retention"))
+    };
+    let form = domain::backups::ScheduleForm {
+        enabled: enabled.is_some(),
+        cron,
+        time_zone,
+        keep_last: number("keep_last", &keep_last)?,
+        keep_daily: number("keep_daily", &keep_daily)?,
+        keep_weekly: number("keep_weekly", &keep_weekly)?,
+        keep_monthly: number("keep_monthly", &keep_monthly)?,
+        verify_after: verify_after.is_some(),
+    };
+    let saved = caller
+        .console
+        .backups
+        .save_schedule(&caller.operator, &caller.provenance, host_id, form)
+        .await?;
+    Ok(ScheduleRow::of(Some(&saved)))
+}
+
+/// The safety copy a failed restore job took first: what its page offers.
+#[server(endpoint = "backups/safety-copy")]
+pub async fn restore_safety_copy(job_id: i64) -> Result<Option<BackupRow>, AppError> {
+    let caller = require(Role::Viewer).await?;
+    Ok(caller
+        .console
+        .backups
+        .safety_copy_of(job_id)
+        .await?
+        .map(BackupRow::from))
 }

@@ -141,6 +141,9 @@ mod tests {
             include_str!("pages/job.rs"),
             include_str!("pages/backups.rs"),
             include_str!("../../domain/src/backups/mod.rs"),
+            include_str!("../../domain/src/backups/schedule.rs"),
+            include_str!("../../domain/src/backups/retention.rs"),
+            include_str!("../../domain/src/backups/verify.rs"),
             include_str!("../../domain/src/hosts/mod.rs"),
             include_str!("../../domain/src/hosts/names.rs"),
             include_str!("../../domain/src/hosts/directory.rs"),
@@ -177,6 +180,9 @@ mod tests {
         for status in vocabulary::backups::BackupStatus::ALL {
             keys.push(format!("backup-status-{status}"));
         }
+        for status in vocabulary::backups::VerificationStatus::ALL {
+            keys.push(format!("verification-status-{status}"));
+        }
         for trigger in vocabulary::backups::BackupTrigger::ALL {
             keys.push(format!("backup-trigger-{trigger}"));
         }
@@ -185,6 +191,10 @@ mod tests {
             vocabulary::audit::AuditAction::BackupRestore,
             vocabulary::audit::AuditAction::BackupDownload,
             vocabulary::audit::AuditAction::BackupExportKey,
+            vocabulary::audit::AuditAction::BackupVerify,
+            vocabulary::audit::AuditAction::BackupSchedule,
+            vocabulary::audit::AuditAction::BackupPrune,
+            vocabulary::audit::AuditAction::BackupScheduleMissed,
         ] {
             keys.push(action_key(action.as_str()));
         }

@@ -101,6 +101,15 @@ impl BackupStorage {
         }
     }
 
+    /// Deletes the kept object `key` (retention): an object already gone
+    /// is no error.
+    pub async fn delete(&self, key: &StorageKey) -> io::Result<()> {
+        match tokio::fs::remove_file(self.path(key)).await {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        }
+    }
+
     /// Reads the object `key`.
     pub async fn open(&self, key: &StorageKey) -> io::Result<BufReader<File>> {
         Ok(BufReader::with_capacity(256 * 1024, File::open(self.path(key)).await?))

@@ -135,3 +135,54 @@ test('back up the staging database, find it in the catalog, restore it', async (
   await expect(table.locator('tr', { hasText: 'backup.run' }).first()).toContainText('staging');
   await expect(table.locator('tr', { hasText: 'backup.restore' }).first()).toContainText('staging');
 });
+
+// Manual §7.1, after the backup above: verify it by a test restore into a
+// scratch database (the embedded PostgreSQL), see the RPO and RTO, and
+// schedule the host's backups (a cron expression that does not read is
+// answered next to its field).
+test('verify a backup, then schedule the host\'s backups', async ({ page }) => {
+  test.setTimeout(120_000);
+  await page.goto('/sign-in');
+  await page.getByLabel('Identifiant').fill(ADMIN);
+  await page.getByLabel('Mot de passe').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  await page.goto('/backups');
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  const card = page.locator('section[data-host]').first();
+  await expect(card.locator('dd.rpo')).toHaveText('jamais');
+
+  const row = page.locator('#backup-catalog tr[data-backup]').first();
+  await expect(row.locator('td.verification')).toHaveText('non vérifiée');
+  await runAndFollow(page, '#backup-catalog tr[data-backup] >> nth=0 >> button.verify-backup');
+  await expect(page.locator('#job-output')).toContainText('public.pizzas_pizza: ');
+  await expect(page.locator('#job-output')).toContainText('dropped');
+
+  await page.goto('/backups');
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  await expect(page.locator('#backup-catalog tr[data-backup]').first().locator('td.verification')).toContainText('vérifiée :');
+  await expect(card.locator('dd.rpo')).toContainText('il y a');
+  await expect(card.locator('dd.rto')).toContainText(' s');
+
+  await card.getByText('Modifier la planification').click();
+  await card.getByLabel('Expression cron (minute heure jour mois jour-de-semaine)').fill('tous les soirs');
+  await card.locator('button.save-schedule').click();
+  await expect(card.locator('[id$="-cron-error"]')).toContainText("Cette expression cron n'est pas valide");
+  await card.getByLabel('Expression cron (minute heure jour mois jour-de-semaine)').fill('15 4 * * *');
+  await card.getByLabel('Fuseau horaire').fill('UTC');
+  await card.locator('button.save-schedule').click();
+  await expect(card.getByText('Planification enregistrée.')).toBeVisible();
+  await expect(card.locator('.schedule-summary')).toContainText('« 15 4 * * * » (UTC)');
+  await expect(card.locator('.schedule-summary')).toContainText('04:15:00 UTC');
+  await page.screenshot({ path: 'test-results/backups-scheduled.png', fullPage: true });
+
+  // The home page shows the host's backups at a glance.
+  await page.goto('/');
+  await expect(page.locator('#dashboard-backups')).toContainText('staging');
+  await expect(page.locator('#dashboard-backups dd.rpo')).toContainText('il y a');
+
+  await page.goto('/audit?actor=' + ADMIN);
+  const table = page.locator('#audit-table');
+  await expect(table.locator('tr', { hasText: 'backup.verify' }).first()).toContainText('staging');
+  await expect(table.locator('tr', { hasText: 'backup.schedule' }).first()).toContainText('15 4 * * *');
+});

@@ -28,6 +28,20 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_AUDIT_CHECKPOINT_SECONDS", default_value_t = 60, global = true)]
     pub audit_checkpoint_seconds: u64,
 
+    /// A PostgreSQL server where backups are verified: the console creates a
+    /// scratch database there, restores the backup into it with the local
+    /// pg_restore, counts its rows, and drops it (a role allowed to CREATE
+    /// and DROP databases; never the app's production server). Default: the
+    /// embedded cluster, when the console runs on it.
+    #[arg(long, env = "CONSOLE_VERIFY_DATABASE_URL", hide_env_values = true, global = true)]
+    pub verify_database_url: Option<String>,
+
+    /// The longest the backup scheduler sleeps between two looks at the
+    /// schedules (it wakes at the next due slot sooner): how soon a
+    /// schedule saved by another console process is seen.
+    #[arg(long, env = "CONSOLE_SCHEDULER_SECONDS", default_value_t = 30, global = true)]
+    pub scheduler_seconds: u64,
+
     /// Where the console keeps its state (the embedded cluster, its lock).
     #[arg(long, env = "CONSOLE_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,

@@ -127,6 +127,11 @@ impl EmbeddedPostgres {
 
     pub const DATABASE: &'static str = DATABASE;
 
+    /// PostgreSQL's programs the cluster runs with (`pg_restore` too).
+    pub fn bin_dir(&self) -> &std::path::Path {
+        &self.bin_dir
+    }
+
     /// The role the console serves with: it may read and insert the audit
     /// log, never rewrite it (see `database_role`). The superuser only
     /// creates the database and runs the migrations.
@@ -351,7 +356,7 @@ fn unprivileged_owner() -> Result<Option<(Uid, Gid)>> {
 
 /// Finds the installed PostgreSQL's programs: PG_BIN_DIR, else the newest
 /// /usr/lib/postgresql/<version>/bin, else the PATH.
-fn find_bin_dir() -> Result<PathBuf> {
+pub fn find_bin_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("PG_BIN_DIR") {
         return Ok(PathBuf::from(dir));
     }

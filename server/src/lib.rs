@@ -7,6 +7,7 @@ pub mod audit_export;
 pub mod audit_upkeep;
 pub mod auth;
 pub mod backup_download;
+pub mod backup_scheduler;
 pub mod config;
 pub mod database_role;
 pub mod embedded_postgres;

@@ -26,8 +26,8 @@ use crate::config::Config;
 use crate::embedded_postgres::EmbeddedPostgres;
 use crate::session_cache::{self, CachedSessions, SessionCache};
 use crate::{
-    audit_export, audit_upkeep, auth, backup_download, database_role, health, job_stream, observe, security, session,
-    typed_values,
+    audit_export, audit_upkeep, auth, backup_download, backup_scheduler, database_role, health, job_stream, observe,
+    security, session, typed_values,
 };
 
 /// What the routes and layers share. Each layer gets its own copy at each
@@ -168,6 +168,26 @@ impl Database {
         Ok(())
     }
 
+    /// Where backups are verified: `CONSOLE_VERIFY_DATABASE_URL`, else the
+    /// embedded cluster (its superuser, over its socket), else nowhere.
+    pub fn scratch_server(&self, config: &Config) -> Result<Option<domain::backups::ScratchServer>> {
+        match (&config.verify_database_url, &self.embedded) {
+            (Some(url), embedded) => {
+                let bin_dir = match embedded {
+                    Some(embedded) => embedded.bin_dir().to_owned(),
+                    None => crate::embedded_postgres::find_bin_dir()?,
+                };
+                Ok(Some(backup_scheduler::scratch_server_from_url(url, bin_dir)?))
+            }
+            (None, Some(embedded)) => Ok(Some(domain::backups::ScratchServer::new(
+                embedded.admin_options(),
+                None,
+                embedded.bin_dir().to_owned(),
+            ))),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Closes the pool, then stops the embedded cluster if there is one.
     pub async fn close(self) -> Result<()> {
         self.pool.close().await;
@@ -239,7 +259,13 @@ impl Application {
     pub async fn build_on(config: Config, leptos_options: LeptosOptions, database: Database) -> Result<Self> {
         config.check_serving()?;
         database.migrate().await?;
-        let console = match config.console(database.pool.clone()).await {
+        let built = async {
+            let scratch = database.scratch_server(&config)?;
+            let mut console = config.console(database.pool.clone()).await?;
+            console.backups = console.backups.clone().with_scratch_server(scratch);
+            anyhow::Ok(console)
+        };
+        let console = match built.await {
             Ok(console) => console,
             Err(error) => {
                 // Refusing to start (a lost master key): stop the embedded
@@ -271,6 +297,10 @@ impl Application {
                 "backups left running by a stopped console were marked failed"
             );
         }
+        backup_scheduler::spawn(
+            console.backups.clone(),
+            std::time::Duration::from_secs(config.scheduler_seconds.max(1)),
+        );
         let listener = TcpListener::bind(config.listen_address())
             .await
             .with_context(|| format!("listening on {}", config.listen_address()))?;

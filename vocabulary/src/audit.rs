@@ -36,8 +36,16 @@ crate::words! {
         /// The identity that opens backups, exported by an admin (for
         /// recovery with the standard `age` tool).
         BackupExportKey = "backup.export_key",
+        /// Retention removed backups' objects (their rows stay, "pruned").
+        BackupPrune = "backup.prune",
         /// A database restored from a catalogued backup.
         BackupRestore = "backup.restore",
+        /// A host's backup schedule and retention, saved by an admin.
+        BackupSchedule = "backup.schedule",
+        /// Scheduled slots that passed while no console ran (caught up once).
+        BackupScheduleMissed = "backup.schedule_missed",
+        /// A backup restored into a scratch database, its tables counted.
+        BackupVerify = "backup.verify",
         /// The prerequisites runbook.
         HostCheckPrerequisites = "host.check_prerequisites",
         HostRegister = "host.register",
@@ -68,7 +76,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 29] = [
+    const EVER_WRITTEN: [&str; 33] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -80,8 +88,12 @@ mod tests {
         "audit.export",
         "backup.download",
         "backup.export_key",
+        "backup.prune",
         "backup.restore",
         "backup.run",
+        "backup.schedule",
+        "backup.schedule_missed",
+        "backup.verify",
         "host.check_prerequisites",
         "host.register",
         "host.repin",

@@ -25,6 +25,15 @@ crate::words! {
     }
 }
 
+crate::words! {
+    /// Where a verification (a test restore into a scratch database) stands.
+    pub enum VerificationStatus as "verification status" {
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+    }
+}
+
 /// A size in bytes as staff read it: `512 B`, `1.5 KiB`, `12.0 MiB`,
 /// `3.0 GiB` (numbers and units only, the same in every language).
 pub fn size_text(bytes: u64) -> String {

@@ -65,6 +65,11 @@ pub enum JobFailure {
     BackupTampered,
     /// The backup cannot be opened with the console's keys.
     BackupUnreadable,
+    /// No scratch database server to verify backups in (not configured, or
+    /// it refused the console).
+    ScratchUnavailable,
+    /// The backup did not restore into the scratch database.
+    VerifyFailed,
 }
 
 impl JobFailure {
@@ -86,6 +91,8 @@ impl JobFailure {
             JobFailure::StorageFailed => "job-failure-storage",
             JobFailure::BackupTampered => "job-failure-backup-tampered",
             JobFailure::BackupUnreadable => "job-failure-backup-unreadable",
+            JobFailure::ScratchUnavailable => "job-failure-scratch-unavailable",
+            JobFailure::VerifyFailed => "job-failure-verify-failed",
         }
     }
 
@@ -115,7 +122,16 @@ impl JobFailure {
             JobFailure::StorageFailed => "storage-failed",
             JobFailure::BackupTampered => "backup-tampered",
             JobFailure::BackupUnreadable => "backup-unreadable",
+            JobFailure::ScratchUnavailable => "scratch-unavailable",
+            JobFailure::VerifyFailed => "verify-failed",
         }
+    }
+
+    /// The failure a stored code names (the backup catalog keeps the code
+    /// alone); `None` for a code no version wrote. A failure's parameters
+    /// are not in its code: they come back empty.
+    pub fn from_code(code: &str) -> Option<JobFailure> {
+        Self::every_kind().into_iter().find(|kind| kind.code() == code)
     }
 
     /// One of each kind, for tests that must cover them all.
@@ -136,6 +152,8 @@ impl JobFailure {
             JobFailure::StorageFailed,
             JobFailure::BackupTampered,
             JobFailure::BackupUnreadable,
+            JobFailure::ScratchUnavailable,
+            JobFailure::VerifyFailed,
         ];
         // A new kind fails to compile here until it is listed above.
         for kind in &all {
@@ -154,7 +172,9 @@ impl JobFailure {
                 | JobFailure::Internal
                 | JobFailure::StorageFailed
                 | JobFailure::BackupTampered
-                | JobFailure::BackupUnreadable => {}
+                | JobFailure::BackupUnreadable
+                | JobFailure::ScratchUnavailable
+                | JobFailure::VerifyFailed => {}
             }
         }
         all
@@ -265,5 +285,17 @@ mod tests {
         }
         let json = serde_json::to_string(&JobFailure::KeyRefused).unwrap();
         assert_eq!(json, r#"{"code":"key-refused"}"#);
+    }
+
+    #[test]
+    fn a_stored_code_names_its_failure_and_an_unknown_one_none() {
+        for failure in JobFailure::every_kind() {
+            assert_eq!(
+                JobFailure::from_code(failure.code()).map(|f| f.code()),
+                Some(failure.code())
+            );
+        }
+        assert_eq!(JobFailure::from_code("storage-failed"), Some(JobFailure::StorageFailed));
+        assert_eq!(JobFailure::from_code("disk on fire"), None);
     }
 }

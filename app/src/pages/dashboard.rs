@@ -1,26 +1,41 @@
-//! Tableau de bord: who is signed in, the audit chain's state, and the
-//! latest events. Each area adds its own summary here as it lands.
+//! Tableau de bord: who is signed in, each host's backups (age of the
+//! newest, a warning past 26 hours; RPO and RTO), and the latest events.
+//! Each area adds its own summary here as it lands.
 
 use leptos::prelude::*;
 
 use crate::api::{newest_audit_rows, use_me};
+use crate::backups_api::backup_health;
 use crate::components::Loading;
 use crate::i18n::{use_locale, Translate};
+use crate::pages::backups::BackupHealthFacts;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let locale = use_locale();
     let me = use_me();
     let recent = Resource::new(|| (), |_| newest_audit_rows());
+    let backups = Resource::new(|| (), |_| backup_health());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
                 let recent = recent.await.ok();
+                let backups = backups.await.ok().filter(|hosts| !hosts.is_empty());
                 view! {
                     {me.map(|me| view! {
                         <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
+                    })}
+                    {backups.map(|hosts| view! {
+                        <section class="card" aria-labelledby="backups-heading" id="dashboard-backups">
+                            <h2 id="backups-heading">{locale.t("nav-backups")}</h2>
+                            {hosts.into_iter().map(|health| view! {
+                                <h3>{health.host_name.clone()}</h3>
+                                <BackupHealthFacts health/>
+                            }).collect_view()}
+                            <p><a href="/backups">{locale.t("dashboard-backups-link")}</a></p>
+                        </section>
                     })}
                     <section class="card" aria-labelledby="recent-heading">
                         <h2 id="recent-heading">{locale.t("dashboard-recent")}</h2>

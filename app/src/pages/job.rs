@@ -61,7 +61,14 @@ fn JobOutput(job: JobView) -> impl IntoView {
         }
         text
     };
+    let restore_failed = {
+        let restoring = job.summary.action == vocabulary::audit::AuditAction::BackupRestore.as_str();
+        move || restoring && status.with(|(s, _, _)| s.finished() && *s != vocabulary::jobs::JobStatus::Succeeded)
+    };
     view! {
+        <Show when=restore_failed>
+            <SafetyCopyOffer job_id/>
+        </Show>
         <h1>{locale.t_with("job-title", &[("id", job_id.into()), ("action", locale.t(&crate::i18n::action_key(&job.summary.action)).into())])}</h1>
         <dl class="facts">
             <dt>{locale.t("job-host")}</dt><dd><a href=format!("/server/{}", job.host_id)>{job.host_name.clone()}</a></dd>
@@ -172,5 +179,25 @@ mod tests {
             "sudo a demandé un mot de passe. Ajoutez cette ligne sur l'hôte \
              (visudo -f /etc/sudoers.d/ocpizza-console) : deploy ALL=(root) NOPASSWD: /usr/bin/systemctl restart nginx"
         );
+    }
+}
+
+/// A restore that did not succeed left the database as it was; the safety
+/// copy it took first is offered, one click from its restore page.
+#[component]
+fn SafetyCopyOffer(job_id: i64) -> impl IntoView {
+    let locale = use_locale();
+    let copy = Resource::new(move || job_id, crate::backups_api::restore_safety_copy);
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                copy.await.ok().flatten().map(|backup| view! {
+                    <div class="notice" role="status" id="safety-copy-offer">
+                        <p>{locale.t_with("restore-failed-safety", &[("backup", backup.id.into()), ("date", backup.started.clone().into())])}</p>
+                        <p><a class="button" href=format!("/backups/{}/restore", backup.id)>{locale.t("backups-restore-link")}</a></p>
+                    </div>
+                })
+            })}
+        </Suspense>
     }
 }

@@ -52,7 +52,7 @@ pub enum Actor {
 }
 
 impl Actor {
-    fn id(&self) -> Option<i64> {
+    pub(crate) fn id(&self) -> Option<i64> {
         match self {
             Actor::Operator { id, .. } => Some(*id),
             _ => None,

@@ -69,24 +69,71 @@ pub(super) struct NewBackup<'a> {
     pub safety_for_job: Option<i64>,
 }
 
+/// Which backups the catalog lists: any of each, unless set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogFilter {
+    pub host_id: Option<i64>,
+    pub status: Option<BackupStatus>,
+    pub trigger: Option<BackupTrigger>,
+}
+
+/// What the catalog's filter selects, in all (not only the rows shown).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogTotals {
+    pub backups: i64,
+    pub succeeded: i64,
+    /// What the selected backups still stored take in the storage.
+    pub stored_bytes: i64,
+}
+
 impl Backups {
     /// The catalog, newest first: every host's, or one host's.
-    #[tracing::instrument(level = "debug", skip(self))]
     pub async fn list(&self, host_id: Option<i64>, limit: i64) -> Result<Vec<Backup>> {
+        let filter = CatalogFilter {
+            host_id,
+            ..Default::default()
+        };
+        self.list_filtered(&filter, limit).await
+    }
+
+    /// The backups `filter` selects, newest first, `limit` at most.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn list_filtered(&self, filter: &CatalogFilter, limit: i64) -> Result<Vec<Backup>> {
         let rows = sqlx::query_as!(
             Row,
             "SELECT b.id, b.host_id, h.name AS host_name, b.job_id, b.database_name, b.trigger, b.actor, b.reason,
                     b.status, b.started_at, b.finished_at, b.raw_bytes, b.stored_bytes, b.sha256,
                     b.pg_dump_version, b.server_version, b.failure
              FROM backups b JOIN hosts h ON h.id = b.host_id
-             WHERE $1::bigint IS NULL OR b.host_id = $1
-             ORDER BY b.started_at DESC, b.id DESC LIMIT $2",
-            host_id,
+             WHERE ($1::bigint IS NULL OR b.host_id = $1) AND ($2::text IS NULL OR b.status = $2)
+               AND ($3::text IS NULL OR b.trigger = $3)
+             ORDER BY b.started_at DESC, b.id DESC LIMIT $4",
+            filter.host_id,
+            filter.status.map(|s| s.as_str()),
+            filter.trigger.map(|t| t.as_str()),
             limit
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(Backup::try_from).collect()
+    }
+
+    /// How many backups `filter` selects, how many succeeded, and what
+    /// those still stored take.
+    pub async fn totals(&self, filter: &CatalogFilter) -> Result<CatalogTotals> {
+        Ok(sqlx::query_as!(
+            CatalogTotals,
+            r#"SELECT count(*) AS "backups!", count(*) FILTER (WHERE status = 'succeeded') AS "succeeded!",
+                      coalesce(sum(stored_bytes) FILTER (WHERE status = 'succeeded'), 0)::bigint AS "stored_bytes!"
+               FROM backups
+               WHERE ($1::bigint IS NULL OR host_id = $1) AND ($2::text IS NULL OR status = $2)
+                 AND ($3::text IS NULL OR trigger = $3)"#,
+            filter.host_id,
+            filter.status.map(|s| s.as_str()),
+            filter.trigger.map(|t| t.as_str()),
+        )
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     #[tracing::instrument(level = "debug", skip(self))]
@@ -102,6 +149,21 @@ impl Backups {
         .fetch_optional(&self.pool)
         .await?;
         row.ok_or(DomainError::NotFound("backup"))?.try_into()
+    }
+
+    /// The safety copy restore job `restore_job` took before touching the
+    /// database (what to offer first when that restore failed).
+    pub async fn safety_copy_of(&self, restore_job: i64) -> Result<Option<Backup>> {
+        let id = sqlx::query_scalar!(
+            "SELECT id FROM backups WHERE safety_for_job = $1 AND status = 'succeeded'",
+            restore_job
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        match id {
+            Some(id) => Ok(Some(self.get(id).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Where a backup's object is and the key it is encrypted to.
@@ -182,6 +244,45 @@ impl Backups {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// A host's backups at a glance (the home page, the backups page): the
+/// newest backup, the newest verified one (its age is the RPO), and the
+/// last verification and how long its restore took (the RTO).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupHealth {
+    pub host_id: i64,
+    pub host_name: String,
+    pub last_backup_at: Option<time::OffsetDateTime>,
+    pub last_verified_backup_at: Option<time::OffsetDateTime>,
+    pub last_verification_at: Option<time::OffsetDateTime>,
+    pub last_restore_ms: Option<i64>,
+}
+
+impl Backups {
+    /// Every host's [`BackupHealth`], by host name. Only backups still
+    /// stored count (a pruned backup restores nothing).
+    pub async fn health(&self) -> Result<Vec<BackupHealth>> {
+        Ok(sqlx::query_as!(
+            BackupHealth,
+            r#"SELECT h.id AS host_id, h.name AS host_name,
+                      (SELECT max(b.started_at) FROM backups b
+                        WHERE b.host_id = h.id AND b.status = 'succeeded') AS "last_backup_at?",
+                      (SELECT max(b.started_at) FROM backups b
+                        WHERE b.host_id = h.id AND b.status = 'succeeded'
+                          AND EXISTS (SELECT 1 FROM backup_verifications v
+                                      WHERE v.backup_id = b.id AND v.status = 'succeeded')) AS "last_verified_backup_at?",
+                      last.finished_at AS "last_verification_at?", last.restore_ms AS "last_restore_ms?"
+               FROM hosts h
+               LEFT JOIN LATERAL (
+                   SELECT v.finished_at, v.restore_ms FROM backup_verifications v JOIN backups b ON b.id = v.backup_id
+                   WHERE b.host_id = h.id AND v.status = 'succeeded' ORDER BY v.id DESC LIMIT 1
+               ) last ON true
+               ORDER BY h.name"#
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 

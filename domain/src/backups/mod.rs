@@ -7,11 +7,14 @@
 //! the same lock (a backup and a restore never overlap on one host), the
 //! same audit.
 //!
-//! Where things are: `catalog` (the catalog's rows), `take` (a backup's
-//! work), `restore` (a restore's work), `download` (a backup and the key
-//! taken out by an admin), `pipeline` (compression,
-//! encryption, checksums), `remote` (the commands run on the host), `key`
-//! (the key backups are encrypted to).
+//! Where things are: `catalog` (the catalog's rows, each host's backup
+//! health), `take` (a backup's work), `restore` (a restore's work),
+//! `schedule` (cron schedules run once across console processes),
+//! `retention` (what a host keeps, pruning the rest), `verify` (a test
+//! restore into a scratch database), `download` (a backup and the key
+//! taken out by an admin), `pipeline` (compression, encryption, checksums),
+//! `remote` (the commands run on the host), `key` (the key backups are
+//! encrypted to).
 
 mod catalog;
 mod download;
@@ -19,12 +22,19 @@ mod key;
 mod pipeline;
 mod remote;
 mod restore;
+mod retention;
+mod schedule;
 mod take;
+mod verify;
 
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+pub use catalog::{BackupHealth, CatalogFilter, CatalogTotals};
 pub use download::BackupDownload;
+pub use retention::Retention;
+pub use schedule::{BackupSchedule, CronSchedule, ScheduleForm};
+pub use verify::{ScratchServer, TableCount, Verification, VerificationStatus};
 pub use vocabulary::backups::{BackupStatus, BackupTrigger};
 
 use crate::accounts::{Operator, Role};
@@ -71,6 +81,9 @@ pub struct Backups {
     keys: key::BackupKeys,
     hosts: HostDirectory,
     jobs: JobRunner,
+    /// Where verifications restore backups (none: verifying is refused,
+    /// saying so).
+    scratch: Option<verify::ScratchServer>,
 }
 
 /// The longest reason an operator may type for a backup.
@@ -90,6 +103,7 @@ impl Backups {
             storage,
             hosts,
             jobs,
+            scratch: None,
         }
     }
 

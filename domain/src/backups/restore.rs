@@ -10,24 +10,15 @@ use super::take::Request;
 use super::{pipeline, remote, Backup, BackupTrigger, Backups};
 use crate::jobs::{failure, JobContext, JobFailure, WorkOutcome};
 use crate::ssh::{Ended, StreamError};
-use crate::storage::StorageKey;
 
 impl Backups {
     pub(super) async fn restore_work(&self, job: JobContext, backup: Backup) -> WorkOutcome {
         let internal = |e: crate::error::DomainError| failure::of_console(&e);
-        let (key, key_id) = self.object_of(backup.id).await.map_err(internal)?;
-        let key = StorageKey::parse(&key).map_err(internal)?;
+        let (key, key_id) = self.checked_object(&job, &backup).await?;
         let unreadable = |error: &dyn std::fmt::Display| {
             tracing::warn!(%error, backup = backup.id, "the stored backup cannot be read");
             JobFailure::BackupUnreadable
         };
-        let object = self.storage.open(&key).await.map_err(|e| unreadable(&e))?;
-        let (sum, _) = pipeline::checksum(object).await.map_err(|e| unreadable(&e))?;
-        if Some(&sum) != backup.sha256.as_ref() {
-            tracing::error!(backup = backup.id, stored = %sum, "the stored backup's checksum differs from the catalog's");
-            return Err(JobFailure::BackupTampered);
-        }
-        job.say(format!("backup {}: sha256 {sum} checked", backup.id)).await;
         let Some(session) = job.connect().await? else {
             return Ok(Ended::Cancelled);
         };

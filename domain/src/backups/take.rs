@@ -34,12 +34,22 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 impl Backups {
     /// A backup as a job of its own: connect, take it, close.
     pub(super) async fn take_alone(&self, job: JobContext, request: Request) -> WorkOutcome {
+        self.take_connected(&job, request).await.map(|(ended, _)| ended)
+    }
+
+    /// Connects, takes a backup, closes: how it ended and, when it
+    /// succeeded, the catalog row's number.
+    pub(super) async fn take_connected(
+        &self,
+        job: &JobContext,
+        request: Request,
+    ) -> Result<(Ended, Option<i64>), JobFailure> {
         let Some(session) = job.connect().await? else {
-            return Ok(Ended::Cancelled);
+            return Ok((Ended::Cancelled, None));
         };
-        let taken = self.take(&job, &session, request).await;
+        let taken = self.take(job, &session, request).await;
         session.close().await;
-        taken.map(|ended| ended.0)
+        taken
     }
 
     /// Takes a backup over `session`; returns how it ended and, when it
@@ -81,7 +91,7 @@ impl Backups {
                 job_id: job.job_id,
                 database_name: &facts.database,
                 trigger: request.trigger,
-                actor: job.by.username.as_str(),
+                actor: job.by.name(),
                 reason: request.reason.as_deref(),
                 storage_key: key.as_str(),
                 key_id,

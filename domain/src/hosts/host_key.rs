@@ -6,7 +6,7 @@
 use super::registration::private_key_purpose;
 use super::{Host, HostDirectory};
 use crate::accounts::{Operator, Role};
-use crate::audit::{AuditAction, AuditEntry, Outcome, Provenance};
+use crate::audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::ssh::{self, read_host_key, HostKey, SshAddress, SshError, SshSession, SshTarget, SshUser};
 
@@ -62,8 +62,8 @@ impl HostDirectory {
     /// Opens an SSH session to the host with its pinned key. A host showing
     /// another key is refused, recorded as an alert on the host, and audited
     /// as a denial on behalf of `by`.
-    #[tracing::instrument(skip_all, fields(host = host.name.as_str(), by = %by.username))]
-    pub async fn connect(&self, host: &Host, by: &Operator, provenance: &Provenance) -> Result<SshSession, SshError> {
+    #[tracing::instrument(skip_all, fields(host = host.name.as_str(), by = by.name()))]
+    pub async fn connect(&self, host: &Host, by: &Actor, provenance: &Provenance) -> Result<SshSession, SshError> {
         let private_key = self
             .secrets
             .get_for(host.private_key, &private_key_purpose(&host.name))
@@ -86,7 +86,7 @@ impl HostDirectory {
                 .execute(&mut *tx)
                 .await?;
                 AuditEntry::new(
-                    by.actor(),
+                    by.clone(),
                     AuditAction::SshHostKeyChanged,
                     host.name.as_str(),
                     Outcome::Denied,

@@ -69,7 +69,7 @@ impl HostDirectory {
         by: &Operator,
         provenance: &Provenance,
     ) -> Result<Vec<ServiceState>, SshError> {
-        let session = self.connect(host, by, provenance).await?;
+        let session = self.connect(host, &by.actor(), provenance).await?;
         let mut states = Vec::new();
         for unit in [&host.web_service, &host.wsgi_service] {
             let (sender, mut receiver) = tokio::sync::mpsc::channel(64);

@@ -133,6 +133,21 @@ impl JobRunner {
         host: Host,
         plan: JobPlan,
     ) -> Result<i64> {
+        if let Err(denied) = by.require(Role::Operator) {
+            AuditEntry::new(by.actor(), plan.action, host.name.as_str(), Outcome::Denied)
+                .detail("role", by.role.as_str())
+                .from(provenance)
+                .record_alone(&self.pool)
+                .await?;
+            return Err(denied);
+        }
+        self.start_as(by.actor(), provenance, host, plan).await
+    }
+
+    /// Starts `plan` on behalf of `by` (an operator already allowed to, or
+    /// the console itself: a schedule). A second mutating job on a busy
+    /// host is refused with the running job's number.
+    pub(crate) async fn start_as(&self, by: Actor, provenance: &Provenance, host: Host, plan: JobPlan) -> Result<i64> {
         let JobPlan {
             action,
             mutating,
@@ -140,14 +155,6 @@ impl JobRunner {
             details,
             work,
         } = plan;
-        if let Err(denied) = by.require(Role::Operator) {
-            AuditEntry::new(by.actor(), action, host.name.as_str(), Outcome::Denied)
-                .detail("role", by.role.as_str())
-                .from(provenance)
-                .record_alone(&self.pool)
-                .await?;
-            return Err(denied);
-        }
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query_scalar!(
             "INSERT INTO jobs (host_id, action, mutating, command_line, actor_id, actor, status, runner)
@@ -156,8 +163,8 @@ impl JobRunner {
             action.as_str(),
             mutating,
             command_line,
-            by.id,
-            by.username.as_str(),
+            by.id(),
+            by.name(),
             self.runner_id,
         )
         .fetch_one(&mut *tx)
@@ -174,7 +181,7 @@ impl JobRunner {
                 .await?
                 .map(|job| (job.id, job.action, job.actor));
                 let (busy_id, busy_action, busy_actor) = busy.unwrap_or((0, String::new(), String::new()));
-                AuditEntry::new(by.actor(), action, host.name.as_str(), Outcome::Denied)
+                AuditEntry::new(by.clone(), action, host.name.as_str(), Outcome::Denied)
                     .detail("reason", "another action is running on this host")
                     .detail("running_job", busy_id)
                     .detail("running_action", busy_action)
@@ -186,7 +193,7 @@ impl JobRunner {
             }
             Err(other) => return Err(other.into()),
         };
-        let mut started = AuditEntry::new(by.actor(), action, host.name.as_str(), Outcome::Success)
+        let mut started = AuditEntry::new(by.clone(), action, host.name.as_str(), Outcome::Success)
             .detail("job", job_id)
             .detail("event", "started")
             .from(provenance);
@@ -196,7 +203,7 @@ impl JobRunner {
         started.record(&mut tx).await?;
         tx.commit().await?;
         let runner = self.clone();
-        let (by, provenance) = (by.clone(), provenance.clone());
+        let provenance = provenance.clone();
         tokio::spawn(async move {
             if let Err(error) = runner.run(job_id, host, (action, details), work, by, provenance).await {
                 tracing::error!(job = job_id, %error, "a job could not be recorded");
@@ -212,7 +219,7 @@ impl JobRunner {
         host: Host,
         (action, details): (AuditAction, Vec<(&'static str, String)>),
         work: JobWork,
-        by: Operator,
+        by: Actor,
         provenance: Provenance,
     ) -> Result<()> {
         sqlx::query!(
@@ -266,7 +273,7 @@ impl JobRunner {
         } else {
             Outcome::Failure
         };
-        let mut entry = AuditEntry::new(by.actor(), action, host.name.as_str(), outcome)
+        let mut entry = AuditEntry::new(by, action, host.name.as_str(), outcome)
             .detail("job", job_id)
             .detail("event", status.as_str())
             .detail("output_lines", *written.as_ref().unwrap_or(&0))
@@ -368,7 +375,8 @@ pub(crate) struct JobPlan {
 pub(crate) struct JobContext {
     pub job_id: i64,
     pub host: Host,
-    pub by: Operator,
+    /// Who started it: an operator, or the console (a schedule).
+    pub by: Actor,
     pub provenance: Provenance,
     pub lines: mpsc::Sender<OutputLine>,
     runner: JobRunner,

@@ -16,11 +16,11 @@ use crate::helpers::*;
 use crate::hosts::{private_key, register, staging};
 
 /// The staging host, registered for the console with its key.
-async fn register_staging(app: &TestApp, admin: &domain::accounts::Operator) -> Host {
+pub(crate) async fn register_staging(app: &TestApp, admin: &domain::accounts::Operator) -> Host {
     register(app, admin, KeyChoice::paste(private_key())).await
 }
 
-async fn finished(app: &TestApp, job: i64) -> Job {
+pub(crate) async fn finished(app: &TestApp, job: i64) -> Job {
     for _ in 0..600 {
         let current = app.console.jobs.job(job).await.unwrap();
         if current.status.finished() {
@@ -32,7 +32,7 @@ async fn finished(app: &TestApp, job: i64) -> Job {
 }
 
 /// The staging app's database password, read from its `.env` as the app does.
-fn app_database_password() -> String {
+pub(crate) fn app_database_password() -> String {
     let env = std::fs::read_to_string(format!("{}/.env", staging("STAGING_APP_DIR"))).unwrap();
     env.lines()
         .find_map(|l| l.strip_prefix("POSTGRES_PASSWORD="))
@@ -41,7 +41,7 @@ fn app_database_password() -> String {
 }
 
 /// The app's database, as the app reaches it (TCP, password).
-async fn app_database() -> PgPool {
+pub(crate) async fn app_database() -> PgPool {
     let url = format!(
         "postgres://ocpizza:{}@127.0.0.1:{}/ocpizza_db",
         app_database_password(),
@@ -55,7 +55,7 @@ async fn app_database() -> PgPool {
 }
 
 /// `pg_dump --data-only` of a table of the app's database.
-fn data_of(table: &str) -> String {
+pub(crate) fn data_of(table: &str) -> String {
     let output = std::process::Command::new("pg_dump")
         .args([
             "--data-only",
@@ -83,7 +83,7 @@ fn data_of(table: &str) -> String {
 }
 
 /// A table of the app's database of this test's own, with `rows` rows.
-async fn probe_table(database: &PgPool, table: &str, rows: i32) {
+pub(crate) async fn probe_table(database: &PgPool, table: &str, rows: i32) {
     sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
         .execute(database)
         .await
@@ -103,7 +103,7 @@ async fn probe_table(database: &PgPool, table: &str, rows: i32) {
     .unwrap();
 }
 
-fn stored_object(app: &TestApp, backup: &domain::backups::Backup) -> std::path::PathBuf {
+pub(crate) fn stored_object(app: &TestApp, backup: &domain::backups::Backup) -> std::path::PathBuf {
     let dir = app.data_dir.path().join("backups").join("staging");
     let objects: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()

@@ -83,9 +83,14 @@ pub async fn spawn_app_serving(pool: PgPool, args: &[&str], leptos: LeptosOption
 
 /// A second console process on `first`'s database, with its master key.
 pub async fn spawn_app_beside(first: &TestApp) -> TestApp {
+    spawn_app_beside_with(first, &[]).await
+}
+
+/// A second console process on `first`'s database, with `args`.
+pub async fn spawn_app_beside_with(first: &TestApp, args: &[&str]) -> TestApp {
     let leptos = LeptosOptions::builder().output_name("ocpizza-console").build();
     let master_key = MasterKey::decode(&first.master_key).expect("the first console's master key");
-    spawn_app_keyed(first.pool.clone(), &[], leptos, master_key).await
+    spawn_app_keyed(first.pool.clone(), args, leptos, master_key).await
 }
 
 async fn spawn_app_keyed(pool: PgPool, args: &[&str], leptos: LeptosOptions, master_key: MasterKey) -> TestApp {

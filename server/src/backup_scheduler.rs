@@ -1,0 +1,57 @@
+//! The backup scheduler: each console process looks at the schedules when
+//! the next one is due (at most `CONSOLE_SCHEDULER_SECONDS` apart) and
+//! starts what is due; the database makes sure each slot runs once across
+//! every process (see `domain::backups::schedule`).
+
+use std::time::Duration;
+
+use domain::backups::Backups;
+
+/// Runs the scheduler until the console's database closes.
+pub fn spawn(backups: Backups, longest_sleep: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let stopped = backups.stopped();
+        tokio::pin!(stopped);
+        loop {
+            let sleep = match backups.run_due_schedules().await {
+                Ok(Some(next)) => {
+                    let wait = next - time::OffsetDateTime::now_utc();
+                    Duration::try_from(wait).unwrap_or(Duration::ZERO).min(longest_sleep)
+                }
+                Ok(None) => longest_sleep,
+                Err(error) => {
+                    tracing::error!(%error, "the backup scheduler could not look at the schedules");
+                    longest_sleep
+                }
+            };
+            // Never spin: a slot due now is started by the pass above.
+            tokio::select! {
+                () = tokio::time::sleep(sleep.max(Duration::from_millis(200))) => {}
+                () = &mut stopped => return,
+            }
+        }
+    })
+}
+
+/// The scratch server from `CONSOLE_VERIFY_DATABASE_URL` (its password
+/// taken apart, for pg_restore's environment).
+pub fn scratch_server_from_url(
+    url: &str,
+    pg_bin_dir: std::path::PathBuf,
+) -> anyhow::Result<domain::backups::ScratchServer> {
+    use anyhow::Context;
+    let parsed = url::Url::parse(url).context("CONSOLE_VERIFY_DATABASE_URL is not a valid PostgreSQL URL")?;
+    let password = parsed
+        .password()
+        .map(|p| {
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8()
+                .map(|p| p.into_owned())
+        })
+        .transpose()
+        .context("CONSOLE_VERIFY_DATABASE_URL's password is not valid UTF-8")?;
+    let options: sqlx::postgres::PgConnectOptions = url
+        .parse()
+        .context("CONSOLE_VERIFY_DATABASE_URL is not a valid PostgreSQL URL")?;
+    Ok(domain::backups::ScratchServer::new(options, password, pg_bin_dir))
+}
