@@ -210,8 +210,14 @@ impl ScheduleRow {
 /// The catalog shows this many backups, newest first.
 pub const CATALOG_ROWS: i64 = 200;
 
+/// The page, its catalog filtered (each filter left out: any). Flat
+/// arguments: a filter left out is simply not posted.
 #[server(endpoint = "backups/overview")]
-pub async fn backups_overview(query: CatalogQuery) -> Result<BackupsView, AppError> {
+pub async fn backups_overview(
+    host: Option<i64>,
+    status: Option<BackupStatus>,
+    trigger: Option<BackupTrigger>,
+) -> Result<BackupsView, AppError> {
     let caller = require(Role::Viewer).await?;
     let backups = &caller.console.backups;
     let (schedules, health) = (backups.schedules().await?, backups.health().await?);
@@ -230,9 +236,9 @@ pub async fn backups_overview(query: CatalogQuery) -> Result<BackupsView, AppErr
         });
     }
     let filter = domain::backups::CatalogFilter {
-        host_id: query.host,
-        status: query.status,
-        trigger: query.trigger,
+        host_id: host,
+        status,
+        trigger,
     };
     let totals = backups.totals(&filter).await?;
     let mut catalog: Vec<BackupRow> = backups
@@ -320,22 +326,35 @@ pub async fn verify_backup(backup_id: i64) -> Result<i64, AppError> {
     Ok(job)
 }
 
-/// Saves a host's backup schedule and retention (admins). A checkbox left
-/// unticked is not posted: `None`.
-#[allow(clippy::too_many_arguments)]
+/// A schedule as its form posts it (`schedule[cron]`, …): numbers as typed,
+/// so a word where a number goes is refused next to its field; a checkbox
+/// left unticked is not posted (`None`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleFields {
+    pub enabled: Option<String>,
+    pub cron: String,
+    pub time_zone: String,
+    pub keep_last: String,
+    pub keep_daily: String,
+    pub keep_weekly: String,
+    pub keep_monthly: String,
+    pub verify_after: Option<String>,
+}
+
+/// Saves a host's backup schedule and retention (admins).
 #[server(endpoint = "backups/schedule")]
-pub async fn save_backup_schedule(
-    host_id: i64,
-    enabled: Option<String>,
-    cron: String,
-    time_zone: String,
-    keep_last: String,
-    keep_daily: String,
-    keep_weekly: String,
-    keep_monthly: String,
-    verify_after: Option<String>,
-) -> Result<ScheduleRow, AppError> {
+pub async fn save_backup_schedule(host_id: i64, schedule: ScheduleFields) -> Result<ScheduleRow, AppError> {
     let caller = require(Role::Admin).await?;
+    let ScheduleFields {
+        enabled,
+        cron,
+        time_zone,
+        keep_last,
+        keep_daily,
+        keep_weekly,
+        keep_monthly,
+        verify_after,
+    } = schedule;
     let number = |field: &'static str, text: &str| {
         text.trim()
             .parse::<i32>()

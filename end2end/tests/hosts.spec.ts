@@ -164,7 +164,9 @@ test('verify a backup, then schedule the host\'s backups', async ({ page }) => {
   await expect(card.locator('dd.rpo')).toContainText('il y a');
   await expect(card.locator('dd.rto')).toContainText(' s');
 
-  await card.getByText('Modifier la planification').click();
+  // No schedule saved yet: its form is open, with the defaults.
+  await expect(card.locator('.schedule-summary')).toHaveText('Pas de sauvegarde planifiée pour ce serveur.');
+  await expect(card.getByLabel('Fuseau horaire')).toHaveValue('Europe/Paris');
   await card.getByLabel('Expression cron (minute heure jour mois jour-de-semaine)').fill('tous les soirs');
   await card.locator('button.save-schedule').click();
   await expect(card.locator('[id$="-cron-error"]')).toContainText("Cette expression cron n'est pas valide");

@@ -36,7 +36,7 @@ pub fn BackupsPage() -> impl IntoView {
             trigger: q.get("trigger").and_then(|t| t.parse().ok()),
         })
     };
-    let overview = Resource::new(filter, backups_overview);
+    let overview = Resource::new(filter, |q| backups_overview(q.host, q.status, q.trigger));
     view! {
         <h1>{locale.t("nav-backups")}</h1>
         <p>{locale.t("backups-intro")}</p>
@@ -248,7 +248,7 @@ fn ScheduleSection(host_id: i64, schedule: ScheduleRow, saved: bool) -> impl Int
     let number = move |field: &'static str, label: &'static str, value: i32, max: i32| {
         view! {
             <label for=id(field)>{locale.t(label)}</label>
-            <input id=id(field) name=field type="number" min="0" max=max.to_string() value=value required/>
+            <input id=id(field) name=format!("schedule[{field}]") type="number" min="0" max=max.to_string() value=value required/>
             <FieldError error=save_error field=field id=format!("{}-error", id(field))/>
         }
     };
@@ -261,17 +261,17 @@ fn ScheduleSection(host_id: i64, schedule: ScheduleRow, saved: bool) -> impl Int
                 <summary>{locale.t("schedule-change")}</summary>
                 <ActionForm action=save>
                     <input type="hidden" name="host_id" value=host_id/>
-                    <p>
-                        <input id=id("enabled") name="enabled" type="checkbox" checked=enabled/>
-                        " " <label for=id("enabled")>{locale.t("schedule-enabled")}</label>
-                    </p>
+                    <label class="check">
+                        <input id=id("enabled") name="schedule[enabled]" type="checkbox" checked=enabled/>
+                        {locale.t("schedule-enabled")}
+                    </label>
                     <label for=id("cron")>{locale.t("schedule-cron")}</label>
-                    <input id=id("cron") name="cron" type="text" value=cron.get_value() required
+                    <input id=id("cron") name="schedule[cron]" type="text" value=cron.get_value() required
                         autocomplete="off" spellcheck="false" aria-describedby=id("cron-hint")/>
                     <p class="hint" id=id("cron-hint")>{locale.t("schedule-cron-hint")}</p>
                     <FieldError error=save_error field="cron" id=id("cron-error")/>
                     <label for=id("time_zone")>{locale.t("schedule-zone")}</label>
-                    <input id=id("time_zone") name="time_zone" type="text" value=zone.get_value() required
+                    <input id=id("time_zone") name="schedule[time_zone]" type="text" value=zone.get_value() required
                         autocomplete="off" spellcheck="false"/>
                     <FieldError error=save_error field="time_zone" id=id("time_zone-error")/>
                     <fieldset>
@@ -281,10 +281,10 @@ fn ScheduleSection(host_id: i64, schedule: ScheduleRow, saved: bool) -> impl Int
                         {number("keep_weekly", "schedule-keep-weekly", keep[2], 104)}
                         {number("keep_monthly", "schedule-keep-monthly", keep[3], 120)}
                     </fieldset>
-                    <p>
-                        <input id=id("verify_after") name="verify_after" type="checkbox" checked=verify_after/>
-                        " " <label for=id("verify_after")>{locale.t("schedule-verify-after")}</label>
-                    </p>
+                    <label class="check">
+                        <input id=id("verify_after") name="schedule[verify_after]" type="checkbox" checked=verify_after/>
+                        {locale.t("schedule-verify-after")}
+                    </label>
                     <FormError error=save_error fields=&["cron", "time_zone", "keep_last", "keep_daily", "keep_weekly", "keep_monthly"]/>
                     <button type="submit" class="save-schedule">{locale.t("schedule-save")}</button>
                     <Show when=done>
