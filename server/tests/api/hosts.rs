@@ -26,7 +26,7 @@ pub(crate) async fn register(app: &TestApp, admin: &domain::accounts::Operator, 
 
 /// Registers a host named `name` reached on loopback `port` as the staging
 /// host's user, controlled by `service_command`, after reading its key.
-async fn register_on(
+pub(crate) async fn register_on(
     app: &TestApp,
     admin: &domain::accounts::Operator,
     name: &str,

@@ -4,6 +4,7 @@
 
 mod assets;
 mod audit;
+mod backup_failures;
 mod backup_schedules;
 mod backups;
 mod crash;
