@@ -324,3 +324,4 @@ backups-filter = Filter
 backups-filter-all = all
 backups-totals = { $backups } backups, { $succeeded } of them succeeded; { $stored } stored.
 restore-failed-safety = The restore did not complete: the database is as it was before. Safety copy no. { $backup }, taken just before ({ $date } UTC), can be restored if needed:
+restore-stop-site = Stop the site (web server) during the restore, then start it again whatever happens

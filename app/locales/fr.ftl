@@ -324,3 +324,4 @@ backups-filter = Filtrer
 backups-filter-all = tous
 backups-totals = { $backups } sauvegardes, dont { $succeeded } réussies ; { $stored } stockés.
 restore-failed-safety = La restauration n'a pas abouti : la base est restée telle qu'avant. La copie de sécurité n° { $backup }, prise juste avant ({ $date } UTC), peut être restaurée si besoin :
+restore-stop-site = Arrêter le site (serveur web) pendant la restauration, puis le redémarrer quoi qu'il arrive

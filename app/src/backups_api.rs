@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use vocabulary::backups::{BackupStatus, BackupTrigger, VerificationStatus};
 use vocabulary::jobs::JobFailure;
 
+use crate::api::Role;
 #[cfg(feature = "ssr")]
-use crate::api::{require, utc, Role};
+use crate::api::{require, utc};
 use crate::errors::AppError;
 use crate::hosts_api::HostSummary;
 
@@ -130,6 +131,8 @@ pub struct BackupsView {
     pub hosts: Vec<HostBackups>,
     pub catalog: Vec<BackupRow>,
     pub totals: CatalogTotalsRow,
+    /// Who may restore (operators, or admins only when so configured).
+    pub restore_role: Role,
 }
 
 #[cfg(feature = "ssr")]
@@ -263,6 +266,7 @@ pub async fn backups_overview(
             succeeded: totals.succeeded,
             stored_bytes: totals.stored_bytes,
         },
+        restore_role: backups.restore_role(),
     })
 }
 
@@ -284,16 +288,22 @@ pub async fn back_up_now(host_id: i64, reason: String) -> Result<i64, AppError> 
 }
 
 /// "Restore": once the typed confirmation is the backup's database name,
-/// starts the restore job and opens its page.
+/// starts the restore job (the site stopped meanwhile when `stop_site` is
+/// ticked) and opens its page.
 #[server(endpoint = "backups/restore")]
-pub async fn restore_backup(backup_id: i64, database_confirmation: String) -> Result<i64, AppError> {
+pub async fn restore_backup(
+    backup_id: i64,
+    database_confirmation: String,
+    stop_site: Option<String>,
+) -> Result<i64, AppError> {
     let caller = require(Role::Operator).await?;
     let (by, from) = (&caller.operator, &caller.provenance);
-    let job = caller
-        .console
-        .backups
-        .restore(by, from, backup_id, &database_confirmation)
-        .await?;
+    let request = domain::backups::RestoreRequest {
+        backup_id,
+        typed_database: database_confirmation,
+        stop_site: stop_site.is_some(),
+    };
+    let job = caller.console.backups.restore_with(by, from, request).await?;
     leptos_axum::redirect(&format!("/jobs/{job}"));
     Ok(job)
 }

@@ -28,6 +28,11 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_AUDIT_CHECKPOINT_SECONDS", default_value_t = 60, global = true)]
     pub audit_checkpoint_seconds: u64,
 
+    /// Who may restore a database from a backup: `operator` (operators and
+    /// admins) or `admin` (admins only).
+    #[arg(long, env = "CONSOLE_RESTORE_ROLE", default_value = "operator", value_parser = restore_role, global = true)]
+    pub restore_role: domain::accounts::Role,
+
     /// A PostgreSQL server where backups are verified: the console creates a
     /// scratch database there, restores the backup into it with the local
     /// pg_restore, counts its rows, and drops it (a role allowed to CREATE
@@ -192,6 +197,7 @@ impl Config {
         let backups = self.backup_dir.clone().unwrap_or_else(|| self.data_dir.join("backups"));
         let mut console = domain::Console::with_ssh(pool, sealer, ssh)
             .with_backup_storage(domain::storage::BackupStorage::directory(backups));
+        console.backups = console.backups.clone().with_restore_role(self.restore_role);
         // The audit chain's key, opened before anything is written to the
         // log; its head is checkpointed in the data directory.
         console.audit = console.audit.clone().with_checkpoints(self.audit_checkpoints());
@@ -257,5 +263,14 @@ impl Config {
             SecureCookies::Never => false,
             SecureCookies::Auto => self.public_url.as_ref().is_some_and(|u| u.scheme() == "https"),
         }
+    }
+}
+
+/// `CONSOLE_RESTORE_ROLE`: `operator` or `admin` (a viewer never restores).
+fn restore_role(text: &str) -> Result<domain::accounts::Role, String> {
+    use domain::accounts::Role;
+    match text.parse::<Role>() {
+        Ok(role @ (Role::Operator | Role::Admin)) => Ok(role),
+        _ => Err("operator or admin".into()),
     }
 }

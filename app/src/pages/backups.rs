@@ -60,6 +60,7 @@ fn BackupsSections(view: BackupsView) -> impl IntoView {
         hosts,
         catalog,
         totals,
+        restore_role,
     } = view;
     let host_names: Vec<(i64, String)> = hosts.iter().map(|h| (h.host.id, h.host.name.clone())).collect();
     let scratch = match scratch {
@@ -85,7 +86,7 @@ fn BackupsSections(view: BackupsView) -> impl IntoView {
         {hosts.into_iter().map(|host| view! { <BackUpHost host/> }).collect_view()}
         <h2>{locale.t("backups-catalog")}</h2>
         <CatalogFilterForm hosts=host_names totals/>
-        <BackupCatalog catalog/>
+        <BackupCatalog catalog restore_role/>
     }
 }
 
@@ -345,7 +346,7 @@ fn CatalogFilterForm(hosts: Vec<(i64, String)>, totals: CatalogTotalsRow) -> imp
 /// The catalog, newest first: every backup with its job and, for
 /// operators, the way to restore it.
 #[component]
-fn BackupCatalog(catalog: Vec<BackupRow>) -> impl IntoView {
+fn BackupCatalog(catalog: Vec<BackupRow>, restore_role: Role) -> impl IntoView {
     let locale = use_locale();
     if catalog.is_empty() {
         return view! { <p class="muted" id="backup-catalog">{locale.t("backups-none")}</p> }.into_any();
@@ -368,7 +369,7 @@ fn BackupCatalog(catalog: Vec<BackupRow>) -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    {catalog.into_iter().map(|backup| view! { <BackupLine backup/> }).collect_view()}
+                    {catalog.into_iter().map(|backup| view! { <BackupLine backup restore_role/> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -379,19 +380,21 @@ fn BackupCatalog(catalog: Vec<BackupRow>) -> impl IntoView {
 /// One catalogued backup: what, when, who, its state and sizes, its job
 /// and, by role, the ways to restore and download it.
 #[component]
-fn BackupLine(backup: BackupRow) -> impl IntoView {
+fn BackupLine(backup: BackupRow, restore_role: Role) -> impl IntoView {
     let locale = use_locale();
-    let (may_operate, may_admin) = (may(Role::Operator), may(Role::Admin));
+    let (may_operate, may_admin, may_restore) = (may(Role::Operator), may(Role::Admin), may(restore_role));
     let backup_id = backup.id;
     let verify = ServerAction::<VerifyBackup>::new();
     let verify_error = last_error(verify.value());
     let restore = (backup.status == BackupStatus::Succeeded).then(|| {
         view! {
-            <Show when=move || may_operate().unwrap_or(false)>
+            <Show when=move || may_restore().unwrap_or(false)>
                 <a class="button danger" href=format!("/backups/{backup_id}/restore")>
                     {locale.t("backups-restore-link")}
                 </a>
-                " "
+            </Show>
+            " "
+            <Show when=move || may_operate().unwrap_or(false)>
                 <ActionForm action=verify attr:class="inline">
                     <input type="hidden" name="backup_id" value=backup_id/>
                     <button type="submit" class="secondary verify-backup">{locale.t("backups-verify")}</button>
@@ -524,6 +527,10 @@ fn RestoreConfirmation(backup: BackupRow) -> impl IntoView {
                     <input id="database-confirmation" name="database_confirmation" type="text" required
                         autocomplete="off" spellcheck="false" aria-describedby="database-confirmation-error"/>
                     <FieldError error=restore_error field="confirmation" id="database-confirmation-error"/>
+                    <label class="check">
+                        <input type="checkbox" name="stop_site" id="stop-site"/>
+                        {locale.t("restore-stop-site")}
+                    </label>
                     <FormError error=restore_error fields=&["confirmation"]/>
                     <button type="submit" class="danger" id="restore-submit">{locale.t("restore-submit")}</button>
                     " "

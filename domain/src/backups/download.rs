@@ -85,7 +85,19 @@ impl Backups {
         action: AuditAction,
         target: &str,
     ) -> Result<()> {
-        if let Err(denied) = by.require(Role::Admin) {
+        self.at_least(Role::Admin, by, provenance, action, target).await
+    }
+
+    /// Refuses, audited, anyone below `role`.
+    pub(super) async fn at_least(
+        &self,
+        role: Role,
+        by: &Operator,
+        provenance: &Provenance,
+        action: AuditAction,
+        target: &str,
+    ) -> Result<()> {
+        if let Err(denied) = by.require(role) {
             AuditEntry::new(by.actor(), action, target, Outcome::Denied)
                 .detail("role", by.role.as_str())
                 .from(provenance)

@@ -84,6 +84,19 @@ pub struct Backups {
     /// Where verifications restore backups (none: verifying is refused,
     /// saying so).
     scratch: Option<verify::ScratchServer>,
+    /// Who may restore: operators (the default) or admins only.
+    restore_role: Role,
+}
+
+/// What an operator asks of a restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreRequest {
+    pub backup_id: i64,
+    /// The confirmation typed: the backup's database name.
+    pub typed_database: String,
+    /// Stop the web server (NGINX) while the database is replaced, and
+    /// start it again after, whatever the outcome.
+    pub stop_site: bool,
 }
 
 /// The longest reason an operator may type for a backup.
@@ -104,7 +117,18 @@ impl Backups {
             hosts,
             jobs,
             scratch: None,
+            restore_role: Role::Operator,
         }
+    }
+
+    /// Who may restore (operators by default; admins only when configured).
+    pub fn with_restore_role(mut self, role: Role) -> Self {
+        self.restore_role = role;
+        self
+    }
+
+    pub fn restore_role(&self) -> Role {
+        self.restore_role
     }
 
     /// Where backups are kept, as the page shows it.
@@ -159,10 +183,8 @@ impl Backups {
         self.jobs.start_plan(by, provenance, host, plan).await
     }
 
-    /// Starts the restore of backup `backup_id` onto its host (operators
-    /// and admins), once `typed_database` (the confirmation the operator
-    /// typed) is the backup's database name. Returns the job's number.
-    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), request_id = provenance.request_id.as_deref(), backup_id))]
+    /// Starts the restore of backup `backup_id` onto its host, the site
+    /// left up; see [`Backups::restore_with`].
     pub async fn restore(
         &self,
         by: &Operator,
@@ -170,8 +192,33 @@ impl Backups {
         backup_id: i64,
         typed_database: &str,
     ) -> Result<i64> {
-        by.require(Role::Operator)?;
+        let request = RestoreRequest {
+            backup_id,
+            typed_database: typed_database.to_owned(),
+            stop_site: false,
+        };
+        self.restore_with(by, provenance, request).await
+    }
+
+    /// Starts a restore onto the backup's host (operators and admins, or
+    /// admins only when so configured), once the confirmation typed is the
+    /// backup's database name. Returns the job's number.
+    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), request_id = provenance.request_id.as_deref(), backup_id = request.backup_id))]
+    pub async fn restore_with(&self, by: &Operator, provenance: &Provenance, request: RestoreRequest) -> Result<i64> {
+        let RestoreRequest {
+            backup_id,
+            typed_database,
+            stop_site,
+        } = request;
         let backup = self.get(backup_id).await?;
+        self.at_least(
+            self.restore_role,
+            by,
+            provenance,
+            AuditAction::BackupRestore,
+            &backup.host_name,
+        )
+        .await?;
         if backup.status != BackupStatus::Succeeded {
             return Err(DomainError::invalid("backup", "error-backup-not-restorable"));
         }
@@ -188,8 +235,9 @@ impl Backups {
             details: vec![
                 ("backup", backup.id.to_string()),
                 ("database", backup.database_name.clone()),
+                ("stop_site", stop_site.to_string()),
             ],
-            work: Box::new(move |job| Box::pin(async move { backups.restore_work(job, backup).await })),
+            work: Box::new(move |job| Box::pin(async move { backups.restore_work(job, backup, stop_site).await })),
         };
         self.jobs.start_plan(by, provenance, host, plan).await
     }

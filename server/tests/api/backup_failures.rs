@@ -108,12 +108,23 @@ async fn superuser() -> PgPool {
 
 /// The host on `sshd` whose app uses `database`.
 async fn host_on(app: &TestApp, admin: &domain::accounts::Operator, sshd: &OwnSshd, database: &OwnDatabase) -> Host {
+    host_controlled_by(app, admin, sshd, database, &staging("STAGING_SERVICE_COMMAND")).await
+}
+
+/// Likewise, its services controlled by the program `service_command`.
+async fn host_controlled_by(
+    app: &TestApp,
+    admin: &domain::accounts::Operator,
+    sshd: &OwnSshd,
+    database: &OwnDatabase,
+    service_command: &str,
+) -> Host {
     let host = register_on(
         app,
         admin,
         "private",
         sshd.port,
-        &staging("STAGING_SERVICE_COMMAND"),
+        service_command,
         KeyChoice::paste(private_key()),
     )
     .await;
@@ -391,5 +402,95 @@ async fn a_backup_taken_before_the_master_key_rotation_restores_after_it(pool: P
         before,
         "the old backup restored with the new key"
     );
+    database.drop().await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_restore_may_stop_the_site_meanwhile_and_is_for_admins_only_when_so_configured(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), &["--restore-role", "admin"]).await;
+    let admin = app.admin().await;
+    let operator = app.operator(&admin).await;
+    let sshd = OwnSshd::start();
+    let database = OwnDatabase::create().await;
+    database.fill(500).await;
+    // The host's service control writes down what it was asked.
+    let calls = sshd.dir.join("calls");
+    let program = sshd.dir.join("service");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\necho \"$1 $2\" >> {}\necho \"$1 $2 done\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&program)
+        .status()
+        .unwrap();
+    let host = host_controlled_by(&app, &admin, &sshd, &database, program.to_str().unwrap()).await;
+    let job = app
+        .console
+        .backups
+        .back_up_now(&operator, &Default::default(), host.id, None)
+        .await
+        .unwrap();
+    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
+    let backup = app.console.backups.list(Some(host.id), 1).await.unwrap().remove(0);
+
+    // Admins only: an operator is refused, audited, and the page offers
+    // the operator no restore.
+    let admins_only = app
+        .console
+        .backups
+        .clone()
+        .with_restore_role(domain::accounts::Role::Admin);
+    let request = |typed: &str| domain::backups::RestoreRequest {
+        backup_id: backup.id,
+        typed_database: typed.into(),
+        stop_site: true,
+    };
+    let refused = admins_only
+        .restore_with(&operator, &Default::default(), request(&database.name))
+        .await;
+    assert!(matches!(refused, Err(domain::DomainError::Forbidden)), "{refused:?}");
+    assert_eq!(app.audit_count("backup.restore", "denied").await, 1);
+    let browser = app.browser();
+    browser.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+    let page = browser.get("/backups").await.text().await.unwrap();
+    assert!(page.contains(&format!("data-backup=\"{}\"", backup.id)) && !page.contains("Restaurer…"));
+
+    sqlx::query("DELETE FROM orders").execute(&database.pool).await.unwrap();
+    let restore = admins_only
+        .restore_with(&admin, &Default::default(), request(&database.name))
+        .await
+        .unwrap();
+    let done = finished(&app, restore).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+    assert_eq!(database.state().await.0, 500, "restored");
+    assert_eq!(
+        std::fs::read_to_string(&calls).unwrap(),
+        "nginx stop\nnginx restart\n",
+        "stopped for the restore, started after"
+    );
+    let lines: Vec<String> = app
+        .console
+        .jobs
+        .output_after(restore, 0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect();
+    let at = |text: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("{text}: {lines:?}"))
+    };
+    assert!(at("safety backup") < at("nginx stop done"));
+    assert!(at("nginx stop done") < at("restoring backup"));
+    assert!(at("restoring backup") < at("nginx restart done"));
     database.drop().await;
 }
