@@ -22,6 +22,14 @@ async function siteStatus(): Promise<number> {
   }
 }
 
+async function signIn(page: Page) {
+  await page.goto('/sign-in');
+  await page.getByLabel('Identifiant').fill(ADMIN);
+  await page.getByLabel('Mot de passe').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.locator('body[data-hydrated="true"]').waitFor();
+}
+
 async function runAndFollow(page: Page, button: string, confirm?: string) {
   await page.locator(button).click();
   if (confirm) await page.locator(confirm).click();
@@ -31,11 +39,7 @@ async function runAndFollow(page: Page, button: string, confirm?: string) {
 
 test('register the staging host, stop NGINX, restart it, all audited', async ({ page }) => {
   test.setTimeout(120_000);
-  await page.goto('/sign-in');
-  await page.getByLabel('Identifiant').fill(ADMIN);
-  await page.getByLabel('Mot de passe').fill(ADMIN_PASSWORD);
-  await page.getByRole('button', { name: 'Se connecter' }).click();
-  await page.locator('body[data-hydrated="true"]').waitFor();
+  await signIn(page);
   await page.getByRole('navigation').getByRole('link', { name: 'Serveur' }).click();
   await expect(page.getByRole('heading', { name: 'Enregistrer un hôte' })).toBeVisible();
 
@@ -92,11 +96,7 @@ test('register the staging host, stop NGINX, restart it, all audited', async ({ 
 // database's name typed in, both in the audit log.
 test('back up the staging database, find it in the catalog, restore it', async ({ page }) => {
   test.setTimeout(120_000);
-  await page.goto('/sign-in');
-  await page.getByLabel('Identifiant').fill(ADMIN);
-  await page.getByLabel('Mot de passe').fill(ADMIN_PASSWORD);
-  await page.getByRole('button', { name: 'Se connecter' }).click();
-  await page.locator('body[data-hydrated="true"]').waitFor();
+  await signIn(page);
   await page.getByRole('navigation').getByRole('link', { name: 'Sauvegardes' }).click();
   await expect(page.getByRole('heading', { name: 'staging' })).toBeVisible();
   await expect(page.locator('#backup-catalog')).toHaveText('Aucune sauvegarde pour l\'instant.');
@@ -142,11 +142,7 @@ test('back up the staging database, find it in the catalog, restore it', async (
 // answered next to its field).
 test('verify a backup, then schedule the host\'s backups', async ({ page }) => {
   test.setTimeout(120_000);
-  await page.goto('/sign-in');
-  await page.getByLabel('Identifiant').fill(ADMIN);
-  await page.getByLabel('Mot de passe').fill(ADMIN_PASSWORD);
-  await page.getByRole('button', { name: 'Se connecter' }).click();
-  await page.locator('body[data-hydrated="true"]').waitFor();
+  await signIn(page);
   await page.goto('/backups');
   await page.locator('body[data-hydrated="true"]').waitFor();
   const card = page.locator('section[data-host]').first();

@@ -15,7 +15,7 @@ use domain::jobs::{JobFailure, JobStatus};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
-use crate::backups::{app_database_password, finished};
+use crate::backups::{app_database_password, backed_up, finished};
 use crate::helpers::*;
 use crate::hosts::{private_key, register_on, staging};
 use crate::own_sshd::OwnSshd;
@@ -166,12 +166,7 @@ async fn the_connection_cut_mid_restore_leaves_the_database_exactly_as_it_was(po
     database.fill(1_000_000).await;
     let host = host_on(&app, &admin, &sshd, &database).await;
     let backups = &app.console.backups;
-    let job = backups
-        .back_up_now(&admin, &Default::default(), host.id, None)
-        .await
-        .unwrap();
-    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
-    let backup = backups.list(Some(host.id), 1).await.unwrap().remove(0);
+    let backup = backed_up(&app, &admin, host.id).await;
 
     sqlx::query("DELETE FROM orders WHERE id % 3 = 0")
         .execute(&database.pool)
@@ -296,12 +291,7 @@ async fn a_restore_that_fails_leaves_the_database_as_it_was_and_offers_its_safet
     database.fill(1000).await;
     let host = host_on(&app, &admin, &sshd, &database).await;
     let backups = &app.console.backups;
-    let job = backups
-        .back_up_now(&admin, &Default::default(), host.id, None)
-        .await
-        .unwrap();
-    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
-    let backup = backups.list(Some(host.id), 1).await.unwrap().remove(0);
+    let backup = backed_up(&app, &admin, host.id).await;
 
     // Since the backup, a view depends on the table: the restore cannot drop
     // it, pg_restore stops, and its one transaction is rolled back.
@@ -359,14 +349,7 @@ async fn a_backup_taken_before_the_master_key_rotation_restores_after_it(pool: P
     let database = OwnDatabase::create().await;
     database.fill(2000).await;
     let host = host_on(&app, &admin, &sshd, &database).await;
-    let job = app
-        .console
-        .backups
-        .back_up_now(&admin, &Default::default(), host.id, None)
-        .await
-        .unwrap();
-    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
-    let backup = app.console.backups.list(Some(host.id), 1).await.unwrap().remove(0);
+    let backup = backed_up(&app, &admin, host.id).await;
     let before = database.state().await;
 
     // The master key rotates: every secret, the backup key among them, is
@@ -430,14 +413,7 @@ async fn a_restore_may_stop_the_site_meanwhile_and_is_for_admins_only_when_so_co
         .status()
         .unwrap();
     let host = host_controlled_by(&app, &admin, &sshd, &database, program.to_str().unwrap()).await;
-    let job = app
-        .console
-        .backups
-        .back_up_now(&operator, &Default::default(), host.id, None)
-        .await
-        .unwrap();
-    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
-    let backup = app.console.backups.list(Some(host.id), 1).await.unwrap().remove(0);
+    let backup = backed_up(&app, &operator, host.id).await;
 
     // Admins only: an operator is refused, audited, and the page offers
     // the operator no restore.

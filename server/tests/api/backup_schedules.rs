@@ -11,7 +11,7 @@ use domain::jobs::{JobFailure, JobStatus};
 use domain::DomainError;
 use sqlx::PgPool;
 
-use crate::backups::{app_database, finished, probe_table, register_staging, stored_object};
+use crate::backups::{app_database, backed_up, finished, probe_table, register_staging, stored_object};
 use crate::helpers::*;
 
 /// The test cluster's superuser URL: the scratch server verifications use.
@@ -23,13 +23,25 @@ fn pg_bin_dir() -> std::path::PathBuf {
     server::embedded_postgres::find_bin_dir().expect("PostgreSQL's programs")
 }
 
-/// Makes `host_id`'s schedule due now (as if its slot had just come).
-async fn due_now(pool: &PgPool, host_id: i64, late_by: &str) {
+/// Saves `form` as `host_id`'s schedule, then makes its slot come
+/// `late_by` ago (as if the clock had reached it).
+async fn scheduled_due(
+    app: &TestApp,
+    admin: &domain::accounts::Operator,
+    host_id: i64,
+    form: ScheduleForm,
+    late_by: &str,
+) {
+    app.console
+        .backups
+        .save_schedule(admin, &Default::default(), host_id, form)
+        .await
+        .unwrap();
     sqlx::query(&format!(
         "UPDATE backup_schedules SET next_run_at = now() - interval '{late_by}' WHERE host_id = $1"
     ))
     .bind(host_id)
-    .execute(pool)
+    .execute(&app.pool)
     .await
     .unwrap();
 }
@@ -126,12 +138,7 @@ async fn two_consoles_on_one_database_run_each_scheduled_backup_once(pool: PgPoo
         verify_after: false,
         ..Default::default()
     };
-    app.console
-        .backups
-        .save_schedule(&admin, &Default::default(), host.id, form)
-        .await
-        .unwrap();
-    due_now(&pool, host.id, "1 second").await;
+    scheduled_due(&app, &admin, host.id, form, "1 second").await;
 
     let jobs = until_jobs(&pool, &app, host.id, "backup.run", 1).await;
     // Both schedulers looked several times since; neither ran it again nor
@@ -172,13 +179,8 @@ async fn a_slot_missed_while_no_console_ran_is_reported_once_and_caught_up_once(
         verify_after: false,
         ..Default::default()
     };
-    app.console
-        .backups
-        .save_schedule(&admin, &Default::default(), host.id, hourly)
-        .await
-        .unwrap();
     // The slot five hours ago, and the four after it, passed unseen.
-    due_now(&pool, host.id, "5 hours").await;
+    scheduled_due(&app, &admin, host.id, hourly, "5 hours").await;
 
     let jobs = until_jobs(&pool, &app, host.id, "backup.run", 1).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -212,17 +214,10 @@ async fn a_scheduled_backup_prunes_what_retention_does_not_keep_and_is_verified(
     probe_table(&database, "retention_probe", 1234).await;
 
     // Two manual backups, then a restore of the first: its safety copy.
-    let mut manual = Vec::new();
-    for _ in 0..2 {
-        let job = app
-            .console
-            .backups
-            .back_up_now(&admin, &Default::default(), host.id, None)
-            .await
-            .unwrap();
-        assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
-        manual.push(app.console.backups.list(Some(host.id), 1).await.unwrap().remove(0));
-    }
+    let manual = [
+        backed_up(&app, &admin, host.id).await,
+        backed_up(&app, &admin, host.id).await,
+    ];
     let restore = app
         .console
         .backups
@@ -250,12 +245,7 @@ async fn a_scheduled_backup_prunes_what_retention_does_not_keep_and_is_verified(
         verify_after: true,
         ..Default::default()
     };
-    app.console
-        .backups
-        .save_schedule(&admin, &Default::default(), host.id, newest_only)
-        .await
-        .unwrap();
-    due_now(&pool, host.id, "1 second").await;
+    scheduled_due(&app, &admin, host.id, newest_only, "1 second").await;
     // Two manual backups and the scheduled one (the safety copy was taken
     // inside the restore's job).
     let runs = until_jobs(&pool, &app, host.id, "backup.run", 3).await;
@@ -377,14 +367,7 @@ async fn verify_counts_the_rows_restored_and_refuses_a_tampered_backup_or_no_scr
     let host = register_staging(&app, &admin).await;
     let database = app_database().await;
     probe_table(&database, "verify_probe", 321).await;
-    let job = app
-        .console
-        .backups
-        .back_up_now(&admin, &Default::default(), host.id, None)
-        .await
-        .unwrap();
-    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
-    let backup = app.console.backups.list(Some(host.id), 1).await.unwrap().remove(0);
+    let backup = backed_up(&app, &admin, host.id).await;
 
     // Without a scratch server: refused, saying why, recorded.
     let unverified = app.console.backups.clone();

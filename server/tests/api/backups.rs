@@ -31,6 +31,22 @@ pub(crate) async fn finished(app: &TestApp, job: i64) -> Job {
     panic!("job {job} did not finish within 60 s");
 }
 
+/// Backs up `host_id` as `by`, waits for the job to succeed, and returns
+/// the backup as catalogued.
+pub(crate) async fn backed_up(app: &TestApp, by: &domain::accounts::Operator, host_id: i64) -> domain::backups::Backup {
+    let job = app
+        .console
+        .backups
+        .back_up_now(by, &Default::default(), host_id, None)
+        .await
+        .unwrap();
+    let done = finished(app, job).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.failure);
+    let newest = app.console.backups.list(Some(host_id), 1).await.unwrap().remove(0);
+    assert_eq!(newest.job_id, Some(job));
+    newest
+}
+
 /// The staging app's database password, read from its `.env` as the app does.
 pub(crate) fn app_database_password() -> String {
     let env = std::fs::read_to_string(format!("{}/.env", staging("STAGING_APP_DIR"))).unwrap();
@@ -224,14 +240,7 @@ async fn a_tampered_backup_is_refused_before_anything_is_touched_and_a_viewer_ca
     let app = spawn_app(pool.clone()).await;
     let admin = app.admin().await;
     let host = register_staging(&app, &admin).await;
-    let job = app
-        .console
-        .backups
-        .back_up_now(&admin, &Default::default(), host.id, None)
-        .await
-        .unwrap();
-    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
-    let backup = app.console.backups.list(Some(host.id), 1).await.unwrap().remove(0);
+    let backup = backed_up(&app, &admin, host.id).await;
     let path = stored_object(&app, &backup);
 
     // Without the console: the exported identity, the standard `age` tool,
