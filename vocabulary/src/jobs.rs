@@ -134,7 +134,8 @@ impl JobFailure {
         Self::every_kind().into_iter().find(|kind| kind.code() == code)
     }
 
-    /// One of each kind, for tests that must cover them all.
+    /// One of each kind: for tests that must cover them all, and for
+    /// reading a stored code back ([`JobFailure::from_code`]).
     pub fn every_kind() -> Vec<JobFailure> {
         let all = vec![
             JobFailure::Cancelled,

@@ -176,7 +176,7 @@ impl Backups {
                         safety_for_job: None,
                         expect_database: None,
                     };
-                    backups.take_alone(job, request).await
+                    backups.take_connected(&job, request).await.map(|(ended, _)| ended)
                 })
             }),
         };

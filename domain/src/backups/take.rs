@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::catalog::NewBackup;
 use super::{pipeline, remote, BackupTrigger, Backups};
-use crate::jobs::{failure, JobContext, JobFailure, WorkOutcome};
+use crate::jobs::{failure, JobContext, JobFailure};
 use crate::ssh::{Ended, SshSession, StreamError};
 use crate::storage::StorageKey;
 use vocabulary::backups::size_text as size;
@@ -32,13 +32,8 @@ pub(super) struct Request {
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 impl Backups {
-    /// A backup as a job of its own: connect, take it, close.
-    pub(super) async fn take_alone(&self, job: JobContext, request: Request) -> WorkOutcome {
-        self.take_connected(&job, request).await.map(|(ended, _)| ended)
-    }
-
-    /// Connects, takes a backup, closes: how it ended and, when it
-    /// succeeded, the catalog row's number.
+    /// A backup as a job's work: connect, take it, close. Returns how it
+    /// ended and, when it succeeded, the catalog row's number.
     pub(super) async fn take_connected(
         &self,
         job: &JobContext,
