@@ -11,7 +11,9 @@ use domain::jobs::{JobFailure, JobStatus};
 use domain::DomainError;
 use sqlx::PgPool;
 
-use crate::backups::{app_database, backed_up, finished, probe_table, register_staging, stored_object};
+use crate::backups::{
+    app_database, backed_up, finished, probe_table, register_staging, staging_database_alone, stored_object,
+};
 use crate::helpers::*;
 
 /// The test cluster's superuser URL: the scratch server verifications use.
@@ -130,6 +132,7 @@ async fn a_schedule_that_does_not_read_is_refused_by_field_and_changes_nothing(p
 
 #[sqlx::test(migrations = "../migrations")]
 async fn two_consoles_on_one_database_run_each_scheduled_backup_once(pool: PgPool) {
+    let _turn = staging_database_alone().await;
     let app = spawn_app_with(pool.clone(), &["--scheduler-seconds", "1"]).await;
     let beside = spawn_app_beside_with(&app, &["--scheduler-seconds", "1"]).await;
     let admin = app.admin().await;
@@ -171,6 +174,7 @@ async fn two_consoles_on_one_database_run_each_scheduled_backup_once(pool: PgPoo
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_slot_missed_while_no_console_ran_is_reported_once_and_caught_up_once(pool: PgPool) {
+    let _turn = staging_database_alone().await;
     let app = spawn_app_with(pool.clone(), &["--scheduler-seconds", "1"]).await;
     let admin = app.admin().await;
     let host = register_staging(&app, &admin).await;
@@ -202,6 +206,7 @@ async fn a_slot_missed_while_no_console_ran_is_reported_once_and_caught_up_once(
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_scheduled_backup_prunes_what_retention_does_not_keep_and_is_verified(pool: PgPool) {
+    let _turn = staging_database_alone().await;
     let url = scratch_url();
     let app = spawn_app_with(
         pool.clone(),
@@ -362,6 +367,7 @@ async fn a_scheduled_backup_prunes_what_retention_does_not_keep_and_is_verified(
 
 #[sqlx::test(migrations = "../migrations")]
 async fn verify_counts_the_rows_restored_and_refuses_a_tampered_backup_or_no_scratch_server(pool: PgPool) {
+    let _turn = staging_database_alone().await;
     let app = spawn_app(pool.clone()).await;
     let admin = app.admin().await;
     let host = register_staging(&app, &admin).await;

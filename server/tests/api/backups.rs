@@ -15,6 +15,17 @@ use sqlx::PgPool;
 use crate::helpers::*;
 use crate::hosts::{private_key, register, staging};
 
+/// The staging app's database is one for every test of this binary: a
+/// restore rewrites all of it and the probe tables come and go, and
+/// `pg_dump` fails on a table dropped under it (as it would in production,
+/// where the job says so). A test that backs it up or changes it holds this
+/// guard from start to end, so those tests take turns; the others still run
+/// beside them.
+pub(crate) async fn staging_database_alone() -> tokio::sync::MutexGuard<'static, ()> {
+    static STAGING_DATABASE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    STAGING_DATABASE.lock().await
+}
+
 /// The staging host, registered for the console with its key.
 pub(crate) async fn register_staging(app: &TestApp, admin: &domain::accounts::Operator) -> Host {
     register(app, admin, KeyChoice::paste(private_key())).await
@@ -136,6 +147,7 @@ pub(crate) fn stored_object(app: &TestApp, backup: &domain::backups::Backup) -> 
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_backup_streams_off_the_host_encrypted_and_restores_the_database_row_for_row(pool: PgPool) {
+    let _turn = staging_database_alone().await;
     let app = spawn_app(pool.clone()).await;
     let admin = app.admin().await;
     let operator = app.operator(&admin).await;
@@ -237,6 +249,7 @@ async fn a_backup_streams_off_the_host_encrypted_and_restores_the_database_row_f
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_tampered_backup_is_refused_before_anything_is_touched_and_a_viewer_cannot_back_up(pool: PgPool) {
+    let _turn = staging_database_alone().await;
     let app = spawn_app(pool.clone()).await;
     let admin = app.admin().await;
     let host = register_staging(&app, &admin).await;
@@ -361,6 +374,7 @@ async fn a_tampered_backup_is_refused_before_anything_is_touched_and_a_viewer_ca
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_backup_is_refused_while_another_action_runs_on_the_host(pool: PgPool) {
+    let _turn = staging_database_alone().await;
     let app = spawn_app(pool.clone()).await;
     let admin = app.admin().await;
     let host = register_staging(&app, &admin).await;
