@@ -53,8 +53,45 @@ pub struct Config {
 
     /// Where database backups are kept (encrypted). Default: <data dir>/backups.
     /// Keep it off the managed host: the page warns when it is on it.
-    #[arg(long, env = "CONSOLE_BACKUP_DIR", global = true)]
+    #[arg(long, env = "CONSOLE_BACKUP_DIR", global = true, conflicts_with = "backup_s3_bucket")]
     pub backup_dir: Option<PathBuf>,
+
+    /// Keep the backups in this bucket of an S3-compatible object storage
+    /// (Linode Object Storage, any S3) instead of a directory.
+    #[arg(long, env = "CONSOLE_BACKUP_S3_BUCKET", global = true)]
+    pub backup_s3_bucket: Option<String>,
+
+    /// Where in the bucket the backups go (e.g. `ocpizza-console`).
+    #[arg(long, env = "CONSOLE_BACKUP_S3_PREFIX", default_value = "", global = true)]
+    pub backup_s3_prefix: String,
+
+    /// The object storage's URL (e.g. https://fr-par-1.linodeobjects.com);
+    /// AWS S3 when not given.
+    #[arg(long, env = "CONSOLE_BACKUP_S3_ENDPOINT", global = true)]
+    pub backup_s3_endpoint: Option<String>,
+
+    /// The object storage's region (Linode: the cluster, e.g. fr-par-1).
+    #[arg(long, env = "CONSOLE_BACKUP_S3_REGION", default_value = "us-east-1", global = true)]
+    pub backup_s3_region: String,
+
+    /// The access key's id.
+    #[arg(long, env = "CONSOLE_BACKUP_S3_ACCESS_KEY_ID", global = true)]
+    pub backup_s3_access_key_id: Option<String>,
+
+    /// The access key's secret: give it in the environment (a command
+    /// line shows in `ps`).
+    #[arg(
+        long,
+        env = "CONSOLE_BACKUP_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub backup_s3_secret_access_key: Option<Hidden>,
+
+    /// The size of each part of an upload in MiB (at least 5): what one
+    /// running backup holds in memory, twice, on its way to the bucket.
+    #[arg(long, env = "CONSOLE_BACKUP_S3_PART_MIB", default_value_t = 8, global = true)]
+    pub backup_s3_part_mib: usize,
 
     /// The master key sealing every secret (64 hex digits). Without it, the
     /// key in <data dir>/master.key is used, generated on first start.
@@ -194,9 +231,7 @@ impl Config {
             keepalive_interval: std::time::Duration::from_secs(15),
         };
         let sealer = crate::master_key::open(self, &pool).await?;
-        let backups = self.backup_dir.clone().unwrap_or_else(|| self.data_dir.join("backups"));
-        let mut console = domain::Console::with_ssh(pool, sealer, ssh)
-            .with_backup_storage(domain::storage::BackupStorage::directory(backups));
+        let mut console = domain::Console::with_ssh(pool, sealer, ssh).with_backup_storage(self.backup_storage()?);
         console.backups = console.backups.clone().with_restore_role(self.restore_role);
         // The audit chain's key, opened before anything is written to the
         // log; its head is checkpointed in the data directory.
@@ -208,6 +243,31 @@ impl Config {
             postgresql: self.required_postgresql.clone(),
         };
         Ok(console)
+    }
+
+    /// Where the backups are kept: the configured bucket, else the
+    /// configured directory, else `<data dir>/backups`.
+    pub fn backup_storage(&self) -> anyhow::Result<domain::storage::BackupStorage> {
+        use domain::storage::{BackupStorage, S3Settings};
+        let Some(bucket) = &self.backup_s3_bucket else {
+            let directory = self.backup_dir.clone().unwrap_or_else(|| self.data_dir.join("backups"));
+            return Ok(BackupStorage::directory(directory));
+        };
+        let (Some(access_key_id), Some(secret)) = (&self.backup_s3_access_key_id, &self.backup_s3_secret_access_key)
+        else {
+            anyhow::bail!(
+                "the S3 backup storage needs its access key: CONSOLE_BACKUP_S3_ACCESS_KEY_ID and CONSOLE_BACKUP_S3_SECRET_ACCESS_KEY"
+            );
+        };
+        Ok(BackupStorage::s3(S3Settings {
+            bucket: bucket.clone(),
+            prefix: self.backup_s3_prefix.clone(),
+            endpoint: self.backup_s3_endpoint.clone(),
+            region: self.backup_s3_region.clone(),
+            access_key_id: access_key_id.clone(),
+            secret_access_key: domain::secrets::Zeroizing::new(secret.0.clone()),
+            part_size: self.backup_s3_part_mib.saturating_mul(1024 * 1024),
+        })?)
     }
 
     /// Where the signed checkpoints of the audit chain are appended.
@@ -267,6 +327,24 @@ impl Config {
 }
 
 /// `CONSOLE_RESTORE_ROLE`: `operator` or `admin` (a viewer never restores).
+/// A configuration value that never shows in a log or a `Debug` print.
+#[derive(Clone)]
+pub struct Hidden(pub String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[hidden]")
+    }
+}
+
+impl std::str::FromStr for Hidden {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self(text.to_owned()))
+    }
+}
+
 fn restore_role(text: &str) -> Result<domain::accounts::Role, String> {
     use domain::accounts::Role;
     match text.parse::<Role>() {

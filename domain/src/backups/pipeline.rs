@@ -14,7 +14,7 @@ use age::x25519::{Identity, Recipient};
 use async_compression::tokio::bufread::ZstdDecoder;
 use async_compression::tokio::write::ZstdEncoder;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, BufReader};
 use tokio_util::compat::{
     FuturesAsyncReadCompatExt, FuturesAsyncWriteCompatExt, TokioAsyncReadCompatExt, TokioAsyncWriteCompatExt,
 };
@@ -114,7 +114,7 @@ pub(super) async fn sealing(object: ObjectWriter, recipient: &Recipient) -> io::
 /// `identity` and decompressed. A stored object that was changed fails to
 /// decrypt: reading it is an error, never altered bytes.
 pub(super) async fn opening(
-    object: BufReader<tokio::fs::File>,
+    object: impl AsyncBufRead + Unpin + Send,
     identity: &Identity,
 ) -> Result<impl AsyncRead + Unpin + Send, age::DecryptError> {
     let decryptor = age::Decryptor::new_async_buffered(object.compat()).await?;

@@ -108,6 +108,7 @@ async fn spawn_app_keyed(pool: PgPool, args: &[&str], leptos: LeptosOptions, mas
     ];
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
+    let backup_storage = config.backup_storage().expect("the backup storage's settings");
     // The console serves as a role of its own, as in production: it may
     // read and insert the audit log, never rewrite it; the test's
     // superuser pool is the owner that migrates.
@@ -136,9 +137,8 @@ async fn spawn_app_keyed(pool: PgPool, args: &[&str], leptos: LeptosOptions, mas
         master_key: master_key_text.to_string(),
         console: {
             // The same audit checkpoints as the app's.
-            let mut console = Console::new(pool.clone(), SecretBox::new(master_key)).with_backup_storage(
-                domain::storage::BackupStorage::directory(data_dir.path().join("backups")),
-            );
+            let mut console =
+                Console::new(pool.clone(), SecretBox::new(master_key)).with_backup_storage(backup_storage);
             console.audit = console
                 .audit
                 .clone()

@@ -5,6 +5,7 @@
 mod assets;
 mod audit;
 mod backup_failures;
+mod backup_s3;
 mod backup_schedules;
 mod backups;
 mod crash;
@@ -13,6 +14,7 @@ mod forms;
 mod helpers;
 mod hosts;
 mod logs;
+mod own_s3;
 mod own_sshd;
 mod secrets;
 mod security;
