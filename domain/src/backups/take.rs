@@ -181,8 +181,30 @@ impl Backups {
         key: &StorageKey,
         recipient: &age::x25519::Recipient,
     ) -> Result<(Ended, Option<(u64, u64, String)>), JobFailure> {
+        let refusal = std::sync::Mutex::new(None);
+        let streamed = self.stream_into(job, session, key, recipient, &refusal).await;
+        // What the storage answered (a full disk, a bucket refusing the
+        // key, no answer at all) is the operator's clue: the job says it.
+        // Neither a path nor an S3 answer holds a secret.
+        if let Some(error) = refusal.into_inner().ok().flatten() {
+            job.say(format!("storage: {error}")).await;
+        }
+        streamed
+    }
+
+    async fn stream_into(
+        &self,
+        job: &JobContext,
+        session: &SshSession,
+        key: &StorageKey,
+        recipient: &age::x25519::Recipient,
+        refusal: &std::sync::Mutex<Option<std::io::Error>>,
+    ) -> Result<(Ended, Option<(u64, u64, String)>), JobFailure> {
         let storage_failed = |error: std::io::Error| {
             tracing::warn!(%error, "the backup storage refused the backup");
+            if let Ok(mut refusal) = refusal.lock() {
+                *refusal = Some(error);
+            }
             JobFailure::StorageFailed
         };
         let object = self.storage.create(key).await.map_err(storage_failed)?;

@@ -170,6 +170,17 @@ async fn a_bucket_out_of_reach_fails_the_backup_with_its_reason_and_leaves_nothi
         (done.status, done.failure),
         (JobStatus::Failed, Some(JobFailure::StorageFailed))
     );
+    let output: Vec<String> = sqlx::query_scalar("SELECT line FROM job_output WHERE job_id = $1 ORDER BY seq")
+        .bind(job)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        output
+            .iter()
+            .any(|l| l.starts_with("storage: ") && l.contains(&format!("127.0.0.1:{nobody}"))),
+        "the job says what the storage answered: {output:?}"
+    );
     let catalog = app.console.backups.list(Some(host.id), 10).await.unwrap();
     assert_eq!(catalog.len(), 1);
     assert_eq!(catalog[0].status, BackupStatus::Failed);
