@@ -19,6 +19,7 @@ pub mod backups;
 pub mod error;
 pub mod hosts;
 pub mod jobs;
+pub mod linode;
 pub mod passwords;
 pub mod secrets;
 pub mod setup;

@@ -13,6 +13,7 @@ pub mod database_role;
 pub mod embedded_postgres;
 pub mod health;
 pub mod job_stream;
+pub mod linode_double;
 pub mod master_key;
 pub mod observe;
 pub mod security;

@@ -13,6 +13,7 @@ mod embedded;
 mod forms;
 mod helpers;
 mod hosts;
+mod linode;
 mod logs;
 mod own_s3;
 mod own_sshd;

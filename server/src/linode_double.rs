@@ -1,0 +1,566 @@
+//! A local double of the Linode API v4: a real HTTP server on a loopback
+//! port, speaking the contract of `../shared/linode-api/openapi-subset.yaml`
+//! (the tests validate every answer it gives against that file). It keeps
+//! instances whose state moves as the real ones do (`booting` → `running`),
+//! events whose percent progresses with time, tokens with their scopes,
+//! the rate-limit headers, and faults injected on demand: 429 with
+//! `Retry-After`, 500, a slow answer, a connection dropped.
+//!
+//! The demo uses it when no token is configured (labelled "Linode simulé");
+//! with a token the console talks to the real API and never to it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+/// Something the double does instead of answering, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 with `Retry-After` (seconds) and the window spent.
+    TooManyRequests { retry_after: u64 },
+    /// 500 with the API's error envelope.
+    ServerError,
+    /// The answer comes after this long.
+    Slow(Duration),
+    /// The connection is closed without an answer.
+    DropConnection,
+}
+
+/// An answer the double gave: which operation, its status, its body.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub operation: &'static str,
+    pub status: u16,
+    pub body: Value,
+}
+
+#[derive(Debug)]
+struct Instance {
+    id: i64,
+    label: String,
+    status: &'static str,
+    region: String,
+    plan: String,
+    ipv4: String,
+    created: OffsetDateTime,
+}
+
+#[derive(Debug)]
+struct Event {
+    id: i64,
+    action: &'static str,
+    instance: i64,
+    label: String,
+    created: OffsetDateTime,
+    started: std::time::Instant,
+    /// The instance's state once the event is over.
+    then: &'static str,
+    done: bool,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    tokens: HashMap<String, String>,
+    instances: Vec<Instance>,
+    events: Vec<Event>,
+    next_event: i64,
+    faults: VecDeque<Fault>,
+    served: Vec<Served>,
+    calls: u64,
+}
+
+/// The double's state, shared with whoever started it.
+#[derive(Clone)]
+pub struct LinodeDouble {
+    world: Arc<Mutex<World>>,
+    /// How long a power action takes, start to finish.
+    action_time: Duration,
+    /// The rate-limit window the headers advertise.
+    limit: u64,
+}
+
+impl LinodeDouble {
+    /// An empty account whose actions take `action_time`.
+    pub fn new(action_time: Duration) -> Self {
+        Self {
+            world: Arc::new(Mutex::new(World {
+                next_event: 1000,
+                ..World::default()
+            })),
+            action_time,
+            limit: 800,
+        }
+    }
+
+    /// The demo's account: OC Pizza's production Linode and its staging.
+    pub fn demo() -> Self {
+        let double = Self::new(Duration::from_secs(6));
+        double.add_instance(4_111_111, "ocpizza-prod", "running");
+        double.add_instance(4_222_222, "ocpizza-staging", "running");
+        double
+    }
+
+    /// Accepts `token` with `scopes` (`*` for every scope).
+    pub fn add_token(&self, token: &str, scopes: &str) {
+        self.world().tokens.insert(token.to_owned(), scopes.to_owned());
+    }
+
+    pub fn add_instance(&self, id: i64, label: &str, status: &'static str) {
+        let mut world = self.world();
+        let n = world.instances.len() + 7;
+        world.instances.push(Instance {
+            id,
+            label: label.to_owned(),
+            status,
+            region: "fr-par".into(),
+            plan: "g6-standard-2".into(),
+            ipv4: format!("192.0.2.{n}"),
+            created: OffsetDateTime::now_utc() - time::Duration::days(400),
+        });
+    }
+
+    /// The next answers are these faults, in order.
+    pub fn inject(&self, faults: &[Fault]) {
+        self.world().faults.extend(faults.iter().copied());
+    }
+
+    /// Every answer given so far.
+    pub fn served(&self) -> Vec<Served> {
+        self.world().served.clone()
+    }
+
+    /// How many requests reached the double.
+    pub fn calls(&self) -> u64 {
+        self.world().calls
+    }
+
+    /// An instance's state now.
+    pub fn status_of(&self, id: i64) -> Option<&'static str> {
+        let mut world = self.world();
+        self.settle(&mut world);
+        world.instances.iter().find(|i| i.id == id).map(|i| i.status)
+    }
+
+    /// Serves on `listener` until the process ends; returns the base URL
+    /// (`http://127.0.0.1:PORT/v4/`).
+    pub fn serve(&self, listener: tokio::net::TcpListener) -> String {
+        let address = listener.local_addr().expect("a bound listener");
+        let app = self.router();
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "the Linode double stopped");
+            }
+        });
+        format!("http://{address}/v4/")
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v4/linode/instances", get(list_instances))
+            .route("/v4/linode/instances/{id}", get(view_instance))
+            .route("/v4/linode/instances/{id}/{verb}", post(power))
+            .route("/v4/account/events", get(list_events))
+            .route("/v4/account/events/{id}", get(view_event))
+            .with_state(self.clone())
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Ends the events whose time is up, moving their instance's state.
+    fn settle(&self, world: &mut World) {
+        let World { events, instances, .. } = world;
+        for event in events.iter_mut().filter(|e| !e.done) {
+            if event.started.elapsed() >= self.action_time {
+                event.done = true;
+                if let Some(instance) = instances.iter_mut().find(|i| i.id == event.instance) {
+                    instance.status = event.then;
+                }
+            }
+        }
+    }
+
+    fn percent(&self, event: &Event) -> i64 {
+        if event.done {
+            return 100;
+        }
+        let fraction = event.started.elapsed().as_secs_f64() / self.action_time.as_secs_f64();
+        (fraction * 100.0).clamp(1.0, 99.0) as i64
+    }
+
+    /// Checks the token and the scope, plays a pending fault, counts the
+    /// call. `Err` is the answer to give instead.
+    async fn admit(&self, headers: &HeaderMap, operation: &'static str, scope: &str) -> Result<(), Response> {
+        let fault = {
+            let mut world = self.world();
+            world.calls += 1;
+            world.faults.pop_front()
+        };
+        match fault {
+            Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
+            Some(Fault::DropConnection) => {
+                // Unwinding out of the handler makes hyper close the
+                // connection without a byte of answer (no panic message:
+                // `resume_unwind` skips the hook).
+                std::panic::resume_unwind(Box::new("the double drops the connection"));
+            }
+            Some(Fault::TooManyRequests { retry_after }) => {
+                let mut response = self.error(operation, StatusCode::TOO_MANY_REQUESTS, "Too many requests", None);
+                let reset = epoch_now() + retry_after;
+                let headers = response.headers_mut();
+                headers.insert("retry-after", HeaderValue::from(retry_after));
+                headers.insert("x-ratelimit-remaining", HeaderValue::from(0));
+                headers.insert("x-ratelimit-reset", HeaderValue::from(reset));
+                return Err(response);
+            }
+            Some(Fault::ServerError) => {
+                return Err(self.error(operation, StatusCode::INTERNAL_SERVER_ERROR, "Please try again", None));
+            }
+            None => {}
+        }
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let scopes = token.and_then(|t| self.world().tokens.get(t).cloned());
+        let Some(scopes) = scopes else {
+            return Err(self.error(operation, StatusCode::UNAUTHORIZED, "Invalid Token", None));
+        };
+        let (area, level) = scope.split_once(':').unwrap_or((scope, ""));
+        let granted = scopes.split(' ').any(|s| {
+            s == "*" || s == scope || (level == "read_only" && s.split_once(':') == Some((area, "read_write")))
+        });
+        if !granted {
+            let mut response = self.error(
+                operation,
+                StatusCode::UNAUTHORIZED,
+                "Your OAuth token is not authorized to use this endpoint.",
+                None,
+            );
+            *response.status_mut() = StatusCode::FORBIDDEN;
+            response.headers_mut().insert(
+                "x-accepted-oauth-scopes",
+                HeaderValue::from_str(scope).expect("a header"),
+            );
+            return Err(response);
+        }
+        Ok(())
+    }
+
+    /// An answer with the headers the live API sends, recorded.
+    fn answer(&self, operation: &'static str, status: StatusCode, body: Value) -> Response {
+        self.world().served.push(Served {
+            operation,
+            status: status.as_u16(),
+            body: body.clone(),
+        });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(self.limit - 1));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(epoch_now() + 120));
+        headers.insert("x-spec-version", HeaderValue::from_static("4.189.0"));
+        response
+    }
+
+    fn error(&self, operation: &'static str, status: StatusCode, reason: &str, field: Option<&str>) -> Response {
+        let error = match field {
+            Some(field) => json!({"reason": reason, "field": field}),
+            None => json!({"reason": reason}),
+        };
+        self.answer(operation, status, json!({"errors": [error]}))
+    }
+
+    fn ok(&self, operation: &'static str, body: Value, scopes: Option<&str>) -> Response {
+        let mut response = self.answer(operation, StatusCode::OK, body);
+        if let Some(scopes) = scopes {
+            response
+                .headers_mut()
+                .insert("x-oauth-scopes", HeaderValue::from_str(scopes).expect("a header"));
+        }
+        response
+    }
+
+    fn scopes_of(&self, headers: &HeaderMap) -> Option<String> {
+        let token = headers.get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
+        self.world().tokens.get(token).cloned()
+    }
+}
+
+fn epoch_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The API's times: UTC, no zone.
+fn api_time(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+fn instance_json(instance: &Instance) -> Value {
+    let created = api_time(instance.created);
+    json!({
+        "id": instance.id,
+        "label": instance.label,
+        "status": instance.status,
+        "region": instance.region,
+        "type": instance.plan,
+        "image": "linode/debian12",
+        "ipv4": [instance.ipv4],
+        "ipv6": "2001:db8::f03c:91ff:fe24:3a2f/128",
+        "created": created,
+        "updated": created,
+        "group": "",
+        "tags": ["ocpizza"],
+        "hypervisor": "kvm",
+        "watchdog_enabled": true,
+        "host_uuid": "3a3ddd59d9a78bb8de041391075df44de62bfec8",
+        "has_user_data": false,
+        "capabilities": [],
+        "lke_cluster_id": null,
+        "placement_group": null,
+        "specs": {"disk": 81920, "memory": 4096, "vcpus": 2, "gpus": 0, "transfer": 4000},
+        "alerts": {"cpu": 180, "io": 10000, "network_in": 10, "network_out": 10, "transfer_quota": 80},
+        "backups": {
+            "enabled": false,
+            "available": false,
+            "schedule": {"day": "Scheduling", "window": "Scheduling"}
+        },
+    })
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    page: Option<String>,
+    page_size: Option<String>,
+}
+
+/// The requested page (`page` ≥ 1, `page_size` 25–500), or the field
+/// refused and why (the API answers 400).
+fn paging(query: &Paging) -> Result<(usize, usize), (&'static str, &'static str)> {
+    let page = match query.page.as_deref().map(str::parse::<usize>) {
+        None => 1,
+        Some(Ok(page)) if page >= 1 => page,
+        _ => return Err(("page", "Must be an integer of at least 1")),
+    };
+    let size = match query.page_size.as_deref().map(str::parse::<usize>) {
+        None => 100,
+        Some(Ok(size)) if (25..=500).contains(&size) => size,
+        _ => return Err(("page_size", "Must be 25-500")),
+    };
+    Ok((page, size))
+}
+
+fn page_of(items: Vec<Value>, page: usize, size: usize) -> Value {
+    let results = items.len();
+    let pages = results.div_ceil(size).max(1);
+    let data: Vec<Value> = items.into_iter().skip((page - 1) * size).take(size).collect();
+    json!({"data": data, "page": page, "pages": pages, "results": results})
+}
+
+async fn list_instances(
+    State(double): State<LinodeDouble>,
+    headers: HeaderMap,
+    Query(query): Query<Paging>,
+) -> Response {
+    const OPERATION: &str = "get-linode-instances";
+    if let Err(refused) = double.admit(&headers, OPERATION, "linodes:read_only").await {
+        return refused;
+    }
+    let (page, size) = match paging(&query) {
+        Ok(paging) => paging,
+        Err((field, reason)) => return double.error(OPERATION, StatusCode::BAD_REQUEST, reason, Some(field)),
+    };
+    let items = {
+        let mut world = double.world();
+        double.settle(&mut world);
+        world.instances.iter().map(instance_json).collect()
+    };
+    let scopes = double.scopes_of(&headers);
+    double.ok(OPERATION, page_of(items, page, size), scopes.as_deref())
+}
+
+async fn view_instance(State(double): State<LinodeDouble>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    const OPERATION: &str = "get-linode-instance";
+    if let Err(refused) = double.admit(&headers, OPERATION, "linodes:read_only").await {
+        return refused;
+    }
+    let found = {
+        let mut world = double.world();
+        double.settle(&mut world);
+        id.parse::<i64>()
+            .ok()
+            .and_then(|id| world.instances.iter().find(|i| i.id == id).map(instance_json))
+    };
+    match found {
+        Some(instance) => double.ok(OPERATION, instance, None),
+        None => double.error(OPERATION, StatusCode::NOT_FOUND, "Not found", None),
+    }
+}
+
+async fn power(
+    State(double): State<LinodeDouble>,
+    headers: HeaderMap,
+    Path((id, verb)): Path<(String, String)>,
+) -> Response {
+    let (operation, action, during, then) = match verb.as_str() {
+        "boot" => ("post-boot-linode-instance", "linode_boot", "booting", "running"),
+        "reboot" => ("post-reboot-linode-instance", "linode_reboot", "rebooting", "running"),
+        "shutdown" => (
+            "post-shutdown-linode-instance",
+            "linode_shutdown",
+            "shutting_down",
+            "offline",
+        ),
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"errors": [{"reason": "Not found"}]})),
+            )
+                .into_response()
+        }
+    };
+    if let Err(refused) = double.admit(&headers, operation, "linodes:read_write").await {
+        return refused;
+    }
+    let mut world = double.world();
+    double.settle(&mut world);
+    let Some(id) = id
+        .parse::<i64>()
+        .ok()
+        .filter(|id| world.instances.iter().any(|i| i.id == *id))
+    else {
+        drop(world);
+        return double.error(operation, StatusCode::NOT_FOUND, "Not found", None);
+    };
+    if world.events.iter().any(|e| e.instance == id && !e.done) {
+        drop(world);
+        return double.error(operation, StatusCode::BAD_REQUEST, "Linode busy.", None);
+    }
+    let instance = world.instances.iter_mut().find(|i| i.id == id).expect("found above");
+    // Booting a running Linode, or shutting down an offline one, changes
+    // nothing but still answers {} and logs a quick event, as the API does.
+    instance.status = during;
+    let label = instance.label.clone();
+    world.next_event += 1;
+    let event = Event {
+        id: world.next_event,
+        action,
+        instance: id,
+        label,
+        created: OffsetDateTime::now_utc(),
+        started: std::time::Instant::now(),
+        then,
+        done: false,
+    };
+    world.events.push(event);
+    drop(world);
+    double.ok(operation, json!({}), None)
+}
+
+fn event_json(double: &LinodeDouble, event: &Event) -> Value {
+    let percent = double.percent(event);
+    json!({
+        "id": event.id,
+        "action": event.action,
+        "status": if event.done { "finished" } else { "started" },
+        "percent_complete": percent,
+        "created": api_time(event.created),
+        "duration": event.started.elapsed().as_secs_f64().min(double.action_time.as_secs_f64()),
+        "time_remaining": null,
+        "message": null,
+        "username": "ocpizza-console",
+        "read": false,
+        "seen": false,
+        "entity": {
+            "id": event.instance,
+            "type": "linode",
+            "label": event.label,
+            "url": format!("/v4/linode/instances/{}", event.instance),
+        },
+    })
+}
+
+/// The events `X-Filter` keeps: `entity.id`, `action`, `created.+gte`
+/// (newest first when `+order` is `desc`).
+fn filtered(double: &LinodeDouble, world: &World, filter: Option<&Value>) -> Vec<Value> {
+    let wanted = |event: &Event| {
+        let Some(filter) = filter else { return true };
+        let id_matches = filter
+            .get("entity.id")
+            .is_none_or(|id| id.as_i64() == Some(event.instance));
+        let action_matches = filter.get("action").is_none_or(|a| a.as_str() == Some(event.action));
+        let since_matches = filter
+            .get("created")
+            .and_then(|c| c.get("+gte"))
+            .and_then(Value::as_str)
+            .is_none_or(|since| api_time(event.created).as_str() >= since);
+        id_matches && action_matches && since_matches
+    };
+    let mut events: Vec<&Event> = world.events.iter().filter(|e| wanted(e)).collect();
+    if filter.and_then(|f| f.get("+order")).and_then(Value::as_str) == Some("desc") {
+        events.reverse();
+    }
+    events.into_iter().map(|e| event_json(double, e)).collect()
+}
+
+async fn list_events(State(double): State<LinodeDouble>, headers: HeaderMap, Query(query): Query<Paging>) -> Response {
+    const OPERATION: &str = "get-events";
+    if let Err(refused) = double.admit(&headers, OPERATION, "events:read_only").await {
+        return refused;
+    }
+    let (page, size) = match paging(&query) {
+        Ok(paging) => paging,
+        Err((field, reason)) => return double.error(OPERATION, StatusCode::BAD_REQUEST, reason, Some(field)),
+    };
+    let filter = match headers
+        .get("x-filter")
+        .map(|v| serde_json::from_slice::<Value>(v.as_bytes()))
+    {
+        None => None,
+        Some(Ok(filter)) if filter.is_object() => Some(filter),
+        Some(_) => return double.error(OPERATION, StatusCode::BAD_REQUEST, "Invalid JSON", Some("X-Filter")),
+    };
+    let items = {
+        let mut world = double.world();
+        double.settle(&mut world);
+        filtered(&double, &world, filter.as_ref())
+    };
+    double.ok(OPERATION, page_of(items, page, size), None)
+}
+
+async fn view_event(State(double): State<LinodeDouble>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    const OPERATION: &str = "get-event";
+    if let Err(refused) = double.admit(&headers, OPERATION, "events:read_only").await {
+        return refused;
+    }
+    let found = {
+        let mut world = double.world();
+        double.settle(&mut world);
+        id.parse::<i64>()
+            .ok()
+            .and_then(|id| world.events.iter().find(|e| e.id == id).map(|e| event_json(&double, e)))
+    };
+    match found {
+        Some(event) => double.ok(OPERATION, event, None),
+        None => double.error(OPERATION, StatusCode::NOT_FOUND, "Not found", None),
+    }
+}
