@@ -89,9 +89,6 @@ impl Backups {
 
 /// Runs the host's web server `verb` (stop, restart) as part of the job.
 async fn web_server(job: &JobContext, session: &SshSession, verb: ServiceVerb) -> WorkOutcome {
-    let command = job.host.control.command(&job.host.web_service, verb);
-    session
-        .run_until(&command, &job.lines, job.cancelled())
+    job.run_on(session, &job.host.control.command(&job.host.web_service, verb))
         .await
-        .map_err(|error| failure::of_ssh(&error))
 }

@@ -409,8 +409,17 @@ impl JobContext {
         let Some(session) = self.connect().await? else {
             return Ok(Ended::Cancelled);
         };
-        let ended = session.run_until(&command, &self.lines, self.cancelled()).await;
+        let ended = self.run_on(&session, &command).await;
         session.close().await;
-        ended.map_err(|error: SshError| failure::of_ssh(&error))
+        ended
+    }
+
+    /// Runs `command` on an open session as part of the job: its output
+    /// goes to the job's, a cancel stops it.
+    pub async fn run_on(&self, session: &SshSession, command: &RemoteCommand) -> WorkOutcome {
+        session
+            .run_until(command, &self.lines, self.cancelled())
+            .await
+            .map_err(|error: SshError| failure::of_ssh(&error))
     }
 }

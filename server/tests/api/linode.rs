@@ -278,6 +278,31 @@ async fn a_slow_answer_times_out_and_a_dropped_connection_is_read_again_but_neve
     every_answer_keeps_to_the_contract(&double.served(), 1);
 }
 
+#[test]
+fn the_contract_check_refuses_an_answer_that_strays() {
+    let stray = |body: Value| {
+        let served = [Served {
+            operation: "get-linode-instance",
+            status: 200,
+            body,
+        }];
+        std::panic::catch_unwind(|| every_answer_keeps_to_the_contract(&served, 1)).is_err()
+    };
+    assert!(stray(serde_json::json!({"id": "1000"})), "a string for an integer");
+    assert!(
+        stray(serde_json::json!({"id": 1000, "colour": "red"})),
+        "a field the contract lacks"
+    );
+    assert!(
+        stray(serde_json::json!({"status": "sleeping"})),
+        "a state outside the enum"
+    );
+    assert!(
+        !stray(serde_json::json!({"id": 1000, "ipv6": null})),
+        "nullable admits null"
+    );
+}
+
 /// Checks each answer against its operation's schema in the OpenAPI file
 /// (the `200` response, or `default` for an error), and that there were at
 /// least `at_least` of them.
