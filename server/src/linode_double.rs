@@ -399,20 +399,38 @@ async fn list_instances(
 }
 
 async fn view_instance(State(double): State<LinodeDouble>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    const OPERATION: &str = "get-linode-instance";
-    if let Err(refused) = double.admit(&headers, OPERATION, "linodes:read_only").await {
+    one(
+        &double,
+        &headers,
+        "get-linode-instance",
+        "linodes:read_only",
+        &id,
+        |world, id| world.instances.iter().find(|i| i.id == id).map(instance_json),
+    )
+    .await
+}
+
+/// One object by its id: the token checked, the world settled, 404 when
+/// `find` has none.
+async fn one(
+    double: &LinodeDouble,
+    headers: &HeaderMap,
+    operation: &'static str,
+    scope: &str,
+    id: &str,
+    find: impl FnOnce(&World, i64) -> Option<Value>,
+) -> Response {
+    if let Err(refused) = double.admit(headers, operation, scope).await {
         return refused;
     }
     let found = {
         let mut world = double.world();
         double.settle(&mut world);
-        id.parse::<i64>()
-            .ok()
-            .and_then(|id| world.instances.iter().find(|i| i.id == id).map(instance_json))
+        id.parse::<i64>().ok().and_then(|id| find(&world, id))
     };
     match found {
-        Some(instance) => double.ok(OPERATION, instance, None),
-        None => double.error(OPERATION, StatusCode::NOT_FOUND, "Not found", None),
+        Some(object) => double.ok(operation, object, None),
+        None => double.error(operation, StatusCode::NOT_FOUND, "Not found", None),
     }
 }
 
@@ -548,19 +566,8 @@ async fn list_events(State(double): State<LinodeDouble>, headers: HeaderMap, Que
 }
 
 async fn view_event(State(double): State<LinodeDouble>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    const OPERATION: &str = "get-event";
-    if let Err(refused) = double.admit(&headers, OPERATION, "events:read_only").await {
-        return refused;
-    }
-    let found = {
-        let mut world = double.world();
-        double.settle(&mut world);
-        id.parse::<i64>()
-            .ok()
-            .and_then(|id| world.events.iter().find(|e| e.id == id).map(|e| event_json(&double, e)))
-    };
-    match found {
-        Some(event) => double.ok(OPERATION, event, None),
-        None => double.error(OPERATION, StatusCode::NOT_FOUND, "Not found", None),
-    }
+    one(&double, &headers, "get-event", "events:read_only", &id, |world, id| {
+        world.events.iter().find(|e| e.id == id).map(|e| event_json(&double, e))
+    })
+    .await
 }

@@ -13,7 +13,7 @@ use sha2::Digest;
 use sqlx::PgPool;
 use tokio::io::AsyncWriteExt;
 
-use crate::backups::{app_database, backed_up, finished, register_staging, staging_database_alone};
+use crate::backups::{app_database, backed_up, finished, register_staging, restored, staging_database_alone};
 use crate::helpers::*;
 use crate::own_s3::OwnS3;
 
@@ -111,13 +111,7 @@ async fn a_backup_goes_to_the_bucket_in_parts_and_restores_from_it_and_a_changed
         .await
         .unwrap();
     assert_ne!(fingerprint(&database).await, before);
-    let restore = app
-        .console
-        .backups
-        .restore(&admin, &Default::default(), backup.id, &backup.database_name)
-        .await
-        .unwrap();
-    let done = finished(&app, restore).await;
+    let done = restored(&app, &admin, backup.id, &backup.database_name).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.failure);
     assert_eq!(fingerprint(&database).await, before);
     assert_eq!(s3.keys().await.len(), 2, "the safety copy went to the bucket too");
@@ -126,13 +120,7 @@ async fn a_backup_goes_to_the_bucket_in_parts_and_restores_from_it_and_a_changed
     let mut changed = object.clone();
     changed[object.len() / 2] ^= 0x01;
     s3.replace(&key, changed).await;
-    let restore = app
-        .console
-        .backups
-        .restore(&admin, &Default::default(), backup.id, &backup.database_name)
-        .await
-        .unwrap();
-    let done = finished(&app, restore).await;
+    let done = restored(&app, &admin, backup.id, &backup.database_name).await;
     assert_eq!(
         (done.status, done.failure),
         (JobStatus::Failed, Some(JobFailure::BackupTampered))

@@ -42,6 +42,18 @@ pub(crate) async fn finished(app: &TestApp, job: i64) -> Job {
     panic!("job {job} did not finish within 60 s");
 }
 
+/// Restores `backup_id` as `by` (the database's name typed as given) and
+/// waits for the job to end.
+pub(crate) async fn restored(app: &TestApp, by: &domain::accounts::Operator, backup_id: i64, typed: &str) -> Job {
+    let job = app
+        .console
+        .backups
+        .restore(by, &Default::default(), backup_id, typed)
+        .await
+        .unwrap();
+    finished(app, job).await
+}
+
 /// Backs up `host_id` as `by`, waits for the job to succeed, and returns
 /// the backup as catalogued.
 pub(crate) async fn backed_up(app: &TestApp, by: &domain::accounts::Operator, host_id: i64) -> domain::backups::Backup {
@@ -298,13 +310,7 @@ async fn a_tampered_backup_is_refused_before_anything_is_touched_and_a_viewer_ca
     object[middle] ^= 0x01;
     std::fs::write(&path, &object).unwrap();
 
-    let restore = app
-        .console
-        .backups
-        .restore(&admin, &Default::default(), backup.id, &backup.database_name)
-        .await
-        .unwrap();
-    let done = finished(&app, restore).await;
+    let done = restored(&app, &admin, backup.id, &backup.database_name).await;
     assert_eq!(done.status, JobStatus::Failed);
     assert_eq!(done.failure, Some(JobFailure::BackupTampered));
     assert_eq!(
