@@ -317,7 +317,8 @@ pub async fn backup_health() -> Result<Vec<BackupHealthRow>, AppError> {
         .backups
         .health()
         .await?
-        .into_iter()
+        .iter()
+        .cloned()
         .map(BackupHealthRow::from)
         .collect())
 }

@@ -21,6 +21,7 @@ pub mod hosts;
 pub mod jobs;
 pub mod linode;
 pub mod passwords;
+pub mod remembered;
 pub mod secrets;
 pub mod setup;
 pub mod ssh;

@@ -22,10 +22,13 @@
 //! cookie's bearer secret) is never sent over a channel other database
 //! users may listen to.
 //!
-//! The same connection hears the audit log's appends (on
-//! [`domain::audit::newest::CHANNEL`]) for the dashboard's memory of the
-//! newest records ([`NewestRecords`]), under the same rule: nothing is
-//! remembered while the announcements are not heard.
+//! The same connection hears, for the home page's memories
+//! ([`HomePageMemory`]), the audit log's appends (on
+//! [`domain::audit::newest::CHANNEL`]: the newest records) and the changes
+//! of backups, verifications and hosts (on
+//! [`domain::backups::HEALTH_CHANNEL`]: each host's backup health), under
+//! the same rule: nothing is remembered while the announcements are not
+//! heard.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,6 +36,8 @@ use std::time::Duration;
 
 use domain::accounts::Operator;
 use domain::audit::NewestRecords;
+use domain::backups::BackupHealth;
+use domain::remembered::Remembered;
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgListener;
@@ -72,12 +77,43 @@ pub struct SessionCache {
     /// Accounts this process changed whose announcement may not have been
     /// heard yet: read from the database until then.
     changed_here: std::sync::Mutex<std::collections::HashSet<i64>>,
-    /// The dashboard's newest audit records, told of the log's appends.
-    newest_records: Arc<NewestRecords>,
+    /// The home page's memories, told of their tables' changes.
+    home_page: HomePageMemory,
+}
+
+/// What the home page keeps in memory between changes.
+#[derive(Debug, Clone)]
+pub struct HomePageMemory {
+    pub newest_records: Arc<NewestRecords>,
+    pub backup_health: Arc<Remembered<Vec<BackupHealth>>>,
+}
+
+impl HomePageMemory {
+    /// The memories of `console`'s home page.
+    pub fn of(console: &domain::Console) -> Self {
+        Self {
+            newest_records: console.audit.newest_records(),
+            backup_health: console.backups.health_records(),
+        }
+    }
+
+    fn hearing(&self, heard: bool) {
+        self.newest_records.hearing(heard);
+        self.backup_health.hearing(heard);
+    }
+
+    /// A change was announced on `channel`.
+    fn changed(&self, channel: &str) {
+        if channel == domain::audit::newest::CHANNEL {
+            self.newest_records.changed();
+        } else if channel == domain::backups::HEALTH_CHANNEL {
+            self.backup_health.changed();
+        }
+    }
 }
 
 impl SessionCache {
-    fn new(newest_records: Arc<NewestRecords>) -> Self {
+    fn new(home_page: HomePageMemory) -> Self {
         Self {
             sessions: Cache::builder()
                 .max_capacity(CAPACITY)
@@ -90,15 +126,15 @@ impl SessionCache {
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             changed_here: Default::default(),
-            newest_records,
+            home_page,
         }
     }
 
     /// Starts listening on `pool`'s database and returns the memory, empty
-    /// and unused until the first connection is established; the audit
-    /// log's appends are passed on to `newest_records`.
-    pub fn listen(pool: PgPool, newest_records: Arc<NewestRecords>) -> Arc<Self> {
-        let cache = Arc::new(Self::new(newest_records));
+    /// and unused until the first connection is established; the changes
+    /// the home page's memories depend on are passed on to `home_page`.
+    pub fn listen(pool: PgPool, home_page: HomePageMemory) -> Arc<Self> {
+        let cache = Arc::new(Self::new(home_page));
         tokio::spawn(cache.clone().hear(pool));
         cache
     }
@@ -136,20 +172,23 @@ impl SessionCache {
                     continue;
                 }
             };
-            if let Err(error) = listener.listen_all([CHANNEL, domain::audit::newest::CHANNEL]).await {
+            if let Err(error) = listener
+                .listen_all([CHANNEL, domain::audit::newest::CHANNEL, domain::backups::HEALTH_CHANNEL])
+                .await
+            {
                 tracing::warn!(%error, "the session cache cannot listen; sessions are read from the database");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
             self.forget_all();
             self.listening.store(true, Ordering::SeqCst);
-            self.newest_records.hearing(true);
+            self.home_page.hearing(true);
             loop {
                 match listener.try_recv().await {
                     Ok(Some(notification)) if notification.channel() == CHANNEL => {
                         self.announced(notification.payload()).await
                     }
-                    Ok(Some(_)) => self.newest_records.appended(),
+                    Ok(Some(notification)) => self.home_page.changed(notification.channel()),
                     Ok(None) => break,
                     Err(error) => {
                         tracing::warn!(%error, "the session cache stopped hearing announcements");
@@ -163,7 +202,7 @@ impl SessionCache {
 
     fn stop_remembering(&self) {
         self.listening.store(false, Ordering::SeqCst);
-        self.newest_records.hearing(false);
+        self.home_page.hearing(false);
         self.forget_all();
     }
 

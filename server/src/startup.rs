@@ -24,7 +24,7 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
 use crate::embedded_postgres::EmbeddedPostgres;
-use crate::session_cache::{self, CachedSessions, SessionCache};
+use crate::session_cache::{self, CachedSessions, HomePageMemory, SessionCache};
 use crate::{
     audit_export, audit_upkeep, auth, backup_download, backup_scheduler, database_role, health, job_stream, observe,
     security, session, typed_values,
@@ -319,7 +319,7 @@ impl Application {
                 .clone()
                 .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
         );
-        let session_cache = SessionCache::listen(database.pool.clone(), console.audit.newest_records());
+        let session_cache = SessionCache::listen(database.pool.clone(), HomePageMemory::of(&console));
         console.accounts.on_change({
             let session_cache = session_cache.clone();
             Arc::new(move |account| session_cache.account_changed(account))

@@ -95,7 +95,7 @@ impl AuditLog {
     /// The newest records, newest first, as the dashboard lists them
     /// (remembered between appends: see [`newest`]).
     pub async fn newest(&self) -> Result<std::sync::Arc<Vec<AuditRecord>>> {
-        self.newest.read(&self.pool).await
+        newest::read(&self.newest, &self.pool).await
     }
 
     /// What this process remembers of the newest records, for whoever hears

@@ -260,10 +260,24 @@ pub struct BackupHealth {
     pub last_restore_ms: Option<i64>,
 }
 
+/// The channel a change of a backup, a verification or a host is
+/// announced on (a trigger per table, once per statement).
+pub const HEALTH_CHANNEL: &str = "console_backups";
+
 impl Backups {
     /// Every host's [`BackupHealth`], by host name. Only backups still
     /// stored count (a pruned backup restores nothing).
-    pub async fn health(&self) -> Result<Vec<BackupHealth>> {
+    pub async fn health(&self) -> Result<std::sync::Arc<Vec<BackupHealth>>> {
+        self.health.get(|| self.read_health()).await
+    }
+
+    /// What this process remembers of the hosts' backup health, for
+    /// whoever hears [`HEALTH_CHANNEL`].
+    pub fn health_records(&self) -> std::sync::Arc<crate::remembered::Remembered<Vec<BackupHealth>>> {
+        self.health.clone()
+    }
+
+    async fn read_health(&self) -> Result<Vec<BackupHealth>> {
         Ok(sqlx::query_as!(
             BackupHealth,
             r#"SELECT h.id AS host_id, h.name AS host_name,

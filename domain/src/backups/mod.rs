@@ -30,7 +30,7 @@ mod verify;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-pub use catalog::{BackupHealth, CatalogFilter, CatalogTotals};
+pub use catalog::{BackupHealth, CatalogFilter, CatalogTotals, HEALTH_CHANNEL};
 pub use download::BackupDownload;
 pub use retention::Retention;
 pub use schedule::{BackupSchedule, CronSchedule, ScheduleForm};
@@ -86,6 +86,9 @@ pub struct Backups {
     scratch: Option<verify::ScratchServer>,
     /// Who may restore: operators (the default) or admins only.
     restore_role: Role,
+    /// Each host's backup health, kept until the next announced change
+    /// of a backup, a verification or a host ([`HEALTH_CHANNEL`]).
+    health: std::sync::Arc<crate::remembered::Remembered<Vec<BackupHealth>>>,
 }
 
 /// What an operator asks of a restore.
@@ -118,6 +121,7 @@ impl Backups {
             jobs,
             scratch: None,
             restore_role: Role::Operator,
+            health: Default::default(),
         }
     }
 

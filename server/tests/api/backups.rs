@@ -403,3 +403,63 @@ async fn a_backup_is_refused_while_another_action_runs_on_the_host(pool: PgPool)
     assert_eq!(finished(&app, running).await.status, JobStatus::Succeeded);
     assert_eq!(app.audit_count("backup.run", "denied").await, 1);
 }
+
+/// The home page keeps each host's backup health in memory, and every
+/// console process forgets it when a backup, a verification or a host
+/// changes (announced by the database).
+#[sqlx::test(migrations = "../migrations")]
+async fn the_home_page_remembers_backup_health_until_a_change_is_announced(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let admin = app.admin().await;
+    let beside = spawn_app_beside(&app).await;
+    let browser = beside.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    // The home page's backups card, empty without hosts (the audit rows
+    // below it name hosts too).
+    let home = || async {
+        let html = browser.get("/").await.text().await.unwrap();
+        html.split("id=\"dashboard-backups\"")
+            .nth(1)
+            .and_then(|card| card.split("</section>").next())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(!home().await.contains("staging"));
+
+    // Registered through the other console: announced, shown here.
+    register_staging(&app, &admin).await;
+    let shows = |name: &'static str| async move {
+        for _ in 0..50 {
+            if home().await.contains(name) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    assert!(shows("staging").await, "the new host's health is on the home page");
+
+    // A change the database does not announce is not seen: the page
+    // shows what it remembers (so it did not ask the database again)…
+    sqlx::query("ALTER TABLE hosts DISABLE TRIGGER hosts_announce_change")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE hosts SET name = 'preprod' WHERE name = 'staging'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE hosts ENABLE TRIGGER hosts_announce_change")
+        .execute(&pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let card = home().await;
+    assert!(card.contains("staging") && !card.contains("preprod"), "remembered");
+    // …until one is.
+    sqlx::query("UPDATE backups SET reason = reason WHERE false")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(shows("preprod").await, "forgotten at the announcement");
+}
