@@ -6,8 +6,9 @@
 //! the rate-limit headers, and faults injected on demand: 429 with
 //! `Retry-After`, 500, a slow answer, a connection dropped.
 //!
-//! The demo uses it when no token is configured (labelled "Linode simulé");
-//! with a token the console talks to the real API and never to it.
+//! Meant also for the demo when no token is configured (labelled "Linode
+//! simulé", not wired yet); with a token the console talks to the real API
+//! and never to it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -99,14 +100,6 @@ impl LinodeDouble {
             action_time,
             limit: 800,
         }
-    }
-
-    /// The demo's account: OC Pizza's production Linode and its staging.
-    pub fn demo() -> Self {
-        let double = Self::new(Duration::from_secs(6));
-        double.add_instance(4_111_111, "ocpizza-prod", "running");
-        double.add_instance(4_222_222, "ocpizza-staging", "running");
-        double
     }
 
     /// Accepts `token` with `scopes` (`*` for every scope).

@@ -15,12 +15,12 @@ use tokio::io::AsyncWriteExt;
 
 use crate::backups::{app_database, backed_up, finished, register_staging, restored, staging_database_alone};
 use crate::helpers::*;
-use crate::own_s3::OwnS3;
+use crate::own_s3::{console_args, OwnS3};
 
 const PREFIX: &str = "console";
 
-async fn spawn_app_on(pool: PgPool, s3: &OwnS3) -> TestApp {
-    let args = s3.console_args(PREFIX);
+async fn spawn_app_on(pool: PgPool, settings: &S3Settings) -> TestApp {
+    let args = console_args(settings);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     spawn_app_with(pool, &args).await
 }
@@ -66,7 +66,7 @@ async fn key_of(app: &TestApp, backup_id: i64) -> String {
 async fn a_backup_goes_to_the_bucket_in_parts_and_restores_from_it_and_a_changed_object_is_refused(pool: PgPool) {
     let _turn = staging_database_alone().await;
     let s3 = OwnS3::start().await;
-    let app = spawn_app_on(pool, &s3).await;
+    let app = spawn_app_on(pool, &s3.settings(PREFIX)).await;
     let admin = app.admin().await;
     let host = register_staging(&app, &admin).await;
     let database = app_database().await;
@@ -132,18 +132,25 @@ async fn a_backup_goes_to_the_bucket_in_parts_and_restores_from_it_and_a_changed
 #[sqlx::test(migrations = "../migrations")]
 async fn a_bucket_out_of_reach_fails_the_backup_with_its_reason_and_leaves_nothing(pool: PgPool) {
     let _turn = staging_database_alone().await;
-    let s3 = OwnS3::start().await;
-    let mut args = s3.console_args(PREFIX);
     // A port where nothing listens.
     let nobody = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let endpoint = args.iter().position(|a| a == "--backup-s3-endpoint").unwrap() + 1;
-    args[endpoint] = format!("http://127.0.0.1:{nobody}");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let app = spawn_app_with(pool, &args).await;
+    let app = spawn_app_on(
+        pool,
+        &S3Settings {
+            bucket: "sauvegardes-ocpizza".into(),
+            prefix: PREFIX.into(),
+            endpoint: Some(format!("http://127.0.0.1:{nobody}")),
+            region: "us-east-1".into(),
+            access_key_id: format!("TEST{}", uuid::Uuid::new_v4().simple()),
+            secret_access_key: domain::secrets::Zeroizing::new(uuid::Uuid::new_v4().simple().to_string()),
+            part_size: S3Settings::SMALLEST_PART,
+        },
+    )
+    .await;
     let admin = app.admin().await;
     let host = register_staging(&app, &admin).await;
 
@@ -178,18 +185,7 @@ async fn a_bucket_out_of_reach_fails_the_backup_with_its_reason_and_leaves_nothi
 #[tokio::test]
 async fn an_upload_cut_short_is_aborted_and_leaves_no_part_in_the_bucket() {
     let s3 = OwnS3::start().await;
-    let args = s3.console_args("");
-    let settings = |i: usize| args[i * 2 + 1].clone();
-    let storage = BackupStorage::s3(S3Settings {
-        bucket: settings(0),
-        prefix: settings(1),
-        endpoint: Some(settings(2)),
-        region: "us-east-1".into(),
-        access_key_id: settings(3),
-        secret_access_key: domain::secrets::Zeroizing::new(settings(4)),
-        part_size: S3Settings::SMALLEST_PART,
-    })
-    .unwrap();
+    let storage = BackupStorage::s3(s3.settings("")).unwrap();
     let key = StorageKey::parse("staging/cut-short.dump.zst.age").unwrap();
     let mut object = storage.create(&key).await.unwrap();
     let chunk: Vec<u8> = (0..1024 * 1024).map(|_| rand::random::<u8>()).collect();

@@ -7,6 +7,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use domain::secrets::Zeroizing;
+use domain::storage::S3Settings;
+
 pub struct OwnS3 {
     pub endpoint: String,
     pub bucket: String,
@@ -64,19 +67,17 @@ impl OwnS3 {
         );
     }
 
-    /// The console's options for this bucket, under `prefix`.
-    pub fn console_args(&self, prefix: &str) -> Vec<String> {
-        [
-            ("--backup-s3-bucket", self.bucket.as_str()),
-            ("--backup-s3-prefix", prefix),
-            ("--backup-s3-endpoint", self.endpoint.as_str()),
-            ("--backup-s3-access-key-id", self.access_key_id.as_str()),
-            ("--backup-s3-secret-access-key", self.secret_access_key.as_str()),
-            ("--backup-s3-part-mib", "5"),
-        ]
-        .into_iter()
-        .flat_map(|(flag, value)| [flag.to_owned(), value.to_owned()])
-        .collect()
+    /// How to reach this bucket, under `prefix` (5 MiB parts: S3's least).
+    pub fn settings(&self, prefix: &str) -> S3Settings {
+        S3Settings {
+            bucket: self.bucket.clone(),
+            prefix: prefix.to_owned(),
+            endpoint: Some(self.endpoint.clone()),
+            region: "us-east-1".into(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: Zeroizing::new(self.secret_access_key.clone()),
+            part_size: S3Settings::SMALLEST_PART,
+        }
     }
 
     /// The bucket's object keys, read with S3's own listing.
@@ -131,6 +132,23 @@ fn values_of(xml: &str, tag: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|rest| rest.split_once(close.as_str()).map(|(value, _)| value.to_owned()))
         .collect()
+}
+
+/// The console's options for the bucket `settings` describe.
+pub fn console_args(settings: &S3Settings) -> Vec<String> {
+    let part_mib = (settings.part_size / (1024 * 1024)).to_string();
+    [
+        ("--backup-s3-bucket", settings.bucket.as_str()),
+        ("--backup-s3-prefix", settings.prefix.as_str()),
+        ("--backup-s3-endpoint", settings.endpoint.as_deref().unwrap_or_default()),
+        ("--backup-s3-region", settings.region.as_str()),
+        ("--backup-s3-access-key-id", settings.access_key_id.as_str()),
+        ("--backup-s3-secret-access-key", settings.secret_access_key.as_str()),
+        ("--backup-s3-part-mib", part_mib.as_str()),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_owned(), value.to_owned()])
+    .collect()
 }
 
 impl Drop for OwnS3 {
