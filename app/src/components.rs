@@ -22,7 +22,7 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
     };
     view! {
         <div class="notice error" role="alert">
-            <p>{locale.t(error.message_key())}</p>
+            <p>{error.text(locale)}</p>
             {request.map(|r| view! { <p class="muted">{r}</p> })}
             {sign_in.then(|| view! { <p><a href="/sign-in" rel="external">{locale.t("sign-in-title")}</a></p> })}
         </div>
@@ -40,7 +40,7 @@ pub fn FieldError(
     view! {
         <p class="field-error" id=id role="alert" aria-live="assertive">
             {move || {
-                error.get().filter(|e| e.field() == Some(field)).map(|e| locale.t(e.message_key()))
+                error.get().filter(|e| e.field() == Some(field)).map(|e| e.text(locale))
             }}
         </p>
     }
@@ -60,7 +60,7 @@ pub fn FormError(
                 error
                     .get()
                     .filter(|e| e.field().is_none_or(|f| !fields.contains(&f)))
-                    .map(|e| locale.t(e.message_key()))
+                    .map(|e| e.text(locale))
             }}
         </p>
     }

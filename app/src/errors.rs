@@ -26,6 +26,11 @@ pub enum AppError {
     /// the server's log under `request_id`, for the operator to quote.
     #[error("remote: {message} (request {request_id})")]
     Remote { message: String, request_id: String },
+    /// The Linode API could not be used or refused: `message` is a
+    /// translation key, `detail` what it quotes (the scope missing, the
+    /// API's own words); never the token.
+    #[error("linode: {message} ({detail})")]
+    Linode { message: String, detail: String },
     #[error("internal error (request {request_id})")]
     Internal { request_id: String },
     /// The request did not reach the server or its answer was unreadable.
@@ -42,10 +47,24 @@ impl AppError {
             AppError::Invalid { message, .. } => message,
             AppError::NotFound => "error-not-found",
             AppError::HostBusy { .. } => "error-host-busy",
-            AppError::Remote { message, .. } => message,
+            AppError::Remote { message, .. } | AppError::Linode { message, .. } => message,
             AppError::Internal { .. } => "error-internal",
             AppError::Transport(_) => "error-transport",
         }
+    }
+
+    /// What the sentence quotes (`{ $detail }`), if anything.
+    pub fn detail(&self) -> &str {
+        match self {
+            AppError::Linode { detail, .. } => detail,
+            _ => "",
+        }
+    }
+
+    /// The sentence shown to the operator, in `locale`.
+    pub fn text(&self, locale: crate::i18n::Locale) -> String {
+        use crate::i18n::Translate;
+        locale.t_with(self.message_key(), &[("detail", self.detail().to_owned().into())])
     }
 
     /// The field the error concerns, if any.
@@ -86,6 +105,13 @@ impl AppError {
                 message: "error-throttled".into(),
             },
             E::HostBusy { job } => AppError::HostBusy { job },
+            E::Linode(linode) => {
+                tracing::warn!(error = %linode, request_id, "the Linode API could not be used or refused");
+                AppError::Linode {
+                    message: linode.message_key().into(),
+                    detail: linode.detail(),
+                }
+            }
             E::Remote(ssh) => {
                 tracing::warn!(error = %ssh, request_id, "a host could not be reached or refused the console");
                 AppError::Remote {

@@ -138,6 +138,7 @@ mod tests {
             include_str!("pages/area.rs"),
             include_str!("pages/hosts.rs"),
             include_str!("pages/host.rs"),
+            include_str!("pages/host_linode.rs"),
             include_str!("pages/job.rs"),
             include_str!("pages/backups.rs"),
             include_str!("../../domain/src/backups/mod.rs"),
@@ -151,6 +152,9 @@ mod tests {
             include_str!("../../domain/src/hosts/host_key.rs"),
             include_str!("../../domain/src/hosts/services.rs"),
             include_str!("../../domain/src/ssh.rs"),
+            include_str!("../../domain/src/linode/token.rs"),
+            include_str!("../../domain/src/linode/instances.rs"),
+            include_str!("../../domain/src/linode/power.rs"),
             include_str!("../../domain/src/jobs/runbook.rs"),
             include_str!("../../domain/src/jobs/runner.rs"),
             include_str!("../../domain/src/passwords.rs"),
@@ -195,6 +199,23 @@ mod tests {
             vocabulary::audit::AuditAction::BackupSchedule,
             vocabulary::audit::AuditAction::BackupPrune,
             vocabulary::audit::AuditAction::BackupScheduleMissed,
+        ] {
+            keys.push(action_key(action.as_str()));
+        }
+        #[cfg(feature = "ssr")]
+        for key in domain::linode::LinodeError::MESSAGE_KEYS {
+            keys.push(key.to_owned());
+        }
+        #[cfg(feature = "ssr")]
+        for state in domain::linode::InstanceStatus::KNOWN {
+            keys.push(format!("linode-state-{state}"));
+        }
+        for action in [
+            vocabulary::audit::AuditAction::LinodeBoot,
+            vocabulary::audit::AuditAction::LinodeShutdown,
+            vocabulary::audit::AuditAction::LinodeReboot,
+            vocabulary::audit::AuditAction::LinodeLink,
+            vocabulary::audit::AuditAction::LinodeToken,
         ] {
             keys.push(action_key(action.as_str()));
         }

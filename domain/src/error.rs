@@ -36,6 +36,9 @@ pub enum DomainError {
     /// A host could not be reached or refused the console (SSH).
     #[error("ssh: {0}")]
     Remote(#[from] crate::ssh::SshError),
+    /// The Linode API could not be used or refused (its words inside).
+    #[error("linode: {0}")]
+    Linode(#[from] crate::linode::LinodeError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("internal: {0}")]

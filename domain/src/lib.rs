@@ -9,7 +9,9 @@
 //! keys, service control), [`jobs`] (runbook actions run as audited jobs,
 //! their output live to every viewer), [`backups`] (database backups streamed
 //! off the host into [`storage`], encrypted and catalogued; restores). The
-//! Linode client, deploys and monitoring slot in beside them: a folder per
+//! [`linode`] area (the API token, each host's instance, power jobs) is
+//! the first to talk to an API rather than a host. Deploys and monitoring
+//! slot in beside them: a folder per
 //! area, its one-command actions in the jobs' runbook (its longer work as a
 //! job plan, like `backups`), its words in the `vocabulary` crate.
 
@@ -59,6 +61,8 @@ pub struct Console {
     pub hosts: hosts::HostDirectory,
     pub jobs: jobs::JobRunner,
     pub backups: backups::Backups,
+    /// The Linode API: the token, each host's instance, power.
+    pub linode: linode::Linode,
     /// The versions the prerequisites check compares with.
     pub required_versions: hosts::RequiredVersions,
 }
@@ -78,7 +82,16 @@ impl Console {
         // `with_backup_storage`), backups go to a directory of the machine's
         // temporary files.
         let storage = storage::BackupStorage::directory(std::env::temp_dir().join("ocpizza-console-backups"));
+        // Until the configuration says otherwise (`with_linode`): the public
+        // API, with its usual timeouts.
+        let api = linode::LinodeApi::new(
+            linode::LinodeApi::PUBLIC,
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(30),
+        )
+        .expect("the public Linode API's address is a URL");
         Self {
+            linode: linode::Linode::new(pool.clone(), secrets.clone(), hosts.clone(), jobs.clone(), api),
             required_versions: hosts::RequiredVersions::default(),
             backups: backups::Backups::new(pool.clone(), storage, secrets.clone(), hosts.clone(), jobs.clone()),
             jobs,
@@ -101,6 +114,20 @@ impl Console {
             self.hosts.clone(),
             self.jobs.clone(),
         );
+        self
+    }
+
+    /// The console calling the Linode API at `api` (and, with no token
+    /// stored, the demo's `simulator`).
+    pub fn with_linode(mut self, api: linode::LinodeApi, simulator: Option<linode::Simulator>) -> Self {
+        self.linode = linode::Linode::new(
+            self.pool.clone(),
+            self.secrets.clone(),
+            self.hosts.clone(),
+            self.jobs.clone(),
+            api,
+        )
+        .with_simulator(simulator);
         self
     }
 

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Parser)]
@@ -92,6 +93,25 @@ pub struct Config {
     /// running backup holds in memory, twice, on its way to the bucket.
     #[arg(long, env = "CONSOLE_BACKUP_S3_PART_MIB", default_value_t = 8, global = true)]
     pub backup_s3_part_mib: usize,
+
+    /// The Linode API the console calls (manual §5.1): its base URL.
+    #[arg(
+        long,
+        env = "CONSOLE_LINODE_API_URL",
+        default_value = "https://api.linode.com/v4/",
+        global = true
+    )]
+    pub linode_api_url: String,
+
+    /// With no Linode token stored, talk to the console's local double of
+    /// the API (the demo: labelled "Linode simulé" everywhere it shows).
+    #[arg(long, env = "CONSOLE_LINODE_SIMULATED", global = true)]
+    pub linode_simulated: bool,
+
+    /// How often a power job asks the API where its event stands, in
+    /// milliseconds.
+    #[arg(long, env = "CONSOLE_LINODE_POLL_MS", default_value_t = 2000, global = true)]
+    pub linode_poll_ms: u64,
 
     /// The master key sealing every secret (64 hex digits). Without it, the
     /// key in <data dir>/master.key is used, generated on first start.
@@ -237,6 +257,21 @@ impl Config {
         // log; its head is checkpointed in the data directory.
         console.audit = console.audit.clone().with_checkpoints(self.audit_checkpoints());
         console.audit.unlock(&console.secrets).await?;
+        let api = domain::linode::LinodeApi::new(
+            &self.linode_api_url,
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(30),
+        )
+        .with_context(|| format!("CONSOLE_LINODE_API_URL: {}", self.linode_api_url))?;
+        let simulator = match self.linode_simulated {
+            true => Some(crate::linode_double::simulator().await?),
+            false => None,
+        };
+        console = console.with_linode(api, simulator);
+        console.linode = console
+            .linode
+            .clone()
+            .with_poll(std::time::Duration::from_millis(self.linode_poll_ms.max(100)));
         console.required_versions = domain::hosts::RequiredVersions {
             nginx: self.required_nginx.clone(),
             gunicorn: self.required_gunicorn.clone(),

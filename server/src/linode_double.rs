@@ -6,9 +6,9 @@
 //! the rate-limit headers, and faults injected on demand: 429 with
 //! `Retry-After`, 500, a slow answer, a connection dropped.
 //!
-//! Meant also for the demo when no token is configured (labelled "Linode
-//! simulé", not wired yet); with a token the console talks to the real API
-//! and never to it.
+//! The demo talks to it while no token is stored (labelled "Linode
+//! simulé": [`simulator`]); with a token the console talks to the
+//! configured API and never to it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,10 @@ pub enum Fault {
     /// The connection is closed without an answer.
     DropConnection,
 }
+
+/// How many answers the double keeps for [`LinodeDouble::served`] (a test's
+/// worth; the demo's double runs for days).
+const SERVED_KEPT: usize = 10_000;
 
 /// An answer the double gave: which operation, its status, its body.
 #[derive(Debug, Clone)]
@@ -252,11 +256,15 @@ impl LinodeDouble {
 
     /// An answer with the headers the live API sends, recorded.
     fn answer(&self, operation: &'static str, status: StatusCode, body: Value) -> Response {
-        self.world().served.push(Served {
-            operation,
-            status: status.as_u16(),
-            body: body.clone(),
-        });
+        let mut world = self.world();
+        if world.served.len() < SERVED_KEPT {
+            world.served.push(Served {
+                operation,
+                status: status.as_u16(),
+                body: body.clone(),
+            });
+        }
+        drop(world);
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert("x-ratelimit-limit", HeaderValue::from(self.limit));
@@ -563,4 +571,23 @@ async fn view_event(State(double): State<LinodeDouble>, headers: HeaderMap, Path
         world.events.iter().find(|e| e.id == id).map(|e| event_json(&double, e))
     })
     .await
+}
+
+/// The demo's Linode: a double on a loopback port with the instances of a
+/// small account (the production server, the staging one), whose token is
+/// made up at start and never leaves the process.
+pub async fn simulator() -> std::io::Result<domain::linode::Simulator> {
+    let double = LinodeDouble::new(Duration::from_secs(6));
+    let token: String = (0..64)
+        .map(|_| char::from(b"0123456789abcdef"[rand::random::<u8>() as usize % 16]))
+        .collect();
+    double.add_token(&token, "*");
+    double.add_instance(24_681_357, "ocpizza-prod", "running");
+    double.add_instance(24_681_358, "ocpizza-staging", "offline");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = double.serve(listener);
+    let api = domain::linode::LinodeApi::new(&base, Duration::from_secs(2), Duration::from_secs(10))
+        .map_err(std::io::Error::other)?;
+    let token = domain::linode::LinodeToken::parse(&token).map_err(std::io::Error::other)?;
+    Ok(domain::linode::Simulator { api, token })
 }

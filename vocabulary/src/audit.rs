@@ -51,6 +51,14 @@ crate::words! {
         HostRegister = "host.register",
         HostRepin = "host.repin",
         JobCancel = "job.cancel",
+        /// Linode (manual §5.1): power actions, each a job following its
+        /// API event; the instance a host is, picked by an admin; the API
+        /// token, entered by an admin (its value never recorded).
+        LinodeBoot = "linode.boot",
+        LinodeLink = "linode.link",
+        LinodeReboot = "linode.reboot",
+        LinodeShutdown = "linode.shutdown",
+        LinodeToken = "linode.token",
         /// A job found running when its console stopped.
         JobInterrupted = "job.interrupted",
         RequestCrossOrigin = "request.cross_origin",
@@ -76,7 +84,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 33] = [
+    const EVER_WRITTEN: [&str; 38] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -99,6 +107,11 @@ mod tests {
         "host.repin",
         "job.cancel",
         "job.interrupted",
+        "linode.boot",
+        "linode.link",
+        "linode.reboot",
+        "linode.shutdown",
+        "linode.token",
         "request.cross_origin",
         "request.forbidden",
         "secrets.rotate_master_key",

@@ -70,6 +70,15 @@ pub enum JobFailure {
     ScratchUnavailable,
     /// The backup did not restore into the scratch database.
     VerifyFailed,
+    /// The Linode API could not be used: no token, a token refused, out of
+    /// reach, or still refusing after its retries. `reason` is the
+    /// client's account of it (the API's own words when it gave some).
+    LinodeUnavailable { reason: String },
+    /// The Linode API refused the action: `reason` is the API's own words
+    /// (`Linode busy.`, a field's complaint).
+    LinodeRefused { reason: String },
+    /// The Linode event the action started ended `failed`.
+    LinodeActionFailed { reason: String },
 }
 
 impl JobFailure {
@@ -93,6 +102,9 @@ impl JobFailure {
             JobFailure::BackupUnreadable => "job-failure-backup-unreadable",
             JobFailure::ScratchUnavailable => "job-failure-scratch-unavailable",
             JobFailure::VerifyFailed => "job-failure-verify-failed",
+            JobFailure::LinodeUnavailable { .. } => "job-failure-linode-unavailable",
+            JobFailure::LinodeRefused { .. } => "job-failure-linode-refused",
+            JobFailure::LinodeActionFailed { .. } => "job-failure-linode-action-failed",
         }
     }
 
@@ -100,6 +112,9 @@ impl JobFailure {
     pub fn arguments(&self) -> Vec<(&'static str, String)> {
         match self {
             JobFailure::SudoWantsPassword { line } => vec![("line", line.clone())],
+            JobFailure::LinodeUnavailable { reason }
+            | JobFailure::LinodeRefused { reason }
+            | JobFailure::LinodeActionFailed { reason } => vec![("reason", reason.clone())],
             _ => Vec::new(),
         }
     }
@@ -124,6 +139,9 @@ impl JobFailure {
             JobFailure::BackupUnreadable => "backup-unreadable",
             JobFailure::ScratchUnavailable => "scratch-unavailable",
             JobFailure::VerifyFailed => "verify-failed",
+            JobFailure::LinodeUnavailable { .. } => "linode-unavailable",
+            JobFailure::LinodeRefused { .. } => "linode-refused",
+            JobFailure::LinodeActionFailed { .. } => "linode-action-failed",
         }
     }
 
@@ -155,6 +173,9 @@ impl JobFailure {
             JobFailure::BackupUnreadable,
             JobFailure::ScratchUnavailable,
             JobFailure::VerifyFailed,
+            JobFailure::LinodeUnavailable { reason: String::new() },
+            JobFailure::LinodeRefused { reason: String::new() },
+            JobFailure::LinodeActionFailed { reason: String::new() },
         ];
         // A new kind fails to compile here until it is listed above.
         for kind in &all {
@@ -175,7 +196,10 @@ impl JobFailure {
                 | JobFailure::BackupTampered
                 | JobFailure::BackupUnreadable
                 | JobFailure::ScratchUnavailable
-                | JobFailure::VerifyFailed => {}
+                | JobFailure::VerifyFailed
+                | JobFailure::LinodeUnavailable { .. }
+                | JobFailure::LinodeRefused { .. }
+                | JobFailure::LinodeActionFailed { .. } => {}
             }
         }
         all

@@ -1,5 +1,6 @@
 //! Tableau de bord: who is signed in, each host's backups (age of the
-//! newest, a warning past 26 hours; RPO and RTO), and the latest events.
+//! newest, a warning past 26 hours; RPO and RTO), each host's Linode and
+//! its state, and the latest events.
 //! Each area adds its own summary here as it lands.
 
 use leptos::prelude::*;
@@ -8,7 +9,9 @@ use crate::api::{newest_audit_rows, use_me};
 use crate::backups_api::backup_health;
 use crate::components::Loading;
 use crate::i18n::{use_locale, Translate};
+use crate::linode_api::linode_of_every_host;
 use crate::pages::backups::BackupHealthFacts;
+use crate::pages::host_linode::state_label;
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -16,6 +19,7 @@ pub fn DashboardPage() -> impl IntoView {
     let me = use_me();
     let recent = Resource::new(|| (), |_| newest_audit_rows());
     let backups = Resource::new(|| (), |_| backup_health());
+    let linodes = Resource::new(|| (), |_| linode_of_every_host());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
         <Suspense fallback=Loading>
@@ -23,9 +27,27 @@ pub fn DashboardPage() -> impl IntoView {
                 let me = me.await.ok().flatten();
                 let recent = recent.await.ok();
                 let backups = backups.await.ok().filter(|hosts| !hosts.is_empty());
+                let linodes = linodes.await.ok().filter(|linodes| !linodes.is_empty());
                 view! {
                     {me.map(|me| view! {
                         <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
+                    })}
+                    {linodes.map(|linodes| view! {
+                        <section class="card" aria-labelledby="linodes-heading" id="dashboard-linodes">
+                            <h2 id="linodes-heading">{locale.t("linode-title")}</h2>
+                            <ul class="services">
+                                {linodes.into_iter().map(|l| {
+                                    let simulated = l.simulated.then(|| view! { " " <span class="badge simulated">{locale.t("linode-simulated")}</span> });
+                                    let state = match &l.instance {
+                                        Some(i) => view! { <span class=format!("state linode-state {}", i.state) data-state=i.state.clone()>{state_label(locale, &i.state)}</span> }.into_any(),
+                                        None => view! { <span class="state unknown">{locale.t("linode-state-unreadable")}</span> }.into_any(),
+                                    };
+                                    view! {
+                                        <li><a href=format!("/server/{}", l.host_id)>{l.label}</a> " : " {state} {simulated}</li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        </section>
                     })}
                     {backups.map(|hosts| view! {
                         <section class="card" aria-labelledby="backups-heading" id="dashboard-backups">

@@ -1,6 +1,6 @@
 //! One host: its identity and pinned key (with the alert when the host
 //! showed another one), the web app's services with their state and the
-//! buttons of manual §5.2, the prerequisites check of §3.1-3.2, its jobs.
+//! buttons of manual §5.2, its Linode (§5.1, `host_linode`), the prerequisites check of §3.1-3.2, its jobs.
 
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -66,6 +66,7 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
         <h1>{summary.name.clone()}</h1>
         {alert}
         <HostFacts summary app_dir control public_key/>
+        <crate::pages::host_linode::LinodeSection host_id/>
         <WebAppSection host_id web_service wsgi_service start run/>
         <PrerequisitesSection prerequisites run/>
         <HostJobs jobs/>

@@ -98,7 +98,7 @@ fn RegisterHostForm() -> impl IntoView {
                     ssh_port: port.get_untracked().trim().parse().unwrap_or(0),
                 });
             }>{locale.t("hosts-read-key")}</button>
-            <p class="field-error" role="alert">{move || read_error.get().map(|e| locale.t(e.message_key()))}</p>
+            <p class="field-error" role="alert">{move || read_error.get().map(|e| e.text(locale))}</p>
             {move || fingerprint().map(|f| view! {
                 <div class="notice" role="status">
                     <p>{locale.t("hosts-fingerprint-intro")}</p>

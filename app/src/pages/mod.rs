@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backups;
 pub mod dashboard;
 pub mod host;
+pub mod host_linode;
 pub mod hosts;
 pub mod job;
 pub mod my_account;

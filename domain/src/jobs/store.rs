@@ -99,4 +99,17 @@ impl JobRunner {
             None => Ok(None),
         }
     }
+
+    /// The mutating job running (or queued) on a host, if any: its number
+    /// and action.
+    #[tracing::instrument(level = "debug", skip(self))]
+    pub async fn running_on(&self, host_id: i64) -> Result<Option<(i64, String)>> {
+        Ok(sqlx::query!(
+            "SELECT id, action FROM jobs WHERE host_id = $1 AND mutating AND status IN ('queued', 'running')",
+            host_id
+        )
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|job| (job.id, job.action)))
+    }
 }

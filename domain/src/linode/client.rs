@@ -52,6 +52,8 @@ impl std::fmt::Debug for LinodeToken {
 /// reasons (its `errors` envelope) are kept.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinodeError {
+    #[error("no Linode API token is stored")]
+    NoToken,
     #[error("the token is malformed (a Linode token is 64 letters and digits)")]
     MalformedToken,
     #[error("the Linode API refused the token (revoked, expired, or mistyped)")]
@@ -360,12 +362,14 @@ impl LinodeApi {
         (base + jitter).min(self.retry.longest_wait)
     }
 
-    /// `Retry-After` when given, else the window's reset when spent, else
-    /// the backoff.
+    /// `Retry-After` when given, else the window's reset when it is spent
+    /// (a 500 in a window with requests left waits the backoff, not the
+    /// window), else the backoff.
     fn wait_after(&self, headers: &HeaderMap, attempt: u32) -> Duration {
         let retry_after = header_number(headers, "retry-after").map(Duration::from_secs);
+        let spent = header_number(headers, "x-ratelimit-remaining") == Some(0);
         retry_after
-            .or_else(|| until_reset(headers))
+            .or_else(|| spent.then(|| until_reset(headers)).flatten())
             .unwrap_or_else(|| self.backoff(attempt))
             .min(self.retry.longest_wait)
     }
@@ -387,6 +391,54 @@ impl LinodeApi {
 }
 
 impl LinodeError {
+    /// The translation key of the sentence staff read (the app's
+    /// `locales/*.ftl`); [`LinodeError::detail`] fills its `{ $detail }`.
+    pub fn message_key(&self) -> &'static str {
+        match self {
+            Self::NoToken => "error-linode-no-token",
+            Self::MalformedToken => "error-linode-token-malformed",
+            Self::TokenRefused => "error-linode-token-refused",
+            Self::MissingScope { .. } => "error-linode-missing-scope",
+            Self::NotFound { .. } => "error-linode-not-found",
+            Self::Refused { .. } => "error-linode-refused",
+            Self::GaveUp { .. } => "error-linode-gave-up",
+            Self::Unreachable(_) => "error-linode-unreachable",
+            Self::TimedOut => "error-linode-timed-out",
+            Self::Unreadable(_) => "error-linode-unreadable",
+        }
+    }
+
+    /// What the sentence quotes: the scope missing, the API's own words.
+    /// Never the token (no error carries it).
+    pub fn detail(&self) -> String {
+        match self {
+            Self::MissingScope { needed } => needed.clone(),
+            Self::NotFound { what } => (*what).to_owned(),
+            Self::Refused { reasons, .. } => reasons.join("; "),
+            Self::GaveUp {
+                status,
+                reasons,
+                attempts,
+            } => format!("{status} × {attempts}: {}", reasons.join("; ")),
+            Self::Unreachable(why) | Self::Unreadable(why) => why.clone(),
+            Self::NoToken | Self::MalformedToken | Self::TokenRefused | Self::TimedOut => String::new(),
+        }
+    }
+
+    /// Every message key, for the test that each one is translated.
+    pub const MESSAGE_KEYS: [&'static str; 10] = [
+        "error-linode-no-token",
+        "error-linode-token-malformed",
+        "error-linode-token-refused",
+        "error-linode-missing-scope",
+        "error-linode-not-found",
+        "error-linode-refused",
+        "error-linode-gave-up",
+        "error-linode-unreachable",
+        "error-linode-timed-out",
+        "error-linode-unreadable",
+    ];
+
     fn naming(self, what: &'static str) -> Self {
         match self {
             Self::NotFound { .. } => Self::NotFound { what },

@@ -1,5 +1,5 @@
-//! Linode API v4 (manual §5.1, §7.1, §8.2): the client the console uses to
-//! power its Linode on and off and follow what the API does, written to
+//! Linode API v4 (manual §5.1, §7.1, §8.2): the console powers its Linode on
+//! and off and follows what the API does, written to
 //! `../shared/linode-api/openapi-subset.yaml` and the rules of its README.
 //!
 //! - [`client`]: bearer token, timeouts, retries (429 and 5xx, honouring
@@ -7,9 +7,128 @@
 //!   into a clear [`LinodeError`], the token's scopes checked.
 //! - [`model`]: what the console reads of instances and events; unknown
 //!   fields are ignored and an unknown state is kept by its word.
+//! - `token`: the API token, sealed in the secret store, checked when an
+//!   admin enters it, never shown again.
+//! - `instances`: which instance a host is (picked by an admin from the
+//!   account's list) and its live state, remembered a few seconds so page
+//!   views do not spend the API's rate limit.
+//! - `power`: boot, shut down, reboot — each a job that follows its event.
+//!
+//! With no token stored and a [`Simulator`] given (the demo), the console
+//! talks to the local double of the API, and says so ("Linode simulé");
+//! once a token is stored it talks to the configured API and never to the
+//! simulator.
 
 pub mod client;
+mod instances;
 pub mod model;
+mod power;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
 
 pub use client::{LinodeApi, LinodeError, LinodeToken, RetryPolicy, TokenCheck};
+pub use instances::HostLinode;
 pub use model::{Event, EventAction, EventStatus, Instance, InstanceStatus};
+pub use power::PowerAction;
+pub use token::TokenState;
+
+use crate::error::Result;
+use crate::hosts::HostDirectory;
+use crate::jobs::JobRunner;
+use crate::secrets::SecretStore;
+
+/// The local double of the API the demo talks to while no token is stored.
+#[derive(Clone, Debug)]
+pub struct Simulator {
+    pub api: LinodeApi,
+    pub token: LinodeToken,
+}
+
+/// The console's Linode: its API, its token, the hosts' instances and the
+/// power jobs.
+#[derive(Clone, Debug)]
+pub struct Linode {
+    pool: PgPool,
+    secrets: SecretStore,
+    hosts: HostDirectory,
+    jobs: JobRunner,
+    api: LinodeApi,
+    simulator: Option<Simulator>,
+    /// How often a job asks where its event stands.
+    poll: Duration,
+    states: Arc<instances::States>,
+}
+
+/// The API to call and the token to call it with.
+#[derive(Clone, Debug)]
+pub(crate) struct Connection {
+    pub api: LinodeApi,
+    pub token: LinodeToken,
+}
+
+impl Linode {
+    /// The console's Linode over `api` (the public API unless configured).
+    pub fn new(pool: PgPool, secrets: SecretStore, hosts: HostDirectory, jobs: JobRunner, api: LinodeApi) -> Self {
+        Self {
+            pool,
+            secrets,
+            hosts,
+            jobs,
+            api,
+            simulator: None,
+            poll: Duration::from_secs(2),
+            states: Default::default(),
+        }
+    }
+
+    /// Talks to `simulator` while no token is stored (the demo).
+    pub fn with_simulator(mut self, simulator: Option<Simulator>) -> Self {
+        self.simulator = simulator;
+        self
+    }
+
+    /// How often a job asks where its event stands (2 s by default).
+    pub fn with_poll(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// Where the console's API calls go, as the page may show it.
+    pub fn api_url(&self) -> &str {
+        self.api.base_url()
+    }
+
+    /// The API and token to use: the stored token with the configured API,
+    /// else the simulator, else a refusal that says a token is needed.
+    pub(crate) async fn connection(&self) -> Result<(Connection, bool)> {
+        if let Some(token) = self.stored_token().await? {
+            return Ok((
+                Connection {
+                    api: self.api.clone(),
+                    token,
+                },
+                false,
+            ));
+        }
+        match &self.simulator {
+            Some(simulator) => Ok((
+                Connection {
+                    api: simulator.api.clone(),
+                    token: simulator.token.clone(),
+                },
+                true,
+            )),
+            None => Err(LinodeError::NoToken.into()),
+        }
+    }
+
+    /// Whether the console talks to the simulator (no token stored and a
+    /// simulator given): every place that shows Linode says so.
+    pub async fn simulated(&self) -> Result<bool> {
+        Ok(self.simulator.is_some() && self.token_state().await?.is_none())
+    }
+}

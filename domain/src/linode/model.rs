@@ -40,6 +40,24 @@ pub enum InstanceStatus {
 }
 
 impl InstanceStatus {
+    /// Every state this version knows, by its word.
+    pub const KNOWN: [&'static str; 14] = [
+        "running",
+        "offline",
+        "booting",
+        "busy",
+        "rebooting",
+        "shutting_down",
+        "provisioning",
+        "deleting",
+        "migrating",
+        "rebuilding",
+        "cloning",
+        "restoring",
+        "stopped",
+        "billing_suspension",
+    ];
+
     pub fn from_word(word: &str) -> Self {
         match word {
             "running" => Self::Running,
@@ -169,6 +187,17 @@ pub enum EventStatus {
 impl EventStatus {
     pub fn ended(self) -> bool {
         matches!(self, Self::Finished | Self::Failed)
+    }
+
+    /// The API's word for it.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Started => "started",
+            Self::Finished => "finished",
+            Self::Failed => "failed",
+            Self::Notification => "notification",
+        }
     }
 }
 

@@ -781,43 +781,6 @@ async fn a_sudo_asking_for_a_password_fails_the_job_at_once_with_the_sudoers_lin
     assert!(page.contains(&line), "{page}");
 }
 
-/// The console's log lines written on this test's thread (the app spawned by
-/// `#[sqlx::test]` runs on the same single-threaded runtime).
-struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl CapturedLog {
-    fn install() -> (Self, tracing::subscriber::DefaultGuard) {
-        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let writer = {
-            let buffer = buffer.clone();
-            move || CapturedLogWriter(buffer.clone())
-        };
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(writer)
-            .finish();
-        (Self(buffer), tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-struct CapturedLogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for CapturedLogWriter {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn an_unreachable_host_is_told_as_a_translated_code_and_the_ssh_details_go_to_the_log(pool: PgPool) {
     let (log, _guard) = CapturedLog::install();

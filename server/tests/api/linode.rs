@@ -11,7 +11,7 @@ use server::linode_double::{Fault, LinodeDouble, Served};
 
 const TOKEN_LEN: usize = 64;
 
-fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     (0..TOKEN_LEN / 32)
         .map(|_| uuid::Uuid::new_v4().simple().to_string())
         .collect()
@@ -306,7 +306,7 @@ fn the_contract_check_refuses_an_answer_that_strays() {
 /// Checks each answer against its operation's schema in the OpenAPI file
 /// (the `200` response, or `default` for an error), and that there were at
 /// least `at_least` of them.
-fn every_answer_keeps_to_the_contract(served: &[Served], at_least: usize) {
+pub(crate) fn every_answer_keeps_to_the_contract(served: &[Served], at_least: usize) {
     assert!(served.len() >= at_least, "{} answers", served.len());
     let spec = openapi();
     for answer in served {

@@ -14,6 +14,7 @@ mod forms;
 mod helpers;
 mod hosts;
 mod linode;
+mod linode_console;
 mod logs;
 mod own_s3;
 mod own_sshd;

@@ -1,0 +1,261 @@
+//! The host page's Linode section (manual §5.1): the instance the host is,
+//! its live state (read again every few seconds while the page is open),
+//! Boot / Shut down (confirmed first) / Reboot for operators, and for
+//! admins the API token (write-only: "set · changed on … by …") and the
+//! instance picked from the account's list. "Linode simulé" wherever the
+//! console talks to its local double.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+use crate::api::{use_me, Role};
+use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
+use crate::i18n::{use_locale, Locale, Translate};
+use crate::linode_api::{
+    linode_section, HostLinodeRow, InstanceRow, LinkLinode, LinodeInstances, LinodePower, LinodeSectionView,
+    SaveLinodeToken, TokenRow,
+};
+
+/// How often the open page reads the state again (the server remembers
+/// it for a few seconds, so this does not spend the API's rate limit).
+const REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The state as staff read it: its translation, or the API's own word
+/// for a state this version does not know.
+pub fn state_label(locale: Locale, state: &str) -> String {
+    let key = format!("linode-state-{state}");
+    if locale.has(&key) {
+        locale.t(&key)
+    } else {
+        state.to_owned()
+    }
+}
+
+#[component]
+pub fn LinodeSection(host_id: i64) -> impl IntoView {
+    let locale = use_locale();
+    let save_token = ServerAction::<SaveLinodeToken>::new();
+    let link = ServerAction::<LinkLinode>::new();
+    let tick = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if let Ok(handle) = set_interval_with_handle(move || tick.update(|t| *t += 1), REFRESH) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    let section = Resource::new(
+        move || (host_id, save_token.version().get(), link.version().get(), tick.get()),
+        |(id, ..)| linode_section(id),
+    );
+    view! {
+        <section class="card wide-card" aria-labelledby="linode-heading" id="linode">
+            <h2 id="linode-heading">{locale.t("linode-title")}</h2>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match section.await {
+                        Ok(view) => view! { <LinodeBody host_id view save_token link/> }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn LinodeBody(
+    host_id: i64,
+    view: LinodeSectionView,
+    save_token: ServerAction<SaveLinodeToken>,
+    link: ServerAction<LinkLinode>,
+) -> impl IntoView {
+    let locale = use_locale();
+    let me = use_me();
+    let LinodeSectionView {
+        simulated,
+        usable,
+        token,
+        linode,
+    } = view;
+    let linked = linode.is_some();
+    view! {
+        {simulated.then(|| view! {
+            <p class="notice simulated" id="linode-simulated"><strong>{locale.t("linode-simulated")}</strong> " — " {locale.t("linode-simulated-hint")}</p>
+        })}
+        {match linode {
+            Some(linode) => view! { <LinodeFacts linode/> }.into_any(),
+            None => view! { <p class="muted" id="linode-not-linked">{locale.t("linode-not-linked")}</p> }.into_any(),
+        }}
+        <Suspense fallback=|| ()>
+            {move || {
+                let token = token.clone();
+                Suspend::new(async move {
+                    let me = me.await.ok().flatten();
+                    let operator = me.as_ref().is_some_and(|m| m.may(Role::Operator));
+                    let admin = me.as_ref().is_some_and(|m| m.may(Role::Admin));
+                    view! {
+                        {(operator && linked).then(|| view! { <PowerButtons host_id/> })}
+                        {(admin && usable).then(|| view! { <PickInstance host_id link open=!linked/> })}
+                        {admin.then(|| view! { <TokenForm token save_token open=!usable/> })}
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+/// The instance and its live state.
+#[component]
+fn LinodeFacts(linode: HostLinodeRow) -> impl IntoView {
+    let locale = use_locale();
+    let HostLinodeRow {
+        linode_id,
+        label,
+        linked,
+        linked_by,
+        instance,
+        error,
+        ..
+    } = linode;
+    let state = match (&instance, &error) {
+        (Some(i), _) => view! {
+            <span class=format!("state linode-state {}", i.state) id="linode-state" data-state=i.state.clone()>{state_label(locale, &i.state)}</span>
+        }
+        .into_any(),
+        (None, Some(error)) => view! {
+            <span class="state unknown" id="linode-state">{locale.t("linode-state-unreadable")}</span>
+            <span class="field-error" role="alert">" — " {error.text(locale)}</span>
+        }
+        .into_any(),
+        (None, None) => view! { <span class="state unknown" id="linode-state">{locale.t("hosts-state-unknown")}</span> }.into_any(),
+    };
+    let instance = instance.unwrap_or_else(|| InstanceRow {
+        id: linode_id,
+        label,
+        region: String::new(),
+        plan: String::new(),
+        ipv4: Vec::new(),
+        state: String::new(),
+    });
+    view! {
+        <dl class="facts" id="linode-facts">
+            <dt>{locale.t("linode-state")}</dt><dd>{state}</dd>
+            <dt>{locale.t("linode-label")}</dt><dd id="linode-label">{instance.label} " " <span class="muted">"#"{instance.id}</span></dd>
+            <dt>{locale.t("linode-region")}</dt><dd>{instance.region}</dd>
+            <dt>{locale.t("linode-plan")}</dt><dd>{instance.plan}</dd>
+            <dt>{locale.t("linode-ipv4")}</dt><dd><code>{instance.ipv4.join(", ")}</code></dd>
+        </dl>
+        <p class="muted">{locale.t_with("linode-linked", &[("at", linked.into()), ("by", linked_by.into())])}</p>
+    }
+}
+
+/// Boot, Shut down (confirmed first: SSH and the site go offline), Reboot;
+/// each opens its job's page.
+#[component]
+fn PowerButtons(host_id: i64) -> impl IntoView {
+    let locale = use_locale();
+    let power = ServerAction::<LinodePower>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = power.value().get() {
+            navigate(&format!("/jobs/{job}"), Default::default());
+        }
+    });
+    let run = move |action: &str| {
+        power.dispatch(LinodePower {
+            host_id,
+            action: action.to_owned(),
+        });
+    };
+    let confirm_shutdown = RwSignal::new(false);
+    let power_error = last_error(power.value());
+    view! {
+        <div class="actions">
+            <button type="button" id="linode-boot" on:click=move |_| run("linode.boot")>{locale.t("linode-boot")}</button>
+            <button type="button" id="linode-reboot" on:click=move |_| run("linode.reboot")>{locale.t("linode-reboot")}</button>
+            <button type="button" class="danger" id="linode-shutdown" on:click=move |_| confirm_shutdown.set(true)>{locale.t("linode-shutdown")}</button>
+        </div>
+        <Show when=move || confirm_shutdown.get()>
+            <div class="notice error confirm" role="alertdialog" aria-labelledby="confirm-shutdown-text">
+                <p id="confirm-shutdown-text">{locale.t("linode-shutdown-confirm")}</p>
+                <button type="button" class="danger" id="confirm-linode-shutdown" on:click=move |_| {
+                    confirm_shutdown.set(false);
+                    run("linode.shutdown");
+                }>{locale.t("linode-shutdown-confirm-yes")}</button>
+                <button type="button" class="secondary" on:click=move |_| confirm_shutdown.set(false)>{locale.t("common-cancel")}</button>
+            </div>
+        </Show>
+        <FormError error=power_error fields=&[] id="linode-power-error"/>
+    }
+}
+
+/// The account's instances, listed on demand, and the one to link.
+#[component]
+fn PickInstance(host_id: i64, link: ServerAction<LinkLinode>, open: bool) -> impl IntoView {
+    let locale = use_locale();
+    let list = ServerAction::<LinodeInstances>::new();
+    let list_error = last_error(list.value());
+    let link_error = last_error(link.value());
+    let instances = move || list.value().get().and_then(|r| r.ok());
+    view! {
+        <details open=open id="linode-pick">
+            <summary>{locale.t("linode-pick")}</summary>
+            <button type="button" class="secondary" id="linode-list" on:click=move |_| { list.dispatch(LinodeInstances {}); }>
+                {locale.t("linode-pick-load")}
+            </button>
+            <FormError error=list_error fields=&[]/>
+            {move || instances().map(|instances| if instances.is_empty() {
+                view! { <p class="muted">{locale.t("linode-pick-none")}</p> }.into_any()
+            } else {
+                view! {
+                    <ActionForm action=link>
+                        <input type="hidden" name="host_id" value=host_id/>
+                        <label for="linode-instance">{locale.t("linode-pick")}</label>
+                        <select id="linode-instance" name="linode_id" aria-describedby="linode-instance-error">
+                            {instances.into_iter().map(|i| {
+                                let text = format!("{} — {} · {} · {} · {}", i.label, i.region, i.plan, i.ipv4.join(", "), state_label(locale, &i.state));
+                                view! { <option value=i.id>{text}</option> }
+                            }).collect_view()}
+                        </select>
+                        <FieldError error=link_error field="linode_id" id="linode-instance-error"/>
+                        <button type="submit" id="linode-link">{locale.t("linode-link")}</button>
+                    </ActionForm>
+                }.into_any()
+            })}
+            <FormError error=link_error fields=&["linode_id"]/>
+        </details>
+    }
+}
+
+/// The API token: its state (never its value) and the form that replaces
+/// it, checked with the API first.
+#[component]
+fn TokenForm(token: Option<TokenRow>, save_token: ServerAction<SaveLinodeToken>, open: bool) -> impl IntoView {
+    let locale = use_locale();
+    let save_error = last_error(save_token.value());
+    let saved = move || matches!(save_token.value().get(), Some(Ok(_)));
+    let state = match token {
+        Some(t) => view! {
+            <span id="linode-token-state">{locale.t_with("linode-token-set", &[("at", t.changed.into()), ("by", t.changed_by.into())])}</span>
+            <span class="muted">" · " {locale.t("linode-token-scopes")} " : " <code>{t.scopes}</code></span>
+        }
+        .into_any(),
+        None => view! { <span id="linode-token-state">{locale.t("linode-token-unset")}</span> }.into_any(),
+    };
+    view! {
+        <details open=open id="linode-token">
+            <summary>{locale.t("linode-token")} " : " {state}</summary>
+            <ActionForm action=save_token>
+                <label for="linode-token-input">{locale.t("linode-token-new")}</label>
+                <input id="linode-token-input" name="token" type="password" autocomplete="off" required
+                    aria-describedby="linode-token-hint linode-token-error"/>
+                <p class="hint" id="linode-token-hint">{locale.t("linode-token-hint")}</p>
+                <FieldError error=save_error field="token" id="linode-token-error"/>
+                <FormError error=save_error fields=&["token"] id="linode-token-refused"/>
+                <button type="submit" id="linode-token-save">{locale.t("linode-token-save")}</button>
+            </ActionForm>
+            <Show when=saved>
+                <p class="notice success" role="status" id="linode-token-saved">{locale.t("linode-token-saved")}</p>
+            </Show>
+        </details>
+    }
+}

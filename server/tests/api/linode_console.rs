@@ -1,0 +1,440 @@
+//! Linode in the console (manual §5.1), against the local double of the
+//! API on a loopback port: the token checked, sealed and never shown
+//! again; the host's instance picked from the account; power as jobs that
+//! follow their event, refused while another action runs and, for a
+//! shutdown, while a backup does. Every answer the double gave is checked
+//! against the OpenAPI file.
+
+use std::time::Duration;
+
+use domain::hosts::KeyChoice;
+use domain::jobs::JobStatus;
+use server::linode_double::LinodeDouble;
+use sqlx::PgPool;
+
+use crate::helpers::*;
+use crate::hosts::{private_key, register};
+use crate::linode::{every_answer_keeps_to_the_contract, new_token};
+
+/// The production instance the tests link the host to.
+const PROD: i64 = 4242;
+
+struct Account {
+    double: LinodeDouble,
+    url: String,
+    /// Every scope the console needs.
+    token: String,
+    /// Read-only on Linodes: the console cannot power anything with it.
+    narrow: String,
+}
+
+async fn account() -> Account {
+    let double = LinodeDouble::new(Duration::from_millis(2500));
+    for n in 0..30 {
+        double.add_instance(1000 + n, &format!("pizzeria-{n:02}"), "running");
+    }
+    double.add_instance(PROD, "ocpizza-prod", "running");
+    let (token, narrow) = (new_token(), new_token());
+    double.add_token(&token, "linodes:read_write events:read_only");
+    double.add_token(&narrow, "linodes:read_only events:read_only");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = double.serve(listener);
+    Account {
+        double,
+        url,
+        token,
+        narrow,
+    }
+}
+
+async fn console_on(pool: PgPool, account: &Account) -> TestApp {
+    spawn_app_with(pool, &["--linode-api-url", &account.url, "--linode-poll-ms", "200"]).await
+}
+
+async fn error_of(response: reqwest::Response) -> app::errors::AppError {
+    let body = response.text().await.unwrap();
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+async fn finished(app: &TestApp, job: i64) -> domain::jobs::Job {
+    for _ in 0..300 {
+        let current = app.console.jobs.job(job).await.unwrap();
+        if current.status.finished() {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("job {job} did not finish within 30 s");
+}
+
+async fn output_of(app: &TestApp, job: i64) -> Vec<String> {
+    app.console
+        .jobs
+        .output_after(job, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|line| line.line)
+        .collect()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_token_is_checked_when_entered_sealed_and_never_shown_again(pool: PgPool) {
+    let (log, _guard) = CapturedLog::install();
+    let account = account().await;
+    let app = console_on(pool.clone(), &account).await;
+    let admin = app.admin().await;
+    app.operator(&admin).await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let save = |token: String| {
+        let browser = &browser;
+        async move {
+            browser
+                .post_form("/api/linode/token", &[("token", token.as_str())])
+                .await
+        }
+    };
+
+    // Bad input: said, nothing stored.
+    let refused = [
+        ("".to_owned(), "error-linode-token-empty"),
+        ("pas un jeton !".to_owned(), "error-linode-token-malformed"),
+    ];
+    for (typed, message) in refused {
+        let error = error_of(save(typed).await).await;
+        assert_eq!(
+            error,
+            app::errors::AppError::Invalid {
+                field: "token".into(),
+                message: message.into()
+            }
+        );
+    }
+    let error = error_of(save(new_token()).await).await;
+    assert_eq!(error.message_key(), "error-linode-token-refused", "{error:?}");
+    let error = error_of(save(account.narrow.clone()).await).await;
+    assert_eq!(
+        (error.message_key(), error.detail()),
+        ("error-linode-missing-scope", "linodes:read_write")
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM linode_token")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "a refused token is not stored");
+
+    // An operator may not set it.
+    let operator = app.browser();
+    operator.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+    let forbidden = operator
+        .post_form("/api/linode/token", &[("token", account.token.as_str())])
+        .await;
+    assert_eq!(forbidden.status(), 403);
+
+    // The good one: stored, shown as who set it and when.
+    let saved = save(account.token.clone()).await;
+    assert!(saved.status().is_success(), "{:?}", saved.text().await);
+    let page = browser.get(&format!("/server/{}", host.id)).await.text().await.unwrap();
+    assert!(page.contains("défini · modifié le"), "{page}");
+    assert!(page.contains(&format!("par {ADMIN}")), "{page}");
+    assert!(!page.contains("Linode simulé"), "a real token is no simulation");
+
+    // Replaced: the old sealed value is gone, one remains.
+    let again = save(account.token.clone()).await;
+    assert!(again.status().is_success());
+    let tokens: i64 = sqlx::query_scalar("SELECT count(*) FROM secrets WHERE purpose = 'linode-token'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(tokens, 1);
+
+    // A power job run with it, so its records exist to be searched.
+    let linked = browser
+        .post_form(
+            "/api/linode/link",
+            &[("host_id", &host.id.to_string()), ("linode_id", &PROD.to_string())],
+        )
+        .await;
+    assert!(linked.status().is_success(), "{:?}", linked.text().await);
+    let started = browser
+        .post_form(
+            "/api/linode/power",
+            &[("host_id", &host.id.to_string()), ("action", "linode.reboot")],
+        )
+        .await;
+    let job: i64 = started.text().await.unwrap().trim().parse().unwrap();
+    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
+
+    // Nowhere: pages, audit, jobs, their output, the log; sealed at rest.
+    let token = account.token.as_str();
+    for page in [
+        format!("/server/{}", host.id),
+        "/".into(),
+        "/audit".into(),
+        format!("/jobs/{job}"),
+    ] {
+        let html = browser.get(&page).await.text().await.unwrap();
+        assert!(!html.contains(token), "{page} shows the token");
+    }
+    let section = browser
+        .post_form("/api/linode/section", &[("host_id", &host.id.to_string())])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        section.contains("linodes:read_write") && !section.contains(token),
+        "{section}"
+    );
+    let everything: String = sqlx::query_scalar(
+        "SELECT concat_ws(' ', (SELECT string_agg(details::text || target, ' ') FROM audit_log),
+                               (SELECT string_agg(lines, ' ') FROM job_output_chunks),
+                               (SELECT string_agg(command_line || coalesce(failure::text, ''), ' ') FROM jobs),
+                               (SELECT string_agg(t::text, ' ') FROM linode_token t),
+                               (SELECT string_agg(l::text, ' ') FROM host_linodes l))",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(everything.contains("linode.reboot") || everything.contains("reboot"));
+    assert!(!everything.contains(token));
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM secrets WHERE purpose = 'linode-token'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!sealed.windows(16).any(|w| w == &token.as_bytes()[..16]));
+    let log = log.text();
+    assert!(log.contains("Linode"), "the refusals were logged:\n{log}");
+    assert!(!log.contains(token), "the log shows the token");
+
+    // Audited: two refusals by the API, two tokens saved; never the value.
+    assert_eq!(app.audit_count("linode.token", "failure").await, 2);
+    assert_eq!(app.audit_count("linode.token", "success").await, 2);
+    every_answer_keeps_to_the_contract(&account.double.served(), 8);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_admin_links_the_instance_and_an_operator_reboots_it_following_its_event(pool: PgPool) {
+    let account = account().await;
+    let app = console_on(pool.clone(), &account).await;
+    let admin = app.admin().await;
+    app.operator(&admin).await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
+    let host_id = host.id.to_string();
+    let admin_browser = app.browser();
+    admin_browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let operator = app.browser();
+    operator.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+
+    // No token: the page says an admin must enter one; power is refused.
+    let page = operator.get(&format!("/server/{host_id}")).await.text().await.unwrap();
+    assert!(page.contains("Aucune instance Linode"), "{page}");
+    let instances = admin_browser.post_form("/api/linode/instances", &[]).await;
+    assert_eq!(error_of(instances).await.message_key(), "error-linode-no-token");
+
+    admin_browser
+        .post_form("/api/linode/token", &[("token", account.token.as_str())])
+        .await;
+    let listed = admin_browser.post_form("/api/linode/instances", &[]).await;
+    let listed: Vec<app::linode_api::InstanceRow> = listed.json().await.unwrap();
+    assert_eq!(listed.len(), 31);
+    assert!(listed.iter().any(|i| i.id == PROD && i.label == "ocpizza-prod"));
+
+    // An instance not on the account, or not a number: said, nothing linked.
+    for typed in ["999", "ocpizza"] {
+        let refused = admin_browser
+            .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", typed)])
+            .await;
+        assert_eq!(
+            error_of(refused).await,
+            app::errors::AppError::Invalid {
+                field: "linode_id".into(),
+                message: "error-linode-instance-unknown".into()
+            }
+        );
+    }
+    let forbidden = operator
+        .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4242")])
+        .await;
+    assert_eq!(forbidden.status(), 403);
+    let linked = admin_browser
+        .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4242")])
+        .await;
+    assert!(linked.status().is_success());
+
+    // The host page and the home page show it, running.
+    for page in [format!("/server/{host_id}"), "/".into()] {
+        let html = operator.get(&page).await.text().await.unwrap();
+        assert!(
+            html.contains("ocpizza-prod") && html.contains("en marche"),
+            "{page}: {html}"
+        );
+    }
+    let calls_before_views = account.double.calls();
+    for _ in 0..20 {
+        operator.get(&format!("/server/{host_id}")).await.text().await.unwrap();
+    }
+    assert!(
+        account.double.calls() - calls_before_views <= 1,
+        "20 page views cost {} API calls",
+        account.double.calls() - calls_before_views
+    );
+
+    // Reboot: a job that follows the event; a second power action meanwhile is refused.
+    let started = operator
+        .post_form(
+            "/api/linode/power",
+            &[("host_id", &host_id), ("action", "linode.reboot")],
+        )
+        .await;
+    assert!(started.status().is_success());
+    let job: i64 = started.text().await.unwrap().trim().parse().unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = operator
+        .post_form("/api/linode/power", &[("host_id", &host_id), ("action", "linode.boot")])
+        .await;
+    assert_eq!(error_of(second).await, app::errors::AppError::HostBusy { job });
+    let during = operator.get(&format!("/server/{host_id}")).await.text().await.unwrap();
+    assert!(
+        during.contains("redémarrage en cours"),
+        "the state read by the job shows: {during}"
+    );
+    let done = finished(&app, job).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.failure);
+    let output = output_of(&app, job).await;
+    let percents: Vec<i64> = output
+        .iter()
+        .filter_map(|line| line.rsplit_once(" · ")?.1.strip_suffix(" %")?.parse().ok())
+        .collect();
+    assert!(percents.len() >= 3, "{output:?}");
+    assert!(percents.windows(2).all(|w| w[0] <= w[1]), "{percents:?}");
+    assert_eq!(percents.last(), Some(&100));
+    assert_eq!(output.last().map(String::as_str), Some("state: running"), "{output:?}");
+    assert_eq!(account.double.status_of(PROD), Some("running"));
+    let job_page = operator.get(&format!("/jobs/{job}")).await.text().await.unwrap();
+    assert!(
+        job_page.contains("redémarrage du Linode") && job_page.contains("100 %"),
+        "{job_page}"
+    );
+
+    // A viewer sees the state, and no button.
+    let viewer_account = app
+        .console
+        .accounts
+        .create(
+            &admin,
+            &Default::default(),
+            "lecteur",
+            domain::accounts::Role::Viewer,
+            "des olives noires et des capres",
+        )
+        .await
+        .unwrap();
+    assert_eq!(viewer_account.role, domain::accounts::Role::Viewer);
+    let viewer = app.browser();
+    viewer.sign_in("lecteur", "des olives noires et des capres").await;
+    let html = viewer.get(&format!("/server/{host_id}")).await.text().await.unwrap();
+    assert!(
+        html.contains("ocpizza-prod") && !html.contains("id=\"linode-reboot\""),
+        "{html}"
+    );
+    let refused = viewer
+        .post_form(
+            "/api/linode/power",
+            &[("host_id", &host_id), ("action", "linode.reboot")],
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+
+    assert_eq!(
+        app.audit_count("linode.reboot", "success").await,
+        2,
+        "started and finished"
+    );
+    assert_eq!(app.audit_count("linode.boot", "denied").await, 1);
+    assert_eq!(app.audit_count("linode.link", "success").await, 1);
+    every_answer_keeps_to_the_contract(&account.double.served(), 10);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_shutdown_is_refused_while_a_backup_runs_and_otherwise_leaves_the_linode_offline(pool: PgPool) {
+    let account = account().await;
+    let app = console_on(pool.clone(), &account).await;
+    let admin = app.admin().await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
+    let host_id = host.id.to_string();
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    browser
+        .post_form("/api/linode/token", &[("token", account.token.as_str())])
+        .await;
+    browser
+        .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4242")])
+        .await;
+
+    // A backup under way on the host (its job row, as a running backup leaves it).
+    let backup_job: i64 = sqlx::query_scalar(
+        "INSERT INTO jobs (host_id, action, mutating, command_line, actor, status, runner, started_at)
+         VALUES ($1, 'backup.run', true, 'pg_dump', 'admin.test', 'running', 1, now()) RETURNING id",
+    )
+    .bind(host.id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let refused = browser
+        .post_form(
+            "/api/linode/power",
+            &[("host_id", &host_id), ("action", "linode.shutdown")],
+        )
+        .await;
+    assert_eq!(
+        error_of(refused).await,
+        app::errors::AppError::Invalid {
+            field: "linode".into(),
+            message: "error-linode-shutdown-during-backup".into()
+        }
+    );
+    assert_eq!(
+        account.double.status_of(PROD),
+        Some("running"),
+        "nothing asked of the API"
+    );
+    assert_eq!(app.audit_count("linode.shutdown", "denied").await, 1);
+    sqlx::query("UPDATE jobs SET status = 'succeeded', finished_at = now() WHERE id = $1")
+        .bind(backup_job)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let started = browser
+        .post_form(
+            "/api/linode/power",
+            &[("host_id", &host_id), ("action", "linode.shutdown")],
+        )
+        .await;
+    let job: i64 = started.text().await.unwrap().trim().parse().unwrap();
+    let done = finished(&app, job).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.failure);
+    assert_eq!(account.double.status_of(PROD), Some("offline"));
+    let page = browser.get(&format!("/server/{host_id}")).await.text().await.unwrap();
+    assert!(page.contains("éteint"), "{page}");
+
+    // An action the API refuses fails the job with the API's words.
+    account.double.inject(&[server::linode_double::Fault::ServerError; 5]);
+    let started = browser
+        .post_form("/api/linode/power", &[("host_id", &host_id), ("action", "linode.boot")])
+        .await;
+    let job: i64 = started.text().await.unwrap().trim().parse().unwrap();
+    let failed = finished(&app, job).await;
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert_eq!(failed.failure.as_ref().map(|f| f.code()), Some("linode-unavailable"));
+    let job_page = browser.get(&format!("/jobs/{job}")).await.text().await.unwrap();
+    assert!(
+        job_page.contains("l&#x27;API Linode n&#x27;a pas pu être utilisée")
+            || job_page.contains("l'API Linode n'a pas pu être utilisée"),
+        "{job_page}"
+    );
+    every_answer_keeps_to_the_contract(&account.double.served(), 6);
+}
