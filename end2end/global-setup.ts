@@ -1,6 +1,7 @@
 // Starts the console (release build) with no DATABASE_URL, so it runs its own
-// private PostgreSQL in a temporary data directory, and reads the one-time
-// setup link from its log.
+// private PostgreSQL in a temporary data directory, and with its simulated
+// Linode (no token stored: the local double of the API, as in the demo);
+// reads the one-time setup link from its log.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -25,7 +26,7 @@ export default async function globalSetup() {
   const port = await freePort();
   const env = { ...process.env, LEPTOS_SITE_ROOT: path.join(root, 'target', 'site'), RUST_LOG: 'info' };
   delete env.DATABASE_URL;
-  const child = spawn(binary, ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(binary, ['--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--linode-simulated', '--linode-poll-ms', '500'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const log = fs.createWriteStream(path.join(__dirname, 'test-results-console.log'));
   const setupLink = await new Promise<string>((resolve, reject) => {
     let buffer = '';

@@ -118,6 +118,14 @@ pub async fn linode_section(host_id: i64) -> Result<LinodeSectionView, AppError>
     })
 }
 
+/// The host's Linode and its state alone: what the open page reads again
+/// every few seconds (the forms beside it are left as they are).
+#[server(endpoint = "linode/state")]
+pub async fn linode_state(host_id: i64) -> Result<Option<HostLinodeRow>, AppError> {
+    let caller = require(Role::Viewer).await?;
+    Ok(caller.console.linode.of_host(host_id).await?.map(HostLinodeRow::from))
+}
+
 /// Every host's Linode, for the home page.
 #[server(endpoint = "linode/every-host")]
 pub async fn linode_of_every_host() -> Result<Vec<HostLinodeRow>, AppError> {

@@ -12,8 +12,8 @@ use crate::api::{use_me, Role};
 use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
 use crate::linode_api::{
-    linode_section, HostLinodeRow, InstanceRow, LinkLinode, LinodeInstances, LinodePower, LinodeSectionView,
-    SaveLinodeToken, TokenRow,
+    linode_section, linode_state, HostLinodeRow, InstanceRow, LinkLinode, LinodeInstances, LinodePower,
+    LinodeSectionView, SaveLinodeToken, TokenRow,
 };
 
 /// How often the open page reads the state again (the server remembers
@@ -36,27 +36,21 @@ pub fn LinodeSection(host_id: i64) -> impl IntoView {
     let locale = use_locale();
     let save_token = ServerAction::<SaveLinodeToken>::new();
     let link = ServerAction::<LinkLinode>::new();
-    let tick = RwSignal::new(0u32);
-    Effect::new(move |_| {
-        if let Ok(handle) = set_interval_with_handle(move || tick.update(|t| *t += 1), REFRESH) {
-            on_cleanup(move || handle.clear());
-        }
-    });
     let section = Resource::new(
-        move || (host_id, save_token.version().get(), link.version().get(), tick.get()),
+        move || (host_id, save_token.version().get(), link.version().get()),
         |(id, ..)| linode_section(id),
     );
     view! {
         <section class="card wide-card" aria-labelledby="linode-heading" id="linode">
             <h2 id="linode-heading">{locale.t("linode-title")}</h2>
-            <Transition fallback=Loading>
+            <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
                     match section.await {
                         Ok(view) => view! { <LinodeBody host_id view save_token link/> }.into_any(),
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </section>
     }
 }
@@ -82,7 +76,7 @@ fn LinodeBody(
             <p class="notice simulated" id="linode-simulated"><strong>{locale.t("linode-simulated")}</strong> " — " {locale.t("linode-simulated-hint")}</p>
         })}
         {match linode {
-            Some(linode) => view! { <LinodeFacts linode/> }.into_any(),
+            Some(first) => view! { <LiveFacts host_id first/> }.into_any(),
             None => view! { <p class="muted" id="linode-not-linked">{locale.t("linode-not-linked")}</p> }.into_any(),
         }}
         <Suspense fallback=|| ()>
@@ -101,6 +95,27 @@ fn LinodeBody(
             }}
         </Suspense>
     }
+}
+
+/// The instance and its state, read again every [`REFRESH`] while the page
+/// is open: the new reading replaces the old in place (no loading state),
+/// and the forms beside it keep what is typed in them.
+#[component]
+fn LiveFacts(host_id: i64, first: HostLinodeRow) -> impl IntoView {
+    let current = RwSignal::new(first);
+    Effect::new(move |_| {
+        let read_again = move || {
+            leptos::task::spawn_local(async move {
+                if let Ok(Some(linode)) = linode_state(host_id).await {
+                    current.set(linode);
+                }
+            })
+        };
+        if let Ok(handle) = set_interval_with_handle(read_again, REFRESH) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    move || view! { <LinodeFacts linode=current.get()/> }
 }
 
 /// The instance and its live state.

@@ -121,6 +121,13 @@ impl Linode {
         asked.map_err(|e| of_linode(&e))?;
         job.say(format!("{} accepted by the Linode API", action.event().word()))
             .await;
+        // The pages show the state the action put the instance in at once
+        // (rebooting, shutting down…), not the one remembered before it.
+        let state = connection.api.instance(&connection.token, linode).await;
+        if let Ok(instance) = &state {
+            job.say(format!("state: {}", instance.status.word())).await;
+        }
+        self.states.remember(linode, state);
         let Some(event) = self
             .follow_event(&job, &connection, linode, &action.event(), since)
             .await?

@@ -311,6 +311,7 @@ async fn an_admin_links_the_instance_and_an_operator_reboots_it_following_its_ev
     assert!(percents.len() >= 3, "{output:?}");
     assert!(percents.windows(2).all(|w| w[0] <= w[1]), "{percents:?}");
     assert_eq!(percents.last(), Some(&100));
+    assert!(output.iter().any(|line| line == "state: rebooting"), "{output:?}");
     assert_eq!(output.last().map(String::as_str), Some("state: running"), "{output:?}");
     assert_eq!(account.double.status_of(PROD), Some("running"));
     let job_page = operator.get(&format!("/jobs/{job}")).await.text().await.unwrap();

@@ -1,0 +1,86 @@
+// Manual §5.1 in a real browser, on the host registered by hosts.spec.ts:
+// the console runs with its simulated Linode (no token: the local double of
+// the API, labelled "Linode simulé"). A malformed token is refused next to
+// its field; an admin lists the account's instances and links one; Reboot
+// opens a job whose output shows the event's percent while the host page,
+// open beside it, shows the state go "rebooting" then "running" on its own.
+import { test, expect, Page } from '@playwright/test';
+
+const ADMIN = 'admin.marie';
+const ADMIN_PASSWORD = 'une pizza au feu de bois';
+
+async function signIn(page: Page) {
+  await page.goto('/sign-in');
+  await page.getByLabel('Identifiant').fill(ADMIN);
+  await page.getByLabel('Mot de passe').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  await page.locator('body[data-hydrated="true"]').waitFor();
+}
+
+async function openHost(page: Page) {
+  await page.goto('/server');
+  await page.getByRole('link', { name: 'staging' }).first().click();
+  await expect(page).toHaveURL(/\/server\/\d+$/);
+  await page.locator('body[data-hydrated="true"]').waitFor();
+}
+
+test('link the simulated Linode, reboot it, follow the state and the percent', async ({ page, context }) => {
+  await signIn(page);
+  await openHost(page);
+  const section = page.locator('#linode');
+  await expect(section.locator('#linode-simulated')).toContainText('Linode simulé');
+  await expect(section.locator('#linode-not-linked')).toBeVisible();
+  await expect(section.locator('#linode-token-state')).toHaveText('non défini');
+
+  // A token that is not one: said next to the field, nothing stored.
+  await section.locator('#linode-token summary').click();
+  await section.getByLabel('Nouveau jeton').fill('pas-un-jeton');
+  await section.locator('#linode-token-save').click();
+  await expect(section.locator('#linode-token-error')).toContainText("Ce n'est pas un jeton Linode");
+  await expect(section.locator('#linode-token-state')).toHaveText('non défini');
+
+  // Pick the instance from the account's list.
+  await section.locator('#linode-list').click();
+  // ocpizza-prod, the simulated account's production instance.
+  await section.getByLabel("Instance Linode de cet hôte").selectOption("24681357");
+  await section.locator('#linode-link').click();
+  await expect(section.locator('#linode-label')).toContainText('ocpizza-prod');
+  await expect(section.locator('#linode-state')).toHaveAttribute('data-state', 'running');
+  await expect(section.locator('#linode-state')).toHaveText('en marche');
+  const hostUrl = page.url();
+
+  // The home page shows it too, simulated.
+  await page.goto('/');
+  await expect(page.locator('#dashboard-linodes')).toContainText('ocpizza-prod');
+  await expect(page.locator('#dashboard-linodes')).toContainText('Linode simulé');
+
+  // Reboot: the job page shows the event's percent; the host page, open
+  // beside it, shows the state move on its own.
+  await page.goto(hostUrl);
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  await page.locator('#linode-reboot').click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  const beside = await context.newPage();
+  await beside.goto(hostUrl);
+  await expect(beside.locator('#linode-state')).toHaveAttribute('data-state', 'rebooting', { timeout: 8_000 });
+  await expect(page.locator('#job-output')).toContainText('state: rebooting');
+  await expect(page.locator('#job-output')).toContainText(/linode_reboot: started · \d+ %/);
+  await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 30_000 });
+  await expect(page.locator('#job-output')).toContainText('linode_reboot: finished · 100 %');
+  await expect(page.locator('#job-output')).toContainText('state: running');
+  await expect(beside.locator('#linode-state')).toHaveAttribute('data-state', 'running', { timeout: 15_000 });
+  await page.screenshot({ path: 'test-results/linode-job.png', fullPage: true });
+  await beside.screenshot({ path: 'test-results/linode-host.png', fullPage: true });
+
+  // Shut down asks first; cancelling changes nothing.
+  await beside.locator('#linode-shutdown').click();
+  await expect(beside.getByText('Arrêter le Linode coupe SSH et met le site hors ligne')).toBeVisible();
+  await beside.getByRole('button', { name: 'Annuler' }).click();
+  await expect(beside.locator('#linode-state')).toHaveAttribute('data-state', 'running');
+
+  // Audited.
+  await page.goto('/audit?actor=' + ADMIN);
+  const table = page.locator('#audit-table');
+  await expect(table.locator('tr', { hasText: 'linode.reboot' }).first()).toContainText('staging');
+  await expect(table.locator('tr', { hasText: 'linode.link' }).first()).toContainText('staging');
+});
