@@ -155,6 +155,7 @@ mod tests {
             include_str!("../../domain/src/linode/token.rs"),
             include_str!("../../domain/src/linode/instances.rs"),
             include_str!("../../domain/src/linode/power.rs"),
+            include_str!("../../domain/src/linode/backups.rs"),
             include_str!("../../domain/src/jobs/runbook.rs"),
             include_str!("../../domain/src/jobs/runner.rs"),
             include_str!("../../domain/src/passwords.rs"),
@@ -216,6 +217,9 @@ mod tests {
             vocabulary::audit::AuditAction::LinodeReboot,
             vocabulary::audit::AuditAction::LinodeLink,
             vocabulary::audit::AuditAction::LinodeToken,
+            vocabulary::audit::AuditAction::LinodeBackupsEnable,
+            vocabulary::audit::AuditAction::LinodeSnapshot,
+            vocabulary::audit::AuditAction::LinodeRestore,
         ] {
             keys.push(action_key(action.as_str()));
         }

@@ -21,6 +21,33 @@ pub struct InstanceRow {
     pub ipv4: Vec<String>,
     /// The API's word for its state (`running`, `shutting_down`, …).
     pub state: String,
+    /// Whether the (billed) Backup service is on.
+    pub backups_enabled: bool,
+}
+
+/// A Linode backup, as the host page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinodeBackupRow {
+    pub id: i64,
+    /// `auto` or `snapshot`.
+    pub kind: String,
+    /// The API's word (`pending`, `running`, `successful`, `failed`, …).
+    pub status: String,
+    pub label: String,
+    pub created: String,
+    pub finished: String,
+    /// Its disks together, in MB.
+    pub size_mb: i64,
+}
+
+/// The host's Linode backups: the automatic ones, the snapshot slot (and
+/// the snapshot under way), or why they could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinodeBackupsView {
+    pub automatic: Vec<LinodeBackupRow>,
+    pub current: Option<LinodeBackupRow>,
+    pub in_progress: Option<LinodeBackupRow>,
+    pub error: Option<AppError>,
 }
 
 /// The stored token, as the page may show it: who set it, when.
@@ -55,6 +82,9 @@ pub struct LinodeSectionView {
     pub usable: bool,
     pub token: Option<TokenRow>,
     pub linode: Option<HostLinodeRow>,
+    /// Its Linode backups, when an instance is linked and its Backup
+    /// service is on.
+    pub backups: Option<LinodeBackupsView>,
 }
 
 #[cfg(feature = "ssr")]
@@ -63,6 +93,7 @@ impl From<domain::linode::Instance> for InstanceRow {
         InstanceRow {
             id: i.id,
             state: i.status.word().to_owned(),
+            backups_enabled: i.backups.enabled,
             label: i.label,
             region: i.region,
             plan: i.plan,
@@ -102,6 +133,99 @@ impl From<domain::linode::HostLinode> for HostLinodeRow {
     }
 }
 
+#[cfg(feature = "ssr")]
+impl From<domain::linode::LinodeBackup> for LinodeBackupRow {
+    fn from(b: domain::linode::LinodeBackup) -> Self {
+        LinodeBackupRow {
+            id: b.id,
+            size_mb: b.size_mb(),
+            kind: b.kind,
+            status: b.status,
+            label: b.label.unwrap_or_default(),
+            created: utc(b.created),
+            finished: b.finished.map(utc).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<domain::linode::BackupsReading> for LinodeBackupsView {
+    fn from(reading: domain::linode::BackupsReading) -> Self {
+        match reading {
+            Ok(list) => LinodeBackupsView {
+                automatic: list.automatic.into_iter().map(LinodeBackupRow::from).collect(),
+                current: list.snapshot.current.map(LinodeBackupRow::from),
+                in_progress: list.snapshot.in_progress.map(LinodeBackupRow::from),
+                error: None,
+            },
+            Err(error) => LinodeBackupsView {
+                automatic: Vec::new(),
+                current: None,
+                in_progress: None,
+                error: Some(AppError::from(domain::DomainError::from(error))),
+            },
+        }
+    }
+}
+
+/// The host's Linode backups (`None`: no instance linked).
+#[server(endpoint = "linode/backups")]
+pub async fn linode_backups(host_id: i64) -> Result<Option<LinodeBackupsView>, AppError> {
+    let caller = require(Role::Viewer).await?;
+    Ok(caller
+        .console
+        .linode
+        .backups_of(host_id)
+        .await?
+        .map(LinodeBackupsView::from))
+}
+
+/// Turns the billed Backup service on (admins): a job, whose page opens.
+#[server(endpoint = "linode/backups/enable")]
+pub async fn enable_linode_backups(host_id: i64) -> Result<i64, AppError> {
+    let caller = require(Role::Admin).await?;
+    let job = caller
+        .console
+        .linode
+        .enable_backups(&caller.operator, &caller.provenance, host_id)
+        .await?;
+    leptos_axum::redirect(&format!("/jobs/{job}"));
+    Ok(job)
+}
+
+/// Takes a snapshot with a label (operators): a job, whose page opens.
+#[server(endpoint = "linode/backups/snapshot")]
+pub async fn take_linode_snapshot(host_id: i64, label: String) -> Result<i64, AppError> {
+    let caller = require(Role::Operator).await?;
+    let job = caller
+        .console
+        .linode
+        .take_snapshot(&caller.operator, &caller.provenance, host_id, &label)
+        .await?;
+    leptos_axum::redirect(&format!("/jobs/{job}"));
+    Ok(job)
+}
+
+/// Restores a backup onto the host's Linode (operators), once the
+/// instance's label is typed: a job, whose page opens.
+#[server(endpoint = "linode/backups/restore")]
+pub async fn restore_linode_backup(host_id: i64, backup_id: i64, label_confirmation: String) -> Result<i64, AppError> {
+    let caller = require(Role::Operator).await?;
+    let job = caller
+        .console
+        .linode
+        .restore_backup(
+            &caller.operator,
+            &caller.provenance,
+            host_id,
+            backup_id,
+            &label_confirmation,
+        )
+        .await?;
+    leptos_axum::redirect(&format!("/jobs/{job}"));
+    Ok(job)
+}
+
 /// The host page's Linode section: the token's state, the host's
 /// instance and its live state (read at most every few seconds).
 #[server(endpoint = "linode/section")]
@@ -110,11 +234,21 @@ pub async fn linode_section(host_id: i64) -> Result<LinodeSectionView, AppError>
     let linode = &caller.console.linode;
     let token = linode.token_state().await?;
     let simulated = linode.simulated().await?;
+    let host_linode = linode.of_host(host_id).await?.map(HostLinodeRow::from);
+    let service_on = host_linode
+        .as_ref()
+        .and_then(|l| l.instance.as_ref())
+        .is_some_and(|i| i.backups_enabled);
+    let backups = match service_on {
+        true => linode.backups_of(host_id).await?.map(LinodeBackupsView::from),
+        false => None,
+    };
     Ok(LinodeSectionView {
         usable: token.is_some() || simulated,
         simulated,
         token: token.map(TokenRow::from),
-        linode: linode.of_host(host_id).await?.map(HostLinodeRow::from),
+        linode: host_linode,
+        backups,
     })
 }
 

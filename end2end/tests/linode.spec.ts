@@ -78,9 +78,34 @@ test('link the simulated Linode, reboot it, follow the state and the percent', a
   await beside.getByRole('button', { name: 'Annuler' }).click();
   await expect(beside.locator('#linode-state')).toHaveAttribute('data-state', 'running');
 
+  // Linode backups (§7.1): the simulated account has the service on, with
+  // its automatic backups. Take a snapshot: it appears in the list.
+  const backups = beside.locator('#linode-backup-list');
+  await expect(backups.locator('tr[data-kind="auto"]')).toHaveCount(3);
+  await expect(beside.getByText('Linode garde un seul instantané')).toBeVisible();
+  await beside.getByLabel("Nom de l'instantané").fill('avant-deploiement');
+  await beside.locator('#linode-snapshot').click();
+  await expect(beside).toHaveURL(/\/jobs\/\d+$/);
+  await expect(beside.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 30_000 });
+  await expect(beside.locator('#job-output')).toContainText('linode_snapshot: finished · 100 %');
+  await beside.goto(hostUrl);
+  const snapshot = beside.locator('#linode-backup-list tr[data-kind="snapshot"]');
+  await expect(snapshot).toContainText('avant-deploiement');
+  await expect(snapshot).toContainText('successful');
+
+  // Restore asks for the instance's label: a wrong one restores nothing.
+  await beside.locator('body[data-hydrated="true"]').waitFor();
+  await snapshot.getByText('Restaurer…').click();
+  await expect(snapshot.getByText("La restauration écrase les disques")).toBeVisible();
+  await snapshot.getByLabel("Pour confirmer, tapez l'étiquette de l'instance").fill('ocpizza-staging');
+  await snapshot.getByRole('button', { name: 'Restaurer cette sauvegarde' }).click();
+  await expect(snapshot).toContainText("Ce n'est pas l'étiquette de l'instance : rien n'a été restauré.");
+  await expect(beside).toHaveURL(hostUrl);
+
   // Audited.
   await page.goto('/audit?actor=' + ADMIN);
   const table = page.locator('#audit-table');
   await expect(table.locator('tr', { hasText: 'linode.reboot' }).first()).toContainText('staging');
   await expect(table.locator('tr', { hasText: 'linode.link' }).first()).toContainText('staging');
+  await expect(table.locator('tr', { hasText: 'linode.snapshot' }).first()).toContainText('staging');
 });

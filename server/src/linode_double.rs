@@ -40,6 +40,10 @@ pub enum Fault {
 /// worth; the demo's double runs for days).
 const SERVED_KEPT: usize = 10_000;
 
+/// Another event runs on the instance: the API answers `Linode busy.`.
+#[derive(Debug)]
+struct Busy;
+
 /// An answer the double gave: which operation, its status, its body.
 #[derive(Debug, Clone)]
 pub struct Served {
@@ -57,6 +61,20 @@ struct Instance {
     plan: String,
     ipv4: String,
     created: OffsetDateTime,
+    backups_enabled: bool,
+}
+
+/// A backup of an instance: automatic, or the one snapshot slot (a new
+/// snapshot replaces the current one once it succeeds).
+#[derive(Debug)]
+struct Backup {
+    id: i64,
+    instance: i64,
+    kind: &'static str,
+    label: Option<String>,
+    status: &'static str,
+    created: OffsetDateTime,
+    finished: Option<OffsetDateTime>,
 }
 
 #[derive(Debug)]
@@ -69,6 +87,8 @@ struct Event {
     started: std::time::Instant,
     /// The instance's state once the event is over.
     then: &'static str,
+    /// The snapshot this event takes, made the current one when it ends.
+    snapshot: Option<i64>,
     done: bool,
 }
 
@@ -76,6 +96,8 @@ struct Event {
 struct World {
     tokens: HashMap<String, String>,
     instances: Vec<Instance>,
+    backups: Vec<Backup>,
+    next_backup: i64,
     events: Vec<Event>,
     next_event: i64,
     faults: VecDeque<Fault>,
@@ -122,7 +144,32 @@ impl LinodeDouble {
             plan: "g6-standard-2".into(),
             ipv4: format!("192.0.2.{n}"),
             created: OffsetDateTime::now_utc() - time::Duration::days(400),
+            backups_enabled: false,
         });
+    }
+
+    /// Turns the Backup service on for instance `id`, with the three
+    /// automatic backups the service keeps (under a day, under a week,
+    /// about two weeks old).
+    pub fn with_automatic_backups(&self, id: i64) {
+        let mut world = self.world();
+        if let Some(instance) = world.instances.iter_mut().find(|i| i.id == id) {
+            instance.backups_enabled = true;
+        }
+        for days in [1, 6, 13] {
+            let created = OffsetDateTime::now_utc() - time::Duration::hours(days * 24 - 3);
+            world.next_backup += 1;
+            let backup = Backup {
+                id: world.next_backup,
+                instance: id,
+                kind: "auto",
+                label: None,
+                status: "successful",
+                created,
+                finished: Some(created + time::Duration::minutes(12)),
+            };
+            world.backups.push(backup);
+        }
     }
 
     /// The next answers are these faults, in order.
@@ -164,6 +211,16 @@ impl LinodeDouble {
         Router::new()
             .route("/v4/linode/instances", get(list_instances))
             .route("/v4/linode/instances/{id}", get(view_instance))
+            .route(
+                "/v4/linode/instances/{id}/backups",
+                get(list_backups).post(take_snapshot),
+            )
+            .route("/v4/linode/instances/{id}/backups/enable", post(enable_backups))
+            .route("/v4/linode/instances/{id}/backups/{backup}", get(view_backup))
+            .route(
+                "/v4/linode/instances/{id}/backups/{backup}/restore",
+                post(restore_backup),
+            )
             .route("/v4/linode/instances/{id}/{verb}", post(power))
             .route("/v4/account/events", get(list_events))
             .route("/v4/account/events/{id}", get(view_event))
@@ -176,14 +233,75 @@ impl LinodeDouble {
 
     /// Ends the events whose time is up, moving their instance's state.
     fn settle(&self, world: &mut World) {
-        let World { events, instances, .. } = world;
+        let World {
+            events,
+            instances,
+            backups,
+            ..
+        } = world;
         for event in events.iter_mut().filter(|e| !e.done) {
             if event.started.elapsed() >= self.action_time {
                 event.done = true;
                 if let Some(instance) = instances.iter_mut().find(|i| i.id == event.instance) {
                     instance.status = event.then;
                 }
+                if let Some(taken) = event.snapshot {
+                    // The single slot: the previous snapshot goes.
+                    backups.retain(|b| !(b.instance == event.instance && b.kind == "snapshot" && b.id != taken));
+                    if let Some(backup) = backups.iter_mut().find(|b| b.id == taken) {
+                        backup.status = "successful";
+                        backup.finished = Some(OffsetDateTime::now_utc());
+                    }
+                }
             }
+        }
+    }
+
+    /// Starts an event on an instance; `Err(Busy)` while another runs on
+    /// it (the caller answers `Linode busy.` once the world is unlocked).
+    fn start_event(
+        &self,
+        world: &mut World,
+        id: i64,
+        action: &'static str,
+        (during, then): (Option<&'static str>, Option<&'static str>),
+        snapshot: Option<i64>,
+    ) -> Result<(), Busy> {
+        if world.events.iter().any(|e| e.instance == id && !e.done) {
+            return Err(Busy);
+        }
+        let instance = world
+            .instances
+            .iter_mut()
+            .find(|i| i.id == id)
+            .expect("a known instance");
+        let then = then.unwrap_or(instance.status);
+        if let Some(during) = during {
+            instance.status = during;
+        }
+        let label = instance.label.clone();
+        world.next_event += 1;
+        let event = Event {
+            id: world.next_event,
+            action,
+            instance: id,
+            label,
+            created: OffsetDateTime::now_utc(),
+            started: std::time::Instant::now(),
+            then,
+            snapshot,
+            done: false,
+        };
+        world.events.push(event);
+        Ok(())
+    }
+
+    /// The answer to an action that starts an event: `body`, or `Linode
+    /// busy.` (called with the world unlocked: answering records it).
+    fn started(&self, operation: &'static str, started: Result<(), Busy>, body: Value) -> Response {
+        match started {
+            Ok(()) => self.ok(operation, body, None),
+            Err(Busy) => self.error(operation, StatusCode::BAD_REQUEST, "Linode busy.", None),
         }
     }
 
@@ -341,8 +459,8 @@ fn instance_json(instance: &Instance) -> Value {
         "specs": {"disk": 81920, "memory": 4096, "vcpus": 2, "gpus": 0, "transfer": 4000},
         "alerts": {"cpu": 180, "io": 10000, "network_in": 10, "network_out": 10, "transfer_quota": 80},
         "backups": {
-            "enabled": false,
-            "available": false,
+            "enabled": instance.backups_enabled,
+            "available": instance.backups_enabled,
             "schedule": {"day": "Scheduling", "window": "Scheduling"}
         },
     })
@@ -470,29 +588,225 @@ async fn power(
         drop(world);
         return double.error(operation, StatusCode::NOT_FOUND, "Not found", None);
     };
-    if world.events.iter().any(|e| e.instance == id && !e.done) {
-        drop(world);
-        return double.error(operation, StatusCode::BAD_REQUEST, "Linode busy.", None);
-    }
-    let instance = world.instances.iter_mut().find(|i| i.id == id).expect("found above");
     // Booting a running Linode, or shutting down an offline one, changes
-    // nothing but still answers {} and logs a quick event, as the API does.
-    instance.status = during;
-    let label = instance.label.clone();
-    world.next_event += 1;
-    let event = Event {
-        id: world.next_event,
-        action,
-        instance: id,
-        label,
-        created: OffsetDateTime::now_utc(),
-        started: std::time::Instant::now(),
-        then,
-        done: false,
-    };
-    world.events.push(event);
+    // nothing but still answers {} and logs an event, as the API does.
+    let started = double.start_event(&mut world, id, action, (Some(during), Some(then)), None);
     drop(world);
-    double.ok(operation, json!({}), None)
+    double.started(operation, started, json!({}))
+}
+
+fn backup_json(backup: &Backup) -> Value {
+    let mut json = json!({
+        "id": backup.id,
+        "type": backup.kind,
+        "status": backup.status,
+        "label": backup.label,
+        "available": backup.status == "successful",
+        "created": api_time(backup.created),
+        "updated": api_time(backup.finished.unwrap_or(backup.created)),
+        "configs": ["My Debian 12 Disk Profile"],
+        "disks": [
+            {"label": "Debian 12 Disk", "size": 81408, "filesystem": "ext4"},
+            {"label": "512 MB Swap Image", "size": 512, "filesystem": "swap"},
+        ],
+    });
+    // `finished` is a date-time in the contract: absent until it is one.
+    if let Some(finished) = backup.finished {
+        json["finished"] = Value::from(api_time(finished));
+    }
+    json
+}
+
+/// The instance `id` names, settled, or the answer to give instead (401,
+/// 403, a fault, 404).
+async fn instance_for(
+    double: &LinodeDouble,
+    headers: &HeaderMap,
+    operation: &'static str,
+    scope: &str,
+    id: &str,
+) -> Result<i64, Response> {
+    double.admit(headers, operation, scope).await?;
+    let mut world = double.world();
+    double.settle(&mut world);
+    let known = id
+        .parse::<i64>()
+        .ok()
+        .filter(|id| world.instances.iter().any(|i| i.id == *id));
+    drop(world);
+    known.ok_or_else(|| double.error(operation, StatusCode::NOT_FOUND, "Not found", None))
+}
+
+async fn list_backups(State(double): State<LinodeDouble>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    const OPERATION: &str = "get-backups";
+    let id = match instance_for(&double, &headers, OPERATION, "linodes:read_only", &id).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let world = double.world();
+    let backups = &world.backups;
+    let of_instance = |kind: &'static str| backups.iter().filter(move |b| b.instance == id && b.kind == kind);
+    let automatic: Vec<Value> = of_instance("auto").map(backup_json).collect();
+    let current = of_instance("snapshot")
+        .find(|b| b.status == "successful")
+        .map(backup_json);
+    let in_progress = of_instance("snapshot")
+        .find(|b| b.status != "successful")
+        .map(backup_json);
+    drop(world);
+    let body = json!({"automatic": automatic, "snapshot": {"current": current, "in_progress": in_progress}});
+    double.ok(OPERATION, body, None)
+}
+
+async fn view_backup(
+    State(double): State<LinodeDouble>,
+    headers: HeaderMap,
+    Path((id, backup)): Path<(String, String)>,
+) -> Response {
+    one(
+        &double,
+        &headers,
+        "get-backup",
+        "linodes:read_only",
+        &backup,
+        |world, backup| {
+            let instance = id.parse::<i64>().ok()?;
+            world
+                .backups
+                .iter()
+                .find(|b| b.id == backup && b.instance == instance)
+                .map(backup_json)
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct SnapshotRequest {
+    label: Option<String>,
+}
+
+async fn take_snapshot(
+    State(double): State<LinodeDouble>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Option<Json<SnapshotRequest>>,
+) -> Response {
+    const OPERATION: &str = "post-snapshot";
+    let id = match instance_for(&double, &headers, OPERATION, "linodes:read_write", &id).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let label = body.and_then(|Json(b)| b.label).unwrap_or_default();
+    if label.is_empty() || label.chars().count() > 255 {
+        return double.error(
+            OPERATION,
+            StatusCode::BAD_REQUEST,
+            "Length must be 1-255 characters",
+            Some("label"),
+        );
+    }
+    let mut world = double.world();
+    if !world.instances.iter().any(|i| i.id == id && i.backups_enabled) {
+        drop(world);
+        return double.error(
+            OPERATION,
+            StatusCode::BAD_REQUEST,
+            "Backups are not enabled for this Linode.",
+            None,
+        );
+    }
+    let backup_id = world.next_backup + 1;
+    if let Err(busy) = double.start_event(&mut world, id, "linode_snapshot", (None, None), Some(backup_id)) {
+        drop(world);
+        return double.started(OPERATION, Err(busy), Value::Null);
+    }
+    world.next_backup = backup_id;
+    let backup = Backup {
+        id: backup_id,
+        instance: id,
+        kind: "snapshot",
+        label: Some(label),
+        status: "pending",
+        created: OffsetDateTime::now_utc(),
+        finished: None,
+    };
+    let body = backup_json(&backup);
+    world.backups.push(backup);
+    drop(world);
+    double.ok(OPERATION, body, None)
+}
+
+async fn enable_backups(State(double): State<LinodeDouble>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    const OPERATION: &str = "post-enable-backups";
+    let id = match instance_for(&double, &headers, OPERATION, "linodes:read_write", &id).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let mut world = double.world();
+    let started = double.start_event(&mut world, id, "backups_enable", (None, None), None);
+    if started.is_ok() {
+        if let Some(instance) = world.instances.iter_mut().find(|i| i.id == id) {
+            instance.backups_enabled = true;
+        }
+    }
+    drop(world);
+    double.started(OPERATION, started, json!({}))
+}
+
+#[derive(Deserialize)]
+struct RestoreRequest {
+    linode_id: Option<i64>,
+}
+
+async fn restore_backup(
+    State(double): State<LinodeDouble>,
+    headers: HeaderMap,
+    Path((id, backup)): Path<(String, String)>,
+    body: Option<Json<RestoreRequest>>,
+) -> Response {
+    const OPERATION: &str = "post-restore-backup";
+    let id = match instance_for(&double, &headers, OPERATION, "linodes:read_write", &id).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let Some(target) = body.and_then(|Json(b)| b.linode_id) else {
+        return double.error(
+            OPERATION,
+            StatusCode::BAD_REQUEST,
+            "linode_id is required",
+            Some("linode_id"),
+        );
+    };
+    let mut world = double.world();
+    let restorable = backup.parse::<i64>().ok().is_some_and(|backup| {
+        world
+            .backups
+            .iter()
+            .any(|b| b.id == backup && b.instance == id && b.status == "successful")
+    });
+    if !restorable {
+        drop(world);
+        return double.error(OPERATION, StatusCode::NOT_FOUND, "Not found", None);
+    }
+    if world.instances.iter().any(|i| i.id == target && i.status != "offline") {
+        drop(world);
+        return double.error(
+            OPERATION,
+            StatusCode::BAD_REQUEST,
+            "Linode must be shut down to restore a backup onto it.",
+            Some("linode_id"),
+        );
+    }
+    let started = double.start_event(
+        &mut world,
+        target,
+        "backups_restore",
+        (Some("restoring"), Some("offline")),
+        None,
+    );
+    drop(world);
+    double.started(OPERATION, started, json!({}))
 }
 
 fn event_json(double: &LinodeDouble, event: &Event) -> Value {
@@ -583,6 +897,7 @@ pub async fn simulator() -> std::io::Result<domain::linode::Simulator> {
         .collect();
     double.add_token(&token, "*");
     double.add_instance(24_681_357, "ocpizza-prod", "running");
+    double.with_automatic_backups(24_681_357);
     double.add_instance(24_681_358, "ocpizza-staging", "offline");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = double.serve(listener);

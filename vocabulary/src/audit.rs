@@ -55,9 +55,14 @@ crate::words! {
         /// API event; the instance a host is, picked by an admin; the API
         /// token, entered by an admin (its value never recorded).
         LinodeBoot = "linode.boot",
+        /// Linode backups (manual §7.1): the billed Backup service turned
+        /// on, a snapshot taken, a backup restored onto the instance.
+        LinodeBackupsEnable = "linode.backups_enable",
         LinodeLink = "linode.link",
         LinodeReboot = "linode.reboot",
+        LinodeRestore = "linode.restore",
         LinodeShutdown = "linode.shutdown",
+        LinodeSnapshot = "linode.snapshot",
         LinodeToken = "linode.token",
         /// A job found running when its console stopped.
         JobInterrupted = "job.interrupted",
@@ -84,7 +89,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 38] = [
+    const EVER_WRITTEN: [&str; 41] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -107,10 +112,13 @@ mod tests {
         "host.repin",
         "job.cancel",
         "job.interrupted",
+        "linode.backups_enable",
         "linode.boot",
         "linode.link",
         "linode.reboot",
+        "linode.restore",
         "linode.shutdown",
+        "linode.snapshot",
         "linode.token",
         "request.cross_origin",
         "request.forbidden",

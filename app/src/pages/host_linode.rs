@@ -12,8 +12,9 @@ use crate::api::{use_me, Role};
 use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
 use crate::linode_api::{
-    linode_section, linode_state, HostLinodeRow, InstanceRow, LinkLinode, LinodeInstances, LinodePower,
-    LinodeSectionView, SaveLinodeToken, TokenRow,
+    linode_section, linode_state, EnableLinodeBackups, HostLinodeRow, InstanceRow, LinkLinode, LinodeBackupRow,
+    LinodeBackupsView, LinodeInstances, LinodePower, LinodeSectionView, RestoreLinodeBackup, SaveLinodeToken,
+    TakeLinodeSnapshot, TokenRow,
 };
 
 /// How often the open page reads the state again (the server remembers
@@ -69,6 +70,7 @@ fn LinodeBody(
         usable,
         token,
         linode,
+        backups,
     } = view;
     let linked = linode.is_some();
     view! {
@@ -81,13 +83,14 @@ fn LinodeBody(
         }}
         <Suspense fallback=|| ()>
             {move || {
-                let token = token.clone();
+                let (token, backups) = (token.clone(), backups.clone());
                 Suspend::new(async move {
                     let me = me.await.ok().flatten();
                     let operator = me.as_ref().is_some_and(|m| m.may(Role::Operator));
                     let admin = me.as_ref().is_some_and(|m| m.may(Role::Admin));
                     view! {
                         {(operator && linked).then(|| view! { <PowerButtons host_id/> })}
+                        {linked.then(|| view! { <LinodeBackups host_id backups operator admin/> })}
                         {(admin && usable).then(|| view! { <PickInstance host_id link open=!linked/> })}
                         {admin.then(|| view! { <TokenForm token save_token open=!usable/> })}
                     }
@@ -150,6 +153,7 @@ fn LinodeFacts(linode: HostLinodeRow) -> impl IntoView {
         plan: String::new(),
         ipv4: Vec::new(),
         state: String::new(),
+        backups_enabled: false,
     });
     view! {
         <dl class="facts" id="linode-facts">
@@ -169,12 +173,7 @@ fn LinodeFacts(linode: HostLinodeRow) -> impl IntoView {
 fn PowerButtons(host_id: i64) -> impl IntoView {
     let locale = use_locale();
     let power = ServerAction::<LinodePower>::new();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(job)) = power.value().get() {
-            navigate(&format!("/jobs/{job}"), Default::default());
-        }
-    });
+    open_job_page(power.value());
     let run = move |action: &str| {
         power.dispatch(LinodePower {
             host_id,
@@ -271,6 +270,174 @@ fn TokenForm(token: Option<TokenRow>, save_token: ServerAction<SaveLinodeToken>,
             <Show when=saved>
                 <p class="notice success" role="status" id="linode-token-saved">{locale.t("linode-token-saved")}</p>
             </Show>
+        </details>
+    }
+}
+
+/// Where a started job goes: its page.
+fn open_job_page<S>(value: S)
+where
+    S: Get<Value = Option<Result<i64, crate::errors::AppError>>> + Send + Sync + 'static,
+{
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = value.get() {
+            navigate(&format!("/jobs/{job}"), Default::default());
+        }
+    });
+}
+
+/// Linode backups (manual §7.1): the Backup service (turned on by an admin,
+/// billed), the automatic backups and the snapshot slot, Take snapshot and
+/// Restore for operators.
+#[component]
+fn LinodeBackups(host_id: i64, backups: Option<LinodeBackupsView>, operator: bool, admin: bool) -> impl IntoView {
+    let locale = use_locale();
+    view! {
+        <section aria-labelledby="linode-backups-heading" id="linode-backups">
+            <h3 id="linode-backups-heading">{locale.t("linode-backups")}</h3>
+            {match backups {
+                Some(list) => view! { <BackupList host_id list operator/> }.into_any(),
+                None => view! { <BackupServiceOff host_id admin/> }.into_any(),
+            }}
+        </section>
+    }
+}
+
+/// The Backup service is off: said, and for an admin the button that turns
+/// it on (after saying it is billed).
+#[component]
+fn BackupServiceOff(host_id: i64, admin: bool) -> impl IntoView {
+    let locale = use_locale();
+    let enable = ServerAction::<EnableLinodeBackups>::new();
+    open_job_page(enable.value());
+    let enable_error = last_error(enable.value());
+    let confirm = RwSignal::new(false);
+    view! {
+        <p class="muted" id="linode-backups-off">{locale.t("linode-backups-off")}</p>
+        {admin.then(|| view! {
+            <button type="button" class="secondary" id="linode-backups-enable" on:click=move |_| confirm.set(true)>
+                {locale.t("linode-backups-enable")}
+            </button>
+            <Show when=move || confirm.get()>
+                <div class="notice confirm" role="alertdialog" aria-labelledby="linode-backups-billed">
+                    <p id="linode-backups-billed">{locale.t("linode-backups-billed")}</p>
+                    <button type="button" id="confirm-linode-backups-enable" on:click=move |_| {
+                        confirm.set(false);
+                        enable.dispatch(EnableLinodeBackups { host_id });
+                    }>{locale.t("linode-backups-enable-yes")}</button>
+                    <button type="button" class="secondary" on:click=move |_| confirm.set(false)>{locale.t("common-cancel")}</button>
+                </div>
+            </Show>
+            <FormError error=enable_error fields=&[]/>
+        })}
+    }
+}
+
+/// The backups, the snapshot form and each backup's restore.
+#[component]
+fn BackupList(host_id: i64, list: LinodeBackupsView, operator: bool) -> impl IntoView {
+    let locale = use_locale();
+    let LinodeBackupsView {
+        automatic,
+        current,
+        in_progress,
+        error,
+    } = list;
+    let rows: Vec<LinodeBackupRow> = automatic.into_iter().chain(current).chain(in_progress).collect();
+    view! {
+        {error.map(|error| view! { <ErrorNotice error/> })}
+        {if rows.is_empty() {
+            view! { <p class="muted">{locale.t("linode-backups-none")}</p> }.into_any()
+        } else {
+            view! {
+                <table id="linode-backup-list">
+                    <thead><tr>
+                        <th scope="col">{locale.t("linode-backup-kind")}</th>
+                        <th scope="col">{locale.t("linode-label")}</th>
+                        <th scope="col">{locale.t("linode-backup-status")}</th>
+                        <th scope="col">{locale.t("linode-backup-created")}</th>
+                        <th scope="col">{locale.t("linode-backup-finished")}</th>
+                        <th scope="col">{locale.t("linode-backup-size")}</th>
+                        <th scope="col"><span class="visually-hidden">{locale.t("linode-restore")}</span></th>
+                    </tr></thead>
+                    <tbody>
+                        {rows.into_iter().map(|b| view! { <BackupRow host_id backup=b operator/> }).collect_view()}
+                    </tbody>
+                </table>
+            }.into_any()
+        }}
+        {operator.then(|| view! { <SnapshotForm host_id/> })}
+    }
+}
+
+#[component]
+fn BackupRow(host_id: i64, backup: LinodeBackupRow, operator: bool) -> impl IntoView {
+    let locale = use_locale();
+    let kind_key = format!("linode-backup-kind-{}", backup.kind);
+    let kind = if locale.has(&kind_key) {
+        locale.t(&kind_key)
+    } else {
+        backup.kind.clone()
+    };
+    let size = format!("{:.1} Go", backup.size_mb as f64 / 1024.0);
+    let restorable = operator && backup.status == "successful";
+    view! {
+        <tr data-backup=backup.id data-kind=backup.kind.clone()>
+            <td>{kind}</td>
+            <td>{backup.label.clone()}</td>
+            <td class="status">{backup.status.clone()}</td>
+            <td>{backup.created.clone()}</td>
+            <td>{backup.finished.clone()}</td>
+            <td>{size}</td>
+            <td>{restorable.then(|| view! { <RestoreForm host_id backup_id=backup.id/> })}</td>
+        </tr>
+    }
+}
+
+/// "Take snapshot": a label; the page says the one slot is replaced.
+#[component]
+fn SnapshotForm(host_id: i64) -> impl IntoView {
+    let locale = use_locale();
+    let snapshot = ServerAction::<TakeLinodeSnapshot>::new();
+    open_job_page(snapshot.value());
+    let snapshot_error = last_error(snapshot.value());
+    view! {
+        <ActionForm action=snapshot attr:id="linode-snapshot-form">
+            <input type="hidden" name="host_id" value=host_id/>
+            <label for="linode-snapshot-label">{locale.t("linode-snapshot-label")}</label>
+            <input id="linode-snapshot-label" name="label" type="text" required maxlength="255"
+                aria-describedby="linode-snapshot-hint linode-snapshot-error"/>
+            <p class="hint" id="linode-snapshot-hint">{locale.t("linode-snapshot-hint")}</p>
+            <FieldError error=snapshot_error field="label" id="linode-snapshot-error"/>
+            <FormError error=snapshot_error fields=&["label"]/>
+            <button type="submit" id="linode-snapshot">{locale.t("linode-snapshot")}</button>
+        </ActionForm>
+    }
+}
+
+/// "Restore…": what gets overwritten, and the instance's label typed in.
+#[component]
+fn RestoreForm(host_id: i64, backup_id: i64) -> impl IntoView {
+    let locale = use_locale();
+    let restore = ServerAction::<RestoreLinodeBackup>::new();
+    open_job_page(restore.value());
+    let restore_error = last_error(restore.value());
+    let input_id = format!("linode-restore-label-{backup_id}");
+    let error_id = format!("linode-restore-error-{backup_id}");
+    view! {
+        <details class="linode-restore">
+            <summary>{locale.t("linode-restore")}</summary>
+            <p class="notice error">{locale.t("linode-restore-warning")}</p>
+            <ActionForm action=restore>
+                <input type="hidden" name="host_id" value=host_id/>
+                <input type="hidden" name="backup_id" value=backup_id/>
+                <label for=input_id.clone()>{locale.t("linode-restore-type-label")}</label>
+                <input id=input_id name="label_confirmation" type="text" required autocomplete="off" aria-describedby=error_id.clone()/>
+                <FieldError error=restore_error field="confirmation" id=error_id/>
+                <FormError error=restore_error fields=&["confirmation"]/>
+                <button type="submit" class="danger">{locale.t("linode-restore-yes")}</button>
+            </ActionForm>
         </details>
     }
 }

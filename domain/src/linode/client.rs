@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::model::{Event, EventAction, Instance, Page};
+use super::model::{Event, EventAction, Instance, LinodeBackup, LinodeBackups, Page};
 
 /// A personal access token, checked for shape (never shown: `Debug` hides it).
 #[derive(Clone)]
@@ -209,6 +209,42 @@ impl LinodeApi {
 
     pub async fn shutdown(&self, token: &LinodeToken, id: i64) -> Result<(), LinodeError> {
         self.power(token, id, "shutdown").await
+    }
+
+    /// The instance's backups: automatic ones and the snapshot slot.
+    pub async fn backups(&self, token: &LinodeToken, id: i64) -> Result<LinodeBackups, LinodeError> {
+        let path = format!("linode/instances/{id}/backups");
+        self.call(token, Method::GET, &path, None, None)
+            .await
+            .map(|(backups, _)| backups)
+            .map_err(|e| e.naming("instance"))
+    }
+
+    /// Turns the (billed) Backup service on.
+    pub async fn enable_backups(&self, token: &LinodeToken, id: i64) -> Result<(), LinodeError> {
+        self.power(token, id, "backups/enable").await
+    }
+
+    /// Takes a snapshot labelled `label` (it replaces the current one once
+    /// it succeeds); the answer is the snapshot, usually `pending`.
+    pub async fn take_snapshot(&self, token: &LinodeToken, id: i64, label: &str) -> Result<LinodeBackup, LinodeError> {
+        let path = format!("linode/instances/{id}/backups");
+        let body = serde_json::json!({ "label": label });
+        self.call(token, Method::POST, &path, None, Some(body))
+            .await
+            .map(|(backup, _)| backup)
+            .map_err(|e| e.naming("instance"))
+    }
+
+    /// Restores `backup` of instance `id` onto that same instance, its
+    /// disks and configs overwritten (the instance must be offline).
+    pub async fn restore_backup(&self, token: &LinodeToken, id: i64, backup: i64) -> Result<(), LinodeError> {
+        let path = format!("linode/instances/{id}/backups/{backup}/restore");
+        let body = serde_json::json!({ "linode_id": id, "overwrite": true });
+        self.call::<serde_json::Value>(token, Method::POST, &path, None, Some(body))
+            .await
+            .map(drop)
+            .map_err(|e| e.naming("backup"))
     }
 
     async fn power(&self, token: &LinodeToken, id: i64, verb: &str) -> Result<(), LinodeError> {

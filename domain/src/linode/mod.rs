@@ -13,12 +13,15 @@
 //!   account's list) and its live state, remembered a few seconds so page
 //!   views do not spend the API's rate limit.
 //! - `power`: boot, shut down, reboot — each a job that follows its event.
+//! - `backups`: the Backup service, its backups and the snapshot slot;
+//!   take a snapshot, restore a backup onto the instance (jobs as well).
 //!
 //! With no token stored and a [`Simulator`] given (the demo), the console
 //! talks to the local double of the API, and says so ("Linode simulé");
 //! once a token is stored it talks to the configured API and never to the
 //! simulator.
 
+mod backups;
 pub mod client;
 mod instances;
 pub mod model;
@@ -30,9 +33,10 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+pub use backups::{BackupsReading, BACKUPS_FRESH, MAX_SNAPSHOT_LABEL};
 pub use client::{LinodeApi, LinodeError, LinodeToken, RetryPolicy, TokenCheck};
-pub use instances::HostLinode;
-pub use model::{Event, EventAction, EventStatus, Instance, InstanceStatus};
+pub use instances::{HostLinode, Reading};
+pub use model::{Event, EventAction, EventStatus, Instance, InstanceStatus, LinodeBackup, LinodeBackups};
 pub use power::PowerAction;
 pub use token::TokenState;
 
@@ -61,6 +65,7 @@ pub struct Linode {
     /// How often a job asks where its event stands.
     poll: Duration,
     states: Arc<instances::States>,
+    backup_lists: Arc<backups::BackupLists>,
 }
 
 /// The API to call and the token to call it with.
@@ -82,6 +87,7 @@ impl Linode {
             simulator: None,
             poll: Duration::from_secs(2),
             states: Default::default(),
+            backup_lists: Default::default(),
         }
     }
 

@@ -16,6 +16,62 @@ pub struct Instance {
     pub plan: String,
     #[serde(default)]
     pub ipv4: Vec<String>,
+    /// The Backup service (billed): whether it is on.
+    #[serde(default)]
+    pub backups: BackupService,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct BackupService {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// A Linode backup: automatic (`auto`, up to three kept by the service) or
+/// the one snapshot slot.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LinodeBackup {
+    pub id: i64,
+    /// `auto` or `snapshot` (the spec's example says `automatic`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `pending`, `running`, `successful`, `failed`, …
+    pub status: String,
+    pub label: Option<String>,
+    #[serde(deserialize_with = "utc")]
+    pub created: OffsetDateTime,
+    /// `null` (or absent) until the backup is done.
+    #[serde(default, deserialize_with = "utc_or_none")]
+    pub finished: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub disks: Vec<BackupDisk>,
+}
+
+impl LinodeBackup {
+    /// The disks' sizes together, in MB.
+    pub fn size_mb(&self) -> i64 {
+        self.disks.iter().map(|d| d.size).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BackupDisk {
+    #[serde(default)]
+    pub size: i64,
+}
+
+/// An instance's backups: the automatic ones and the snapshot slot.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LinodeBackups {
+    #[serde(default)]
+    pub automatic: Vec<LinodeBackup>,
+    pub snapshot: SnapshotSlot,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SnapshotSlot {
+    pub current: Option<LinodeBackup>,
+    pub in_progress: Option<LinodeBackup>,
 }
 
 /// An instance's live state. A state this version does not know (the API
@@ -220,6 +276,12 @@ fn utc<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::
     PrimitiveDateTime::parse(whole, API_TIME)
         .map(PrimitiveDateTime::assume_utc)
         .map_err(serde::de::Error::custom)
+}
+
+fn utc_or_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<OffsetDateTime>, D::Error> {
+    #[derive(Deserialize)]
+    struct Utc(#[serde(deserialize_with = "utc")] OffsetDateTime);
+    Ok(Option::<Utc>::deserialize(deserializer)?.map(|Utc(at)| at))
 }
 
 #[cfg(test)]

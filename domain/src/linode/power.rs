@@ -105,47 +105,77 @@ impl Linode {
     }
 
     async fn power_work(self, job: JobContext, linode: i64, action: PowerAction) -> WorkOutcome {
+        let connection = self.job_connection(&job).await?;
+        let (api, token) = (&connection.api, &connection.token);
+        let ask = async {
+            match action {
+                PowerAction::Boot => api.boot(token, linode).await,
+                PowerAction::Shutdown => api.shutdown(token, linode).await,
+                PowerAction::Reboot => api.reboot(token, linode).await,
+            }
+        };
+        if self
+            .ask_and_follow(&job, &connection, linode, action.event(), ask)
+            .await?
+            .is_none()
+        {
+            return Ok(Ended::Cancelled);
+        }
+        self.read_final_state(&job, &connection, linode).await;
+        Ok(Ended::Exited(Some(0)))
+    }
+
+    /// The connection a job's API calls use; says so in the job's output
+    /// when it is the simulator.
+    pub(super) async fn job_connection(&self, job: &JobContext) -> std::result::Result<Connection, JobFailure> {
         let (connection, simulated) = self.connection().await.map_err(|e| unavailable(&e))?;
         if simulated {
             job.say("Linode simulé (no token stored: the console's local double of the API)".into())
                 .await;
         }
+        Ok(connection)
+    }
+
+    /// Asks the API for an action (`ask`), then follows the event `action`
+    /// it starts on instance `linode` to its end. `None` when the job was
+    /// cancelled meanwhile (the API's action goes on: it cannot be called
+    /// back); an event that ends `failed` fails the job with its message.
+    pub(super) async fn ask_and_follow(
+        &self,
+        job: &JobContext,
+        connection: &Connection,
+        linode: i64,
+        action: EventAction,
+        ask: impl std::future::Future<Output = std::result::Result<(), LinodeError>>,
+    ) -> std::result::Result<Option<Event>, JobFailure> {
         // The API's clock and ours may differ by a little: the event is
         // looked for from a minute before.
         let since = OffsetDateTime::now_utc() - Duration::from_secs(60);
-        let asked = match action {
-            PowerAction::Boot => connection.api.boot(&connection.token, linode).await,
-            PowerAction::Shutdown => connection.api.shutdown(&connection.token, linode).await,
-            PowerAction::Reboot => connection.api.reboot(&connection.token, linode).await,
-        };
-        asked.map_err(|e| of_linode(&e))?;
-        job.say(format!("{} accepted by the Linode API", action.event().word()))
-            .await;
+        ask.await.map_err(|e| of_linode(&e))?;
+        job.say(format!("{} accepted by the Linode API", action.word())).await;
         // The pages show the state the action put the instance in at once
         // (rebooting, shutting down…), not the one remembered before it.
-        let state = connection.api.instance(&connection.token, linode).await;
-        if let Ok(instance) = &state {
-            job.say(format!("state: {}", instance.status.word())).await;
-        }
-        self.states.remember(linode, state);
-        let Some(event) = self
-            .follow_event(&job, &connection, linode, &action.event(), since)
-            .await?
-        else {
+        self.read_final_state(job, connection, linode).await;
+        let Some(event) = self.follow_event(job, connection, linode, &action, since).await? else {
             job.say("no longer followed: the action goes on at Linode".into()).await;
-            return Ok(Ended::Cancelled);
+            return Ok(None);
         };
-        let state = connection.api.instance(&connection.token, linode).await;
-        if let Ok(instance) = &state {
-            job.say(format!("state: {}", instance.status.word())).await;
-        }
-        self.states.remember(linode, state);
         if event.status == super::EventStatus::Failed {
             return Err(JobFailure::LinodeActionFailed {
                 reason: event.message.unwrap_or_else(|| event.action.word().to_owned()),
             });
         }
-        Ok(Ended::Exited(Some(0)))
+        Ok(Some(event))
+    }
+
+    /// Reads the instance's state, says it in the job's output and has the
+    /// pages show it.
+    pub(super) async fn read_final_state(&self, job: &JobContext, connection: &Connection, linode: i64) {
+        let state = connection.api.instance(&connection.token, linode).await;
+        if let Ok(instance) = &state {
+            job.say(format!("state: {}", instance.status.word())).await;
+        }
+        self.states.remember(linode, state);
     }
 
     /// Finds the event `action` the job just started on instance `linode`
@@ -219,7 +249,7 @@ impl Linode {
         }
     }
 
-    async fn of_host_row(&self, host_id: i64) -> Result<Option<i64>> {
+    pub(super) async fn of_host_row(&self, host_id: i64) -> Result<Option<i64>> {
         Ok(
             sqlx::query_scalar!("SELECT linode_id FROM host_linodes WHERE host_id = $1", host_id)
                 .fetch_optional(&self.pool)

@@ -100,6 +100,7 @@ impl Linode {
         tx.commit().await?;
         // States read with another token (or the simulator) are not this one's.
         self.states.forget_all();
+        self.backup_lists.forget_all();
         Ok(state)
     }
 }

@@ -439,3 +439,160 @@ async fn a_shutdown_is_refused_while_a_backup_runs_and_otherwise_leaves_the_lino
     );
     every_answer_keeps_to_the_contract(&account.double.served(), 6);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn linode_backups_are_enabled_by_an_admin_snapshotted_and_restored_after_the_label_is_typed(pool: PgPool) {
+    let account = account().await;
+    let app = console_on(pool.clone(), &account).await;
+    let admin = app.admin().await;
+    app.operator(&admin).await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
+    let host_id = host.id.to_string();
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    browser
+        .post_form("/api/linode/token", &[("token", account.token.as_str())])
+        .await;
+    browser
+        .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4242")])
+        .await;
+    let operator = app.browser();
+    operator.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+    let list = |who: &'static str| {
+        let browser = if who == "admin" { &browser } else { &operator };
+        let host_id = host_id.clone();
+        async move {
+            let answer = browser.post_form("/api/linode/backups", &[("host_id", &host_id)]).await;
+            let view: Option<app::linode_api::LinodeBackupsView> = answer.json().await.unwrap();
+            view.expect("a linked host has a backups view")
+        }
+    };
+    let job_of = |response: reqwest::Response| async move {
+        let text = response.text().await.unwrap();
+        text.trim()
+            .parse::<i64>()
+            .unwrap_or_else(|_| panic!("not a job: {text}"))
+    };
+
+    // The service is off: enabling it is for admins (it is billed).
+    let page = operator.get(&format!("/server/{host_id}")).await.text().await.unwrap();
+    assert!(
+        page.contains("service de sauvegarde Linode n&#x27;est pas activé")
+            || page.contains("service de sauvegarde Linode n'est pas activé"),
+        "{page}"
+    );
+    let forbidden = operator
+        .post_form("/api/linode/backups/enable", &[("host_id", &host_id)])
+        .await;
+    assert_eq!(forbidden.status(), 403);
+    let job = job_of(
+        browser
+            .post_form("/api/linode/backups/enable", &[("host_id", &host_id)])
+            .await,
+    )
+    .await;
+    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
+
+    // A snapshot's label: empty or too long is refused, nothing asked of the API.
+    let calls = account.double.calls();
+    for label in [String::new(), "x".repeat(256), "deux\nlignes".into()] {
+        let refused = operator
+            .post_form(
+                "/api/linode/backups/snapshot",
+                &[("host_id", &host_id), ("label", &label)],
+            )
+            .await;
+        assert_eq!(
+            error_of(refused).await,
+            app::errors::AppError::Invalid {
+                field: "label".into(),
+                message: "error-linode-snapshot-label".into()
+            }
+        );
+    }
+    assert_eq!(account.double.calls(), calls);
+
+    // Two snapshots: the single slot keeps the newest.
+    for label in ["avant-migration", "apres-migration"] {
+        let job = job_of(
+            operator
+                .post_form(
+                    "/api/linode/backups/snapshot",
+                    &[("host_id", &host_id), ("label", label)],
+                )
+                .await,
+        )
+        .await;
+        let done = finished(&app, job).await;
+        assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.failure);
+        let output = output_of(&app, job).await;
+        assert!(
+            output.iter().any(|l| l.contains("linode_snapshot: finished · 100 %")),
+            "{output:?}"
+        );
+        let view = list("operator").await;
+        let current = view.current.expect("the snapshot slot");
+        assert_eq!((current.label.as_str(), current.status.as_str()), (label, "successful"));
+        assert_eq!(view.in_progress, None);
+    }
+    let page = operator.get(&format!("/server/{host_id}")).await.text().await.unwrap();
+    assert!(
+        page.contains("apres-migration") && !page.contains("avant-migration"),
+        "{page}"
+    );
+    let snapshot = list("admin").await.current.unwrap();
+
+    // Restore: the instance's label must be typed; a wrong one changes nothing.
+    let refused = operator
+        .post_form(
+            "/api/linode/backups/restore",
+            &[
+                ("host_id", &host_id),
+                ("backup_id", &snapshot.id.to_string()),
+                ("label_confirmation", "ocpizza-staging"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        error_of(refused).await,
+        app::errors::AppError::Invalid {
+            field: "confirmation".into(),
+            message: "error-linode-restore-confirmation".into()
+        }
+    );
+    assert_eq!(account.double.status_of(PROD), Some("running"));
+    let job = job_of(
+        operator
+            .post_form(
+                "/api/linode/backups/restore",
+                &[
+                    ("host_id", &host_id),
+                    ("backup_id", &snapshot.id.to_string()),
+                    ("label_confirmation", "ocpizza-prod"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    let done = finished(&app, job).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.failure);
+    let output = output_of(&app, job).await;
+    for step in [
+        "linode_shutdown: finished · 100 %",
+        "backups_restore: finished · 100 %",
+        "linode_boot: finished · 100 %",
+    ] {
+        assert!(output.iter().any(|l| l.ends_with(step)), "{step} missing: {output:?}");
+    }
+    assert_eq!(output.last().map(String::as_str), Some("state: running"), "{output:?}");
+    assert_eq!(account.double.status_of(PROD), Some("running"));
+
+    for (action, count) in [
+        ("linode.backups_enable", 2),
+        ("linode.snapshot", 4),
+        ("linode.restore", 2),
+    ] {
+        assert_eq!(app.audit_count(action, "success").await, count, "{action}");
+    }
+    every_answer_keeps_to_the_contract(&account.double.served(), 20);
+}
