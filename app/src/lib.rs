@@ -5,6 +5,7 @@
 pub mod api;
 pub mod audit_query;
 pub mod backups_api;
+pub mod charts;
 pub mod components;
 #[cfg(feature = "ssr")]
 pub mod context;

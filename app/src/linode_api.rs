@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use crate::api::{require, utc, Role};
+use crate::charts::LineChart;
 use crate::errors::AppError;
 use crate::secret_text::SecretText;
 
@@ -50,6 +51,14 @@ pub struct LinodeBackupsView {
     pub error: Option<AppError>,
 }
 
+/// The host's Linode graphs of the last 24 h (CPU, network, disk I/O),
+/// drawn by the server, or why they could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinodeGraphsView {
+    pub charts: Vec<LineChart>,
+    pub error: Option<AppError>,
+}
+
 /// The stored token, as the page may show it: who set it, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRow {
@@ -74,7 +83,7 @@ pub struct HostLinodeRow {
 }
 
 /// The host page's Linode section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinodeSectionView {
     /// No token stored: the console talks to its local double ("Linode simulé").
     pub simulated: bool,
@@ -85,6 +94,8 @@ pub struct LinodeSectionView {
     /// Its Linode backups, when an instance is linked and its Backup
     /// service is on.
     pub backups: Option<LinodeBackupsView>,
+    /// Its graphs, when an instance is linked.
+    pub graphs: Option<LinodeGraphsView>,
 }
 
 #[cfg(feature = "ssr")]
@@ -168,6 +179,55 @@ impl From<domain::linode::BackupsReading> for LinodeBackupsView {
     }
 }
 
+#[cfg(feature = "ssr")]
+impl From<domain::linode::GraphsReading> for LinodeGraphsView {
+    fn from(reading: domain::linode::GraphsReading) -> Self {
+        use crate::charts::{ChartUnit, Series};
+        let stats = match reading {
+            Ok(stats) => stats,
+            Err(error) => {
+                return LinodeGraphsView {
+                    charts: Vec::new(),
+                    error: Some(AppError::from(domain::DomainError::from(error))),
+                }
+            }
+        };
+        let end = [&stats.cpu, &stats.net_in, &stats.net_out, &stats.io]
+            .into_iter()
+            .filter_map(|series| series.last().map(|&(at, _)| at))
+            .max()
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp() * 1000);
+        let series = |name, samples| Series { name, samples };
+        let charts = vec![
+            LineChart::of(
+                "linode-graph-cpu",
+                "linode-graph-cpu",
+                ChartUnit::Percent,
+                &[series("linode-graph-cpu-line", &stats.cpu)],
+                end,
+            ),
+            LineChart::of(
+                "linode-graph-network",
+                "linode-graph-network",
+                ChartUnit::BitsPerSecond,
+                &[
+                    series("linode-graph-net-in", &stats.net_in),
+                    series("linode-graph-net-out", &stats.net_out),
+                ],
+                end,
+            ),
+            LineChart::of(
+                "linode-graph-io",
+                "linode-graph-io",
+                ChartUnit::BlocksPerSecond,
+                &[series("linode-graph-io-line", &stats.io)],
+                end,
+            ),
+        ];
+        LinodeGraphsView { charts, error: None }
+    }
+}
+
 /// The host's Linode backups (`None`: no instance linked).
 #[server(endpoint = "linode/backups")]
 pub async fn linode_backups(host_id: i64) -> Result<Option<LinodeBackupsView>, AppError> {
@@ -243,12 +303,18 @@ pub async fn linode_section(host_id: i64) -> Result<LinodeSectionView, AppError>
         true => linode.backups_of(host_id).await?.map(LinodeBackupsView::from),
         false => None,
     };
+    let readable = host_linode.as_ref().is_some_and(|l| l.instance.is_some());
+    let graphs = match readable {
+        true => linode.graphs_of(host_id).await?.map(LinodeGraphsView::from),
+        false => None,
+    };
     Ok(LinodeSectionView {
         usable: token.is_some() || simulated,
         simulated,
         token: token.map(TokenRow::from),
         linode: host_linode,
         backups,
+        graphs,
     })
 }
 

@@ -1,9 +1,13 @@
-//! What a console process keeps in memory from one change to the next,
-//! for the pages staff open most (the home page's newest audit records, each
-//! host's backup health): what they show changes far less often than it is
-//! looked at.
+//! What a console process keeps in memory for the pages staff open most:
+//! what they show changes far less often than it is looked at.
 //!
-//! The database announces the changes (triggers `NOTIFY` a channel, to
+//! - [`Remembered`]: kept from one change to the next (the home page's
+//!   newest audit records, each host's backup health), for what the
+//!   console's own database holds.
+//! - [`ReadEvery`]: kept a fixed time (a Linode's state, a host's services),
+//!   for what is read elsewhere and changes without telling the console.
+//!
+//! For [`Remembered`], the database announces the changes (triggers `NOTIFY` a channel, to
 //! every console process); whoever hears them (the server's session cache,
 //! which listens to the database already) calls [`Remembered::changed`],
 //! and says with [`Remembered::hearing`] whether it hears them at all.
@@ -11,9 +15,12 @@
 //! request. A value read while a change was announced is not kept, so a
 //! value older than an announcement heard is never shown.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::error::Result;
 
@@ -74,5 +81,163 @@ impl<T> Remembered<T> {
             *kept = Some(value.clone());
         }
         Ok(value)
+    }
+}
+
+/// Values read from elsewhere (an API, a host over SSH), each kept for a
+/// fixed time by key: however many pages show one meanwhile, it is read
+/// once; the callers who find it stale wait for the one reading under way
+/// for that key, not one each. Whoever changes what a value says (a job)
+/// replaces or forgets it at once; other console processes see the change
+/// when their copy ages out.
+#[derive(Debug)]
+pub struct ReadEvery<K, V> {
+    period: Duration,
+    seen: Mutex<HashMap<K, (Instant, V)>>,
+    readings: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+    /// Bumped at every forgetting: a value read while it moved may predate
+    /// the change, and is not kept.
+    forgotten: AtomicU64,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> ReadEvery<K, V> {
+    /// Values kept for `period` each.
+    pub fn new(period: Duration) -> Self {
+        Self {
+            period,
+            seen: Mutex::new(HashMap::new()),
+            readings: Mutex::new(HashMap::new()),
+            forgotten: AtomicU64::new(0),
+        }
+    }
+
+    /// How long a value is kept.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// The value of `key` when read less than a period ago.
+    pub fn fresh(&self, key: &K) -> Option<V> {
+        let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.get(key)
+            .filter(|(at, _)| at.elapsed() < self.period)
+            .map(|(_, value)| value.clone())
+    }
+
+    /// The value of `key`: kept, or read with `read` (once for every caller
+    /// who asks meanwhile) and kept.
+    pub async fn get<F, Fut, E>(&self, key: K, read: F) -> std::result::Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<V, E>>,
+    {
+        if let Some(value) = self.fresh(&key) {
+            return Ok(value);
+        }
+        let reading = self
+            .readings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _turn = reading.lock().await;
+        if let Some(value) = self.fresh(&key) {
+            return Ok(value);
+        }
+        let before = self.forgotten.load(Ordering::SeqCst);
+        let value = read().await?;
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        // Under the lock: forgetting bumps the count before taking it.
+        if self.forgotten.load(Ordering::SeqCst) == before {
+            seen.insert(key, (Instant::now(), value.clone()));
+        }
+        Ok(value)
+    }
+
+    /// `value` is what `key` says from now on.
+    pub fn remember(&self, key: K, value: V) {
+        self.seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, (Instant::now(), value));
+    }
+
+    /// `key` is read again at the next request.
+    pub fn forget(&self, key: &K) {
+        self.forgotten.fetch_add(1, Ordering::SeqCst);
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner).remove(key);
+    }
+
+    /// Every value is read again at its next request.
+    pub fn forget_all(&self) {
+        self.forgotten.fetch_add(1, Ordering::SeqCst);
+        self.seen.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn callers_at_once_cause_one_reading_per_key_and_a_stale_value_is_read_again() {
+        let memory = Arc::new(ReadEvery::<i64, usize>::new(Duration::from_millis(200)));
+        let reads = Arc::new(AtomicUsize::new(0));
+        let read = |memory: Arc<ReadEvery<i64, usize>>, reads: Arc<AtomicUsize>, key: i64| async move {
+            memory
+                .get(key, || async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok::<_, ()>(reads.fetch_add(1, Ordering::SeqCst))
+                })
+                .await
+        };
+        let callers: Vec<_> = (0..20)
+            .map(|i| tokio::spawn(read(memory.clone(), reads.clone(), i % 2)))
+            .collect();
+        for caller in callers {
+            caller.await.unwrap().unwrap();
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 2, "one reading per key");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        read(memory.clone(), reads.clone(), 0).await.unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 3, "a stale value is read again");
+        memory.forget(&0);
+        read(memory.clone(), reads.clone(), 0).await.unwrap();
+        assert_eq!(reads.load(Ordering::SeqCst), 4, "a forgotten value is read again");
+    }
+
+    #[tokio::test]
+    async fn a_value_read_while_it_was_forgotten_is_not_kept() {
+        let memory = Arc::new(ReadEvery::<i64, &str>::new(Duration::from_secs(60)));
+        let (started, start) = tokio::sync::oneshot::channel();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let reading = tokio::spawn({
+            let memory = memory.clone();
+            async move {
+                memory
+                    .get(1, || async {
+                        started.send(()).unwrap();
+                        finished.await.unwrap();
+                        Ok::<_, ()>("before the job")
+                    })
+                    .await
+            }
+        });
+        start.await.unwrap();
+        memory.forget(&1);
+        finish.send(()).unwrap();
+        assert_eq!(reading.await.unwrap(), Ok("before the job"));
+        assert_eq!(memory.fresh(&1), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_reading_is_not_kept() {
+        let memory = ReadEvery::<i64, u8>::new(Duration::from_secs(60));
+        assert!(memory.get(1, || async { Err::<u8, _>("down") }).await.is_err());
+        assert_eq!(memory.get(1, || async { Ok::<_, &str>(7) }).await, Ok(7));
+        assert_eq!(memory.fresh(&1), Some(7));
     }
 }

@@ -4,6 +4,8 @@
 // its field; an admin lists the account's instances and links one; Reboot
 // opens a job whose output shows the event's percent while the host page,
 // open beside it, shows the state go "rebooting" then "running" on its own.
+// A viewer, without JavaScript, reads the state and the graphs drawn by the
+// server, and finds nothing to press.
 import { test, expect, Page } from '@playwright/test';
 
 const ADMIN = 'admin.marie';
@@ -108,4 +110,48 @@ test('link the simulated Linode, reboot it, follow the state and the percent', a
   await expect(table.locator('tr', { hasText: 'linode.reboot' }).first()).toContainText('staging');
   await expect(table.locator('tr', { hasText: 'linode.link' }).first()).toContainText('staging');
   await expect(table.locator('tr', { hasText: 'linode.snapshot' }).first()).toContainText('staging');
+});
+
+test('a viewer reads the state and the graphs without JavaScript, and finds no button', async ({ page, browser }) => {
+  const VIEWER = 'lecteur.linode';
+  const VIEWER_PASSWORD = 'une calzone bien dorée';
+  await signIn(page);
+  await page.goto('/accounts');
+  await page.getByLabel('Identifiant').fill(VIEWER);
+  await page.getByLabel('Rôle').selectOption('viewer');
+  await page.getByLabel('Mot de passe initial').fill(VIEWER_PASSWORD);
+  await page.getByRole('button', { name: 'Créer le compte' }).click();
+  await expect(page.locator(`tr[data-username="${VIEWER}"]`)).toContainText('lecteur');
+  await openHost(page);
+  const hostUrl = page.url();
+
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const viewer = await context.newPage();
+  await viewer.goto('/sign-in');
+  await viewer.getByLabel('Identifiant').fill(VIEWER);
+  await viewer.getByLabel('Mot de passe').fill(VIEWER_PASSWORD);
+  await viewer.getByRole('button', { name: 'Se connecter' }).click();
+  await expect(viewer.locator('#welcome')).toHaveText(`Bonjour ${VIEWER}.`);
+  await viewer.goto(hostUrl);
+  await expect(viewer.locator('#linode-state')).toHaveText('en marche');
+
+  // Graphs (§8.2) drawn by the server: each an image with its name and a
+  // description a screen reader says, axes labelled with their units.
+  const graphs = viewer.locator('#linode-graphs');
+  for (const name of ['Processeur', 'Réseau public (IPv4 et IPv6)', 'Entrées/sorties disque']) {
+    const chart = graphs.getByRole('img', { name, exact: true });
+    await expect(chart).toBeVisible();
+    await expect(chart.locator('polyline').first()).toHaveAttribute('points', /^([\d.]+,[\d.]+ ){250,}/);
+  }
+  await expect(graphs.getByRole('img', { name: 'Processeur', exact: true })).toHaveAccessibleDescription(
+    /moyenne [\d,]+\s%, pic [\d,]+\s% à \d\d:\d\d UTC, dernière mesure/,
+  );
+  await expect(viewer.locator('#linode-graph-network text').first()).toHaveText('0 bit/s');
+  await expect(viewer.locator('#linode-graph-io')).toContainText('Disque');
+  await viewer.screenshot({ path: 'test-results/linode-graphs-without-javascript.png', fullPage: true });
+
+  // Nothing to press: power, snapshots, restores and the token are for others.
+  await expect(viewer.locator('#linode button')).toHaveCount(0);
+  await expect(viewer.locator('#linode input')).toHaveCount(0);
+  await context.close();
 });

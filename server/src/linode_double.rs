@@ -4,7 +4,8 @@
 //! instances whose state moves as the real ones do (`booting` → `running`),
 //! events whose percent progresses with time, tokens with their scopes,
 //! the rate-limit headers, and faults injected on demand: 429 with
-//! `Retry-After`, 500, a slow answer, a connection dropped.
+//! `Retry-After`, 500, a slow answer, a connection dropped. Its graphs
+//! draw a pizzeria's day.
 //!
 //! The demo talks to it while no token is stored (labelled "Linode
 //! simulé": [`simulator`]); with a token the console talks to the
@@ -62,6 +63,9 @@ struct Instance {
     ipv4: String,
     created: OffsetDateTime,
     backups_enabled: bool,
+    /// Whether the API has graphs for it (a new instance has none for its
+    /// first minutes).
+    graphs: bool,
 }
 
 /// A backup of an instance: automatic, or the one snapshot slot (a new
@@ -145,7 +149,16 @@ impl LinodeDouble {
             ipv4: format!("192.0.2.{n}"),
             created: OffsetDateTime::now_utc() - time::Duration::days(400),
             backups_enabled: false,
+            graphs: true,
         });
+    }
+
+    /// Instance `id` has no graphs yet, as a new instance in its first
+    /// minutes: its stats are answered `Stats are unavailable at this time.`
+    pub fn without_graphs(&self, id: i64) {
+        if let Some(instance) = self.world().instances.iter_mut().find(|i| i.id == id) {
+            instance.graphs = false;
+        }
     }
 
     /// Turns the Backup service on for instance `id`, with the three
@@ -221,6 +234,7 @@ impl LinodeDouble {
                 "/v4/linode/instances/{id}/backups/{backup}/restore",
                 post(restore_backup),
             )
+            .route("/v4/linode/instances/{id}/stats", get(stats))
             .route("/v4/linode/instances/{id}/{verb}", post(power))
             .route("/v4/account/events", get(list_events))
             .route("/v4/account/events/{id}", get(view_event))
@@ -656,6 +670,75 @@ async fn list_backups(State(double): State<LinodeDouble>, headers: HeaderMap, Pa
     drop(world);
     let body = json!({"automatic": automatic, "snapshot": {"current": current, "in_progress": in_progress}});
     double.ok(OPERATION, body, None)
+}
+
+async fn stats(State(double): State<LinodeDouble>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    const OPERATION: &str = "get-linode-stats";
+    let id = match instance_for(&double, &headers, OPERATION, "linodes:read_only", &id).await {
+        Ok(id) => id,
+        Err(refused) => return refused,
+    };
+    let instance = {
+        let world = double.world();
+        world
+            .instances
+            .iter()
+            .find(|i| i.id == id)
+            .map(|i| (i.label.clone(), i.graphs))
+    };
+    match instance {
+        Some((label, true)) => double.ok(OPERATION, stats_json(id, &label, OffsetDateTime::now_utc()), None),
+        _ => double.error(
+            OPERATION,
+            StatusCode::BAD_REQUEST,
+            "Stats are unavailable at this time.",
+            None,
+        ),
+    }
+}
+
+/// The last 24 h of 5-minute averages ending at `now`, wrapped in `data`
+/// as the live API sends them: a pizzeria's day (quiet at night, busy at
+/// lunch and at dinner) with a little noise, the same for the same times.
+fn stats_json(id: i64, label: &str, now: OffsetDateTime) -> Value {
+    const STEP_MS: i64 = 300_000;
+    let end = (now.unix_timestamp() * 1000) / STEP_MS * STEP_MS;
+    let bell = |hour: f64, peak: f64, width: f64| (-((hour - peak) / width).powi(2) / 2.0).exp();
+    // Each reading from the time's load (0–1.4) and noise (0–1).
+    let series = |reading: &dyn Fn(f64, f64) -> f64| -> Value {
+        (0..288)
+            .rev()
+            .map(|step| {
+                let at = end - step * STEP_MS;
+                let hour = (at % 86_400_000) as f64 / 3_600_000.0;
+                let load = 0.08 + 0.5 * bell(hour, 12.5, 1.2) + 0.8 * bell(hour, 20.0, 1.5);
+                let noise = (((at / STEP_MS + id) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as f64
+                    / (1u64 << 24) as f64;
+                json!([at, (reading(load, noise) * 100.0).round() / 100.0])
+            })
+            .collect()
+    };
+    let incoming = |load: f64, noise: f64| 40_000.0 + 900_000.0 * load * (0.9 + 0.2 * noise);
+    let none = series(&|_, _| 0.0);
+    json!({
+        "title": format!("linode.com - {label} (linode{id}) - day (5 min avg)"),
+        "data": {
+            "cpu": series(&|load, noise| 100.0 * (0.45 * load + 0.04 * noise)),
+            "io": {"io": series(&|load, noise| 2.0 + 40.0 * load + 3.0 * noise), "swap": none},
+            "netv4": {
+                "in": series(&incoming),
+                "out": series(&|load, noise| 3.0 * incoming(load, noise)),
+                "private_in": none,
+                "private_out": none,
+            },
+            "netv6": {
+                "in": series(&|load, noise| 0.05 * incoming(load, noise)),
+                "out": series(&|load, noise| 0.15 * incoming(load, noise)),
+                "private_in": none,
+                "private_out": none,
+            },
+        },
+    })
 }
 
 async fn view_backup(

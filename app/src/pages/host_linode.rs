@@ -9,12 +9,13 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::{use_me, Role};
+use crate::charts::LineChartFigure;
 use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
 use crate::linode_api::{
     linode_section, linode_state, EnableLinodeBackups, HostLinodeRow, InstanceRow, LinkLinode, LinodeBackupRow,
-    LinodeBackupsView, LinodeInstances, LinodePower, LinodeSectionView, RestoreLinodeBackup, SaveLinodeToken,
-    TakeLinodeSnapshot, TokenRow,
+    LinodeBackupsView, LinodeGraphsView, LinodeInstances, LinodePower, LinodeSectionView, RestoreLinodeBackup,
+    SaveLinodeToken, TakeLinodeSnapshot, TokenRow,
 };
 
 /// How often the open page reads the state again (the server remembers
@@ -71,6 +72,7 @@ fn LinodeBody(
         token,
         linode,
         backups,
+        graphs,
     } = view;
     let linked = linode.is_some();
     view! {
@@ -81,6 +83,7 @@ fn LinodeBody(
             Some(first) => view! { <LiveFacts host_id first/> }.into_any(),
             None => view! { <p class="muted" id="linode-not-linked">{locale.t("linode-not-linked")}</p> }.into_any(),
         }}
+        {graphs.map(|graphs| view! { <LinodeGraphs graphs/> }.into_any())}
         <Suspense fallback=|| ()>
             {move || {
                 let (token, backups) = (token.clone(), backups.clone());
@@ -119,6 +122,24 @@ fn LiveFacts(host_id: i64, first: HostLinodeRow) -> impl IntoView {
         }
     });
     move || view! { <LinodeFacts linode=current.get()/> }
+}
+
+/// The instance's graphs of the last 24 h, drawn by the server (the page
+/// reads them without JavaScript), or why Linode gave none.
+#[component]
+fn LinodeGraphs(graphs: LinodeGraphsView) -> impl IntoView {
+    let locale = use_locale();
+    let LinodeGraphsView { charts, error } = graphs;
+    view! {
+        <section class="linode-graphs" id="linode-graphs" aria-labelledby="linode-graphs-heading">
+            <h3 id="linode-graphs-heading">{locale.t("linode-graphs")}</h3>
+            <p class="muted">{locale.t("linode-graphs-hint")}</p>
+            {error.map(|error| view! { <ErrorNotice error/> })}
+            <div class="charts">
+                {charts.into_iter().map(|chart| view! { <LineChartFigure chart/> }).collect_view()}
+            </div>
+        </section>
+    }
 }
 
 /// The instance and its live state.

@@ -56,6 +56,7 @@ impl HostDirectory {
             .record(&mut tx)
             .await?;
         tx.commit().await?;
+        self.forget_service_states(host_id);
         self.get(host_id).await
     }
 

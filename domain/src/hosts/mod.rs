@@ -13,9 +13,12 @@
 //! - [`services`]: how a host's services are controlled, and their state;
 //! - [`required_versions`]: what the prerequisites check compares with.
 
+use std::sync::Arc;
+
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
+use crate::remembered::ReadEvery;
 use crate::secrets::{SecretId, SecretStore};
 use crate::ssh::{HostKey, SshSettings, SshTarget};
 
@@ -55,11 +58,19 @@ pub struct HostDirectory {
     pool: PgPool,
     secrets: SecretStore,
     ssh: SshSettings,
+    /// Each host's services as last read over SSH, kept
+    /// [`services::SERVICES_FRESH`] (a job on the host forgets them).
+    service_states: Arc<ReadEvery<i64, services::ServiceReading>>,
 }
 
 impl HostDirectory {
     pub fn new(pool: PgPool, secrets: SecretStore, ssh: SshSettings) -> Self {
-        Self { pool, secrets, ssh }
+        Self {
+            pool,
+            secrets,
+            ssh,
+            service_states: Arc::new(ReadEvery::new(services::SERVICES_FRESH)),
+        }
     }
 
     pub fn ssh_settings(&self) -> SshSettings {

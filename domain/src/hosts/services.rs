@@ -2,6 +2,8 @@
 //! controlled (systemd through sudo, or the host's own program) and what
 //! state they are in.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::{Host, HostDirectory, RemotePath, UnitName};
@@ -59,9 +61,17 @@ pub struct ServiceState {
     pub state: String,
 }
 
+/// How long a host's service states are shown without asking the host
+/// again (a job on the host forgets them at once).
+pub const SERVICES_FRESH: Duration = Duration::from_secs(10);
+
+/// A host's services as last read, or why they could not be.
+pub(super) type ServiceReading = Result<Vec<ServiceState>, SshError>;
+
 impl HostDirectory {
-    /// Asks the host for the state of its web and WSGI servers (a read: no
-    /// job, no lock).
+    /// The state of the host's web and WSGI servers (a read: no job, no
+    /// lock), asked over SSH at most every [`SERVICES_FRESH`] however many
+    /// pages show it.
     #[tracing::instrument(skip_all, fields(host = host.name.as_str(), by = %by.username))]
     pub async fn service_states(
         &self,
@@ -69,6 +79,24 @@ impl HostDirectory {
         by: &Operator,
         provenance: &Provenance,
     ) -> Result<Vec<ServiceState>, SshError> {
+        let read = self.read_service_states(host, by, provenance);
+        let states = self
+            .service_states
+            .get(host.id, || async { Ok::<_, std::convert::Infallible>(read.await) })
+            .await;
+        match states {
+            Ok(reading) => reading,
+            Err(never) => match never {},
+        }
+    }
+
+    /// What the host's services say now is read again at the next request
+    /// (a job on the host may have changed it).
+    pub fn forget_service_states(&self, host_id: i64) {
+        self.service_states.forget(&host_id);
+    }
+
+    async fn read_service_states(&self, host: &Host, by: &Operator, provenance: &Provenance) -> ServiceReading {
         let session = self.connect(host, &by.actor(), provenance).await?;
         let mut states = Vec::new();
         for unit in [&host.web_service, &host.wsgi_service] {

@@ -240,6 +240,8 @@ impl JobRunner {
         };
         // The work owns the output's sender: once it ends, the writer drains.
         let outcome = work(context).await;
+        // Whatever the job did, the host's services are read again.
+        self.hosts.forget_service_states(host.id);
         let written = writer
             .await
             .unwrap_or_else(|e| Err(DomainError::Internal(format!("output writer: {e}"))));

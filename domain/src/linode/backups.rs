@@ -9,8 +9,7 @@
 //! at most every [`BACKUPS_FRESH`] whoever looks, and again after each of
 //! these jobs.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{Connection, EventAction, InstanceStatus, Linode, LinodeBackups, LinodeError};
 use crate::accounts::{Operator, Role};
@@ -28,56 +27,22 @@ pub const MAX_SNAPSHOT_LABEL: usize = 255;
 /// An instance's backups as the API last listed them, or why it did not.
 pub type BackupsReading = std::result::Result<LinodeBackups, LinodeError>;
 
-/// The lists read, by instance id.
-#[derive(Debug, Default)]
-pub(super) struct BackupLists {
-    seen: std::sync::Mutex<HashMap<i64, (Instant, BackupsReading)>>,
-    reading: tokio::sync::Mutex<()>,
-}
-
-impl BackupLists {
-    fn fresh(&self, id: i64) -> Option<BackupsReading> {
-        let seen = self.seen.lock().expect("backup lists lock");
-        seen.get(&id)
-            .filter(|(at, _)| at.elapsed() < BACKUPS_FRESH)
-            .map(|(_, list)| list.clone())
-    }
-
-    pub(super) fn forget(&self, id: i64) {
-        self.seen.lock().expect("backup lists lock").remove(&id);
-    }
-
-    pub(super) fn forget_all(&self) {
-        self.seen.lock().expect("backup lists lock").clear();
-    }
-}
-
 impl Linode {
     /// The host's Linode backups (`None`: no instance linked to the host).
     pub async fn backups_of(&self, host_id: i64) -> Result<Option<BackupsReading>> {
         let Some(linode) = self.of_host_row(host_id).await? else {
             return Ok(None);
         };
-        if let Some(list) = self.backup_lists.fresh(linode) {
-            return Ok(Some(list));
-        }
-        let _reading = self.backup_lists.reading.lock().await;
-        if let Some(list) = self.backup_lists.fresh(linode) {
-            return Ok(Some(list));
-        }
-        let list = match self.connection().await {
-            Ok((connection, _)) => connection.api.backups(&connection.token, linode).await,
-            Err(DomainError::Linode(error)) => Err(error),
-            Err(other) => return Err(other),
-        };
-        if let Err(error) = &list {
-            tracing::warn!(linode, %error, "the Linode's backups could not be read");
-        }
-        self.backup_lists
-            .seen
-            .lock()
-            .expect("backup lists lock")
-            .insert(linode, (Instant::now(), list.clone()));
+        let list = self
+            .backup_lists
+            .get(linode, || {
+                self.read(
+                    linode,
+                    "backups",
+                    |c| async move { c.api.backups(&c.token, linode).await },
+                )
+            })
+            .await?;
         Ok(Some(list))
     }
 
@@ -100,7 +65,7 @@ impl Linode {
                     let followed = this
                         .ask_and_follow(&job, &connection, linode, EventAction::BackupsEnable, ask)
                         .await;
-                    this.backup_lists.forget(linode);
+                    this.backup_lists.forget(&linode);
                     Ok(if followed?.is_some() {
                         Ended::Exited(Some(0))
                     } else {
@@ -151,7 +116,7 @@ impl Linode {
         let followed = self
             .ask_and_follow(&job, &connection, linode, EventAction::LinodeSnapshot, ask)
             .await;
-        self.backup_lists.forget(linode);
+        self.backup_lists.forget(&linode);
         Ok(if followed?.is_some() {
             Ended::Exited(Some(0))
         } else {
@@ -238,7 +203,7 @@ impl Linode {
             return Ok(Ended::Cancelled);
         }
         self.read_final_state(&job, &connection, linode).await;
-        self.backup_lists.forget(linode);
+        self.backup_lists.forget(&linode);
         Ok(Ended::Exited(Some(0)))
     }
 

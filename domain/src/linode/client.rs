@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use super::model::{Event, EventAction, Instance, LinodeBackup, LinodeBackups, Page};
+use super::model::{Event, EventAction, Instance, LinodeBackup, LinodeBackups, LinodeStats, Page};
 
 /// A personal access token, checked for shape (never shown: `Debug` hides it).
 #[derive(Clone)]
@@ -76,6 +76,8 @@ pub enum LinodeError {
     TimedOut,
     #[error("the Linode API's answer could not be read: {0}")]
     Unreadable(String),
+    #[error("the Linode API has no graphs for this instance yet")]
+    StatsNotReady,
 }
 
 /// How hard the client tries again.
@@ -218,6 +220,23 @@ impl LinodeApi {
             .await
             .map(|(backups, _)| backups)
             .map_err(|e| e.naming("instance"))
+    }
+
+    /// The last 24 h of the instance's graphs (5-minute averages). A new
+    /// instance has none for its first minutes: [`LinodeError::StatsNotReady`].
+    pub async fn stats(&self, token: &LinodeToken, id: i64) -> Result<LinodeStats, LinodeError> {
+        let path = format!("linode/instances/{id}/stats");
+        self.call(token, Method::GET, &path, None, None)
+            .await
+            .map(|(stats, _)| stats)
+            .map_err(|e| match e {
+                LinodeError::Refused { status: 400, reasons }
+                    if reasons.iter().any(|r| r.to_ascii_lowercase().contains("unavailable")) =>
+                {
+                    LinodeError::StatsNotReady
+                }
+                other => other.naming("instance"),
+            })
     }
 
     /// Turns the (billed) Backup service on.
@@ -441,6 +460,7 @@ impl LinodeError {
             Self::Unreachable(_) => "error-linode-unreachable",
             Self::TimedOut => "error-linode-timed-out",
             Self::Unreadable(_) => "error-linode-unreadable",
+            Self::StatsNotReady => "error-linode-stats-not-ready",
         }
     }
 
@@ -457,12 +477,14 @@ impl LinodeError {
                 attempts,
             } => format!("{status} × {attempts}: {}", reasons.join("; ")),
             Self::Unreachable(why) | Self::Unreadable(why) => why.clone(),
-            Self::NoToken | Self::MalformedToken | Self::TokenRefused | Self::TimedOut => String::new(),
+            Self::NoToken | Self::MalformedToken | Self::TokenRefused | Self::TimedOut | Self::StatsNotReady => {
+                String::new()
+            }
         }
     }
 
     /// Every message key, for the test that each one is translated.
-    pub const MESSAGE_KEYS: [&'static str; 10] = [
+    pub const MESSAGE_KEYS: [&'static str; 11] = [
         "error-linode-no-token",
         "error-linode-token-malformed",
         "error-linode-token-refused",
@@ -473,6 +495,7 @@ impl LinodeError {
         "error-linode-unreachable",
         "error-linode-timed-out",
         "error-linode-unreadable",
+        "error-linode-stats-not-ready",
     ];
 
     fn naming(self, what: &'static str) -> Self {

@@ -4,8 +4,7 @@
 //! it meanwhile, the API is asked once (one caller asks, the others wait
 //! for its answer), and a power job's readings replace it at once.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 
@@ -35,35 +34,6 @@ pub struct HostLinode {
 
 /// An instance as the API last answered for it, or why it did not.
 pub type Reading = std::result::Result<Instance, LinodeError>;
-
-/// The states read, by instance id.
-#[derive(Debug, Default)]
-pub(super) struct States {
-    seen: std::sync::Mutex<HashMap<i64, (Instant, Reading)>>,
-    /// One reading at a time: the callers who find a state stale wait for
-    /// the one reading it.
-    reading: tokio::sync::Mutex<()>,
-}
-
-impl States {
-    fn fresh(&self, id: i64) -> Option<Reading> {
-        let seen = self.seen.lock().expect("states lock");
-        seen.get(&id)
-            .filter(|(at, _)| at.elapsed() < STATE_FRESH)
-            .map(|(_, state)| state.clone())
-    }
-
-    pub(super) fn remember(&self, id: i64, state: Reading) {
-        self.seen
-            .lock()
-            .expect("states lock")
-            .insert(id, (Instant::now(), state));
-    }
-
-    pub(super) fn forget_all(&self) {
-        self.seen.lock().expect("states lock").clear();
-    }
-}
 
 struct LinkRow {
     host_id: i64,
@@ -173,23 +143,13 @@ impl Linode {
 
     /// The instance's state: remembered, or read once for every caller.
     async fn state(&self, linode_id: i64) -> Result<Reading> {
-        if let Some(state) = self.states.fresh(linode_id) {
-            return Ok(state);
-        }
-        let _reading = self.states.reading.lock().await;
-        if let Some(state) = self.states.fresh(linode_id) {
-            return Ok(state);
-        }
-        let state = match self.connection().await {
-            Ok((connection, _)) => connection.api.instance(&connection.token, linode_id).await,
-            Err(DomainError::Linode(error)) => Err(error),
-            Err(other) => return Err(other),
-        };
-        if let Err(error) = &state {
-            tracing::warn!(linode = linode_id, %error, "the Linode's state could not be read");
-        }
-        self.states.remember(linode_id, state.clone());
-        Ok(state)
+        self.states
+            .get(linode_id, || {
+                self.read(linode_id, "state", |c| async move {
+                    c.api.instance(&c.token, linode_id).await
+                })
+            })
+            .await
     }
 }
 

@@ -15,6 +15,8 @@
 //! - `power`: boot, shut down, reboot — each a job that follows its event.
 //! - `backups`: the Backup service, its backups and the snapshot slot;
 //!   take a snapshot, restore a backup onto the instance (jobs as well).
+//! - `graphs`: CPU, network and disk I/O over the last 24 h, read at most
+//!   once per 5-minute average the API computes.
 //!
 //! With no token stored and a [`Simulator`] given (the demo), the console
 //! talks to the local double of the API, and says so ("Linode simulé");
@@ -23,11 +25,13 @@
 
 mod backups;
 pub mod client;
+mod graphs;
 mod instances;
 pub mod model;
 mod power;
 mod token;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,14 +39,18 @@ use sqlx::PgPool;
 
 pub use backups::{BackupsReading, BACKUPS_FRESH, MAX_SNAPSHOT_LABEL};
 pub use client::{LinodeApi, LinodeError, LinodeToken, RetryPolicy, TokenCheck};
-pub use instances::{HostLinode, Reading};
-pub use model::{Event, EventAction, EventStatus, Instance, InstanceStatus, LinodeBackup, LinodeBackups};
+pub use graphs::{GraphsReading, GRAPHS_FRESH};
+pub use instances::{HostLinode, Reading, STATE_FRESH};
+pub use model::{
+    Event, EventAction, EventStatus, Instance, InstanceStatus, LinodeBackup, LinodeBackups, LinodeStats, Sample,
+};
 pub use power::PowerAction;
 pub use token::TokenState;
 
-use crate::error::Result;
+use crate::error::{DomainError, Result};
 use crate::hosts::HostDirectory;
 use crate::jobs::JobRunner;
+use crate::remembered::ReadEvery;
 use crate::secrets::SecretStore;
 
 /// The local double of the API the demo talks to while no token is stored.
@@ -64,8 +72,12 @@ pub struct Linode {
     simulator: Option<Simulator>,
     /// How often a job asks where its event stands.
     poll: Duration,
-    states: Arc<instances::States>,
-    backup_lists: Arc<backups::BackupLists>,
+    /// Each instance's state, read at most every [`STATE_FRESH`].
+    states: Arc<ReadEvery<i64, Reading>>,
+    /// Each instance's backups, read at most every [`BACKUPS_FRESH`].
+    backup_lists: Arc<ReadEvery<i64, BackupsReading>>,
+    /// Each instance's graphs, read at most every [`GRAPHS_FRESH`].
+    graphs: Arc<ReadEvery<i64, GraphsReading>>,
 }
 
 /// The API to call and the token to call it with.
@@ -86,8 +98,9 @@ impl Linode {
             api,
             simulator: None,
             poll: Duration::from_secs(2),
-            states: Default::default(),
-            backup_lists: Default::default(),
+            states: Arc::new(ReadEvery::new(STATE_FRESH)),
+            backup_lists: Arc::new(ReadEvery::new(BACKUPS_FRESH)),
+            graphs: Arc::new(ReadEvery::new(GRAPHS_FRESH)),
         }
     }
 
@@ -136,5 +149,28 @@ impl Linode {
     /// simulator given): every place that shows Linode says so.
     pub async fn simulated(&self) -> Result<bool> {
         Ok(self.simulator.is_some() && self.token_state().await?.is_none())
+    }
+    /// Reads `what` of instance `linode` from the API: its answer, or the
+    /// API's refusal kept to be shown (and logged); only the console's own
+    /// failures (its database) are an `Err`.
+    async fn read<T, F, Fut>(
+        &self,
+        linode: i64,
+        what: &'static str,
+        call: F,
+    ) -> Result<std::result::Result<T, LinodeError>>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = std::result::Result<T, LinodeError>>,
+    {
+        let answer = match self.connection().await {
+            Ok((connection, _)) => call(connection).await,
+            Err(DomainError::Linode(error)) => Err(error),
+            Err(other) => return Err(other),
+        };
+        if let Err(error) = &answer {
+            tracing::warn!(linode, what, %error, "the Linode API did not answer a reading");
+        }
+        Ok(answer)
     }
 }

@@ -74,6 +74,101 @@ pub struct SnapshotSlot {
     pub in_progress: Option<LinodeBackup>,
 }
 
+/// A reading of a graph: when (epoch milliseconds, as the API gives it)
+/// and the value.
+pub type Sample = (i64, f64);
+
+/// The last 24 h of an instance's graphs, in 5-minute averages (manual
+/// §8.2). The live API wraps them in `data` (the README of
+/// `../shared/linode-api`); the file puts them at the top level: both read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LinodeStats {
+    pub title: String,
+    /// CPU in percent (100 is one full core).
+    pub cpu: Vec<Sample>,
+    /// Public network in and out, IPv4 and IPv6 together, in bits/s.
+    pub net_in: Vec<Sample>,
+    pub net_out: Vec<Sample>,
+    /// Disk I/O in blocks/s, and the swap's.
+    pub io: Vec<Sample>,
+    pub swap: Vec<Sample>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StatsData {
+    #[serde(default)]
+    cpu: Vec<RawSample>,
+    #[serde(default)]
+    io: IoData,
+    #[serde(default)]
+    netv4: NetData,
+    #[serde(default)]
+    netv6: NetData,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct IoData {
+    #[serde(default)]
+    io: Vec<RawSample>,
+    #[serde(default)]
+    swap: Vec<RawSample>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct NetData {
+    #[serde(default, rename = "in")]
+    incoming: Vec<RawSample>,
+    #[serde(default, rename = "out")]
+    outgoing: Vec<RawSample>,
+}
+
+/// `[timestamp, value]`; a value may be `null` where the API has none.
+type RawSample = (f64, Option<f64>);
+
+#[derive(Debug, Deserialize)]
+struct StatsAnswer {
+    #[serde(default)]
+    title: String,
+    data: Option<StatsData>,
+    #[serde(flatten)]
+    top_level: StatsData,
+}
+
+impl<'de> Deserialize<'de> for LinodeStats {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let answer = StatsAnswer::deserialize(deserializer)?;
+        let data = answer.data.unwrap_or(answer.top_level);
+        Ok(LinodeStats {
+            title: answer.title,
+            cpu: samples(&data.cpu),
+            net_in: summed(&data.netv4.incoming, &data.netv6.incoming),
+            net_out: summed(&data.netv4.outgoing, &data.netv6.outgoing),
+            io: samples(&data.io.io),
+            swap: samples(&data.io.swap),
+        })
+    }
+}
+
+/// The readings that have a value, in time order.
+fn samples(raw: &[RawSample]) -> Vec<Sample> {
+    let mut samples: Vec<Sample> = raw
+        .iter()
+        .filter_map(|&(at, value)| Some((at as i64, value.filter(|v| v.is_finite())?)))
+        .collect();
+    samples.sort_by_key(|&(at, _)| at);
+    samples
+}
+
+/// Two series added reading by reading (a time only one of them has
+/// counts that one's value).
+fn summed(a: &[RawSample], b: &[RawSample]) -> Vec<Sample> {
+    let mut sums = std::collections::BTreeMap::new();
+    for (at, value) in samples(a).into_iter().chain(samples(b)) {
+        *sums.entry(at).or_insert(0.0) += value;
+    }
+    sums.into_iter().collect()
+}
+
 /// An instance's live state. A state this version does not know (the API
 /// adds some: `busy` came after 4.176) is kept by its word.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,6 +382,37 @@ fn utc_or_none<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Offs
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_read_wrapped_as_the_live_api_sends_them_or_at_the_top_level_as_the_file_says() {
+        let wrapped: LinodeStats = serde_json::from_str(
+            r#"{"title": "linode.com - ocpizza-prod (linode123) - day (5 min avg)",
+                "data": {"cpu": [[1521483900000, 2.5], [1521483600000, 0.42], [1521484200000, null]],
+                         "io": {"io": [[1521483600000, 0.19]], "swap": [[1521483600000, 0]]},
+                         "netv4": {"in": [[1521483600000, 2004.36]], "out": [[1521483600000, 3928.91]],
+                                   "private_in": [], "private_out": []},
+                         "netv6": {"in": [[1521483600000, 100], [1521483900000, 5]], "out": [],
+                                   "private_in": [], "private_out": []}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            wrapped.cpu,
+            vec![(1521483600000, 0.42), (1521483900000, 2.5)],
+            "sorted, nulls left out"
+        );
+        assert_eq!(
+            wrapped.net_in,
+            vec![(1521483600000, 2104.36), (1521483900000, 5.0)],
+            "IPv4 and IPv6 added"
+        );
+        assert_eq!(wrapped.net_out, vec![(1521483600000, 3928.91)]);
+        assert_eq!(wrapped.io, vec![(1521483600000, 0.19)]);
+        let top_level: LinodeStats =
+            serde_json::from_str(r#"{"title": "t", "cpu": [[1521483600000, 0.42]], "io": {"io": [], "swap": []}}"#)
+                .unwrap();
+        assert_eq!(top_level.cpu, vec![(1521483600000, 0.42)]);
+        assert!(top_level.net_in.is_empty());
+    }
 
     #[test]
     fn unknown_fields_are_ignored_and_an_unknown_state_is_kept_by_its_word() {

@@ -101,6 +101,7 @@ impl Linode {
         // States read with another token (or the simulator) are not this one's.
         self.states.forget_all();
         self.backup_lists.forget_all();
+        self.graphs.forget_all();
         Ok(state)
     }
 }

@@ -317,6 +317,26 @@ fn the_contract_check_refuses_an_answer_that_strays() {
     assert!(!backups(
         serde_json::json!({"automatic": [], "snapshot": {"current": null, "in_progress": null}})
     ));
+    // The live API's stats come wrapped in `data`; anything else strays.
+    let stats = |body: Value| {
+        let served = [Served {
+            operation: "get-linode-stats",
+            status: 200,
+            body,
+        }];
+        std::panic::catch_unwind(|| every_answer_keeps_to_the_contract(&served, 1)).is_err()
+    };
+    assert!(!stats(
+        serde_json::json!({"title": "t", "data": {"cpu": [[1521483600000_i64, 0.42]]}})
+    ));
+    assert!(
+        stats(serde_json::json!({"title": "t", "cpu": [[1521483600000_i64, 0.42]]})),
+        "unwrapped"
+    );
+    assert!(
+        stats(serde_json::json!({"title": "t", "data": {"cpu": [["noon", 0.42]]}})),
+        "a time as text"
+    );
     assert!(backups(
         serde_json::json!({"automatic": null, "snapshot": {"current": null}})
     ));
@@ -359,12 +379,29 @@ pub(crate) fn every_answer_keeps_to_the_contract(served: &[Served], at_least: us
 /// answers otherwise than the file says, the double answers as the live API
 /// does, and the check reads the file so corrected (and nowhere else):
 /// "`snapshot.current` and `snapshot.in_progress` are `null` when there is
-/// no snapshot".
+/// no snapshot"; "stats are wrapped": `{"title", "data": {cpu, io, netv4,
+/// netv6}}` where the file puts them at the top level.
 fn as_the_live_api_answers(operation: &str, schema: &mut Value) {
-    if operation == "get-backups" {
-        for slot in ["current", "in_progress"] {
-            schema["properties"]["snapshot"]["properties"][slot]["nullable"] = Value::Bool(true);
+    match operation {
+        "get-backups" => {
+            for slot in ["current", "in_progress"] {
+                schema["properties"]["snapshot"]["properties"][slot]["nullable"] = Value::Bool(true);
+            }
         }
+        "get-linode-stats" => {
+            let mut data = schema.clone();
+            let title = data["properties"]
+                .as_object_mut()
+                .and_then(|properties| properties.remove("title"))
+                .expect("the file's stats have a title");
+            *schema = serde_json::json!({
+                "type": "object",
+                "additionalProperties": false,
+                "required": ["title", "data"],
+                "properties": {"title": title, "data": data},
+            });
+        }
+        _ => {}
     }
 }
 

@@ -2,8 +2,8 @@
 //! API on a loopback port: the token checked, sealed and never shown
 //! again; the host's instance picked from the account; power as jobs that
 //! follow their event, refused while another action runs and, for a
-//! shutdown, while a backup does. Every answer the double gave is checked
-//! against the OpenAPI file.
+//! shutdown, while a backup does; the graphs of the last day drawn by the
+//! server. Every answer the double gave is checked against the OpenAPI file.
 
 use std::time::Duration;
 
@@ -595,4 +595,105 @@ async fn linode_backups_are_enabled_by_an_admin_snapshotted_and_restored_after_t
         assert_eq!(app.audit_count(action, "success").await, count, "{action}");
     }
     every_answer_keeps_to_the_contract(&account.double.served(), 20);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_host_page_draws_the_last_days_graphs_from_one_reading_every_five_minutes(pool: PgPool) {
+    let account = account().await;
+    const NEW: i64 = 4343;
+    account.double.add_instance(NEW, "ocpizza-neuve", "running");
+    account.double.without_graphs(NEW);
+    let app = console_on(pool.clone(), &account).await;
+    let admin = app.admin().await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
+    let host_id = host.id.to_string();
+    let admin_browser = app.browser();
+    admin_browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    admin_browser
+        .post_form("/api/linode/token", &[("token", account.token.as_str())])
+        .await;
+    let linked = admin_browser
+        .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4242")])
+        .await;
+    assert!(linked.status().is_success());
+    app.console
+        .accounts
+        .create(
+            &admin,
+            &Default::default(),
+            "lecteur",
+            domain::accounts::Role::Viewer,
+            "des olives noires et des capres",
+        )
+        .await
+        .unwrap();
+    let viewer = app.browser();
+    viewer.sign_in("lecteur", "des olives noires et des capres").await;
+
+    // The page as the server sends it (no script run): three charts drawn
+    // in SVG, each named and described, with their axes' units.
+    let page = format!("/server/{host_id}");
+    let html = viewer.get(&page).await.text().await.unwrap();
+    for (id, title) in [
+        ("linode-graph-cpu", "Processeur"),
+        ("linode-graph-network", "Réseau public (IPv4 et IPv6)"),
+        ("linode-graph-io", "Entrées/sorties disque"),
+    ] {
+        assert!(
+            html.contains(&format!("<figure id=\"{id}\" class=\"chart\">")),
+            "{id}: {html}"
+        );
+        assert!(
+            html.contains(&format!(
+                "aria-labelledby=\"{id}-title\" aria-describedby=\"{id}-desc\""
+            )),
+            "{id}"
+        );
+        assert!(
+            html.contains(&format!("<title id=\"{id}-title\">{title}</title>")),
+            "{id}"
+        );
+    }
+    assert!(html.contains("Processeur (100 % = un cœur) : moyenne "), "{html}");
+    assert!(html.contains("Entrant : moyenne ") && html.contains("Sortant : moyenne "));
+    for unit in ["\u{a0}%</text>", "bit/s</text>", "blocs/s</text>", "12:00</text>"] {
+        assert!(html.contains(unit), "an axis labelled {unit:?}");
+    }
+    assert_eq!(html.matches("<polyline").count(), 4, "CPU, in, out, disk");
+
+    // Every 5-minute average of the day is drawn.
+    let section = viewer.post_form("/api/linode/section", &[("host_id", &host_id)]).await;
+    let section: app::linode_api::LinodeSectionView = section.json().await.unwrap();
+    let graphs = section.graphs.expect("graphs for a linked instance");
+    assert_eq!(graphs.error, None);
+    let points: Vec<usize> = graphs
+        .charts
+        .iter()
+        .flat_map(|chart| chart.lines.iter().map(|line| line.points.split(' ').count()))
+        .collect();
+    assert_eq!(points, vec![288; 4]);
+    assert!(graphs.charts[0].lines[0].peak > 20.0, "the lunch and dinner peaks");
+
+    // However many views, the API is asked for them once (its granularity
+    // is 5 minutes, and stats are limited to 50 calls a minute).
+    for _ in 0..30 {
+        viewer.get(&page).await.text().await.unwrap();
+    }
+    let stats_calls =
+        |served: &[server::linode_double::Served]| served.iter().filter(|s| s.operation == "get-linode-stats").count();
+    assert_eq!(stats_calls(&account.double.served()), 1);
+
+    // A new instance has none yet: the page says so, in words.
+    admin_browser
+        .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4343")])
+        .await;
+    let section = viewer.post_form("/api/linode/section", &[("host_id", &host_id)]).await;
+    let section: app::linode_api::LinodeSectionView = section.json().await.unwrap();
+    let graphs = section.graphs.expect("graphs for a linked instance");
+    assert!(graphs.charts.is_empty());
+    assert_eq!(
+        graphs.error.expect("why there are none").message_key(),
+        "error-linode-stats-not-ready"
+    );
+    every_answer_keeps_to_the_contract(&account.double.served(), 5);
 }
