@@ -1,5 +1,5 @@
-// Stops the console (SIGTERM: it stops its PostgreSQL in order) and removes
-// its data directory.
+// Stops the console (SIGTERM: it stops its PostgreSQL in order) and the
+// Linode double, and removes the data directory and the double's token.
 import * as fs from 'node:fs';
 
 export default async function globalTeardown() {
@@ -11,5 +11,10 @@ export default async function globalTeardown() {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  const linode = Number(process.env.LINODE_DOUBLE_PID);
+  if (linode) {
+    try { process.kill(linode, 'SIGTERM'); } catch { /* already gone */ }
+  }
+  if (process.env.LINODE_TOKEN_FILE) fs.rmSync(process.env.LINODE_TOKEN_FILE, { force: true });
   if (process.env.CONSOLE_DATA_DIR) fs.rmSync(process.env.CONSOLE_DATA_DIR, { recursive: true, force: true });
 }

@@ -1,11 +1,13 @@
 //! Small pieces the pages share: error notices (announced to screen readers),
 //! field errors placed next to the field they concern, and the values a
-//! refused form brings back when it was posted without JavaScript.
+//! refused form brings back when it was posted without JavaScript; what
+//! only some roles see.
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;
 
+use crate::api::{use_me, Role};
 use crate::errors::AppError;
 use crate::i18n::{use_locale, Translate};
 
@@ -107,4 +109,20 @@ where
 pub fn Loading() -> impl IntoView {
     let locale = use_locale();
     view! { <p class="muted" aria-busy="true">{locale.t("common-loading")}</p> }
+}
+
+/// What only accounts of at least `role` see: the buttons of actions they
+/// may run (the server refuses the others anyway; a viewer is not shown
+/// buttons that would only be refused).
+#[component]
+pub fn ForRole(role: Role, children: ChildrenFn) -> impl IntoView {
+    let me = use_me();
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move { me.await.ok().flatten().filter(|m| m.may(role)).map(|_| children()) })
+            }}
+        </Suspense>
+    }
 }

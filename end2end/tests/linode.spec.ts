@@ -5,7 +5,10 @@
 // opens a job whose output shows the event's percent while the host page,
 // open beside it, shows the state go "rebooting" then "running" on its own.
 // A viewer, without JavaScript, reads the state and the graphs drawn by the
-// server, and finds nothing to press.
+// server, and finds nothing to press. Last, an admin enters a real token
+// (the configured API is the demo account's double on its own port): the
+// console leaves its simulator, and the token is nowhere to be read.
+import * as fs from 'node:fs';
 import { test, expect, Page } from '@playwright/test';
 
 const ADMIN = 'admin.marie';
@@ -153,5 +156,37 @@ test('a viewer reads the state and the graphs without JavaScript, and finds no b
   // Nothing to press: power, snapshots, restores and the token are for others.
   await expect(viewer.locator('#linode button')).toHaveCount(0);
   await expect(viewer.locator('#linode input')).toHaveCount(0);
+  // Nor on the rest of the page: the services' state, without their buttons.
+  await expect(viewer.locator('#service-states')).toContainText('nginx : active');
+  await expect(viewer.locator('#stop-web-server, #restart-web-server, #check-prerequisites')).toHaveCount(0);
   await context.close();
+});
+
+test('an admin enters a real token: checked, never shown again, and the console leaves its simulator', async ({ page }) => {
+  // The token of the API the console is configured with (here the demo
+  // account's double on its own port): read from its file, as an admin
+  // would paste it from Linode's Cloud Manager.
+  const token = fs.readFileSync(process.env.LINODE_TOKEN_FILE!, 'utf8').trim();
+  await signIn(page);
+  await openHost(page);
+  const section = page.locator('#linode');
+  await expect(section.locator('#linode-simulated')).toBeVisible();
+  await section.locator('#linode-token summary').click();
+  await section.getByLabel('Nouveau jeton').fill(token);
+  await section.locator('#linode-token-save').click();
+  await expect(section.locator('#linode-token-state')).toHaveText(
+    /^défini · modifié le \d{4}-\d\d-\d\d \d\d:\d\d:\d\d par admin\.marie$/,
+  );
+  await expect(section.locator('#linode-simulated')).toHaveCount(0);
+  // The instance's state now comes from the configured API.
+  await expect(section.locator('#linode-state')).toHaveText('en marche');
+  await expect(section.locator('#linode-token-input')).toHaveValue('');
+  expect(await page.content()).not.toContain(token);
+
+  await page.reload();
+  expect(await page.content()).not.toContain(token);
+  await expect(page.locator('#linode-simulated')).toHaveCount(0);
+  await page.goto('/audit?actor=' + ADMIN);
+  await expect(page.locator('#audit-table tr', { hasText: 'linode.token' }).first()).toBeVisible();
+  expect(await page.content()).not.toContain(token);
 });

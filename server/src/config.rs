@@ -225,6 +225,16 @@ pub enum Command {
         #[arg(long)]
         host_env: std::path::PathBuf,
     },
+    /// Serve the demo account's local double of the Linode API on a
+    /// loopback address until stopped (for the browser tests: the API a
+    /// real token is entered for). The token it accepts is written to
+    /// --token-file, never printed.
+    LinodeDouble {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        token_file: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -970,22 +970,51 @@ async fn view_event(State(double): State<LinodeDouble>, headers: HeaderMap, Path
     .await
 }
 
+/// The demo account: the production server (its Backup service on) and
+/// the staging one, and `token` accepted with every scope.
+fn demo_account(token: &str) -> LinodeDouble {
+    let double = LinodeDouble::new(Duration::from_secs(6));
+    double.add_token(token, "*");
+    double.add_instance(24_681_357, "ocpizza-prod", "running");
+    double.with_automatic_backups(24_681_357);
+    double.add_instance(24_681_358, "ocpizza-staging", "offline");
+    double
+}
+
+/// A token of the API's shape (64 hex digits), made up now.
+fn new_token() -> String {
+    (0..64)
+        .map(|_| char::from(b"0123456789abcdef"[rand::random::<u8>() as usize % 16]))
+        .collect()
+}
+
 /// The demo's Linode: a double on a loopback port with the instances of a
 /// small account (the production server, the staging one), whose token is
 /// made up at start and never leaves the process.
 pub async fn simulator() -> std::io::Result<domain::linode::Simulator> {
-    let double = LinodeDouble::new(Duration::from_secs(6));
-    let token: String = (0..64)
-        .map(|_| char::from(b"0123456789abcdef"[rand::random::<u8>() as usize % 16]))
-        .collect();
-    double.add_token(&token, "*");
-    double.add_instance(24_681_357, "ocpizza-prod", "running");
-    double.with_automatic_backups(24_681_357);
-    double.add_instance(24_681_358, "ocpizza-staging", "offline");
+    let token = new_token();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = double.serve(listener);
+    let base = demo_account(&token).serve(listener);
     let api = domain::linode::LinodeApi::new(&base, Duration::from_secs(2), Duration::from_secs(10))
         .map_err(std::io::Error::other)?;
     let token = domain::linode::LinodeToken::parse(&token).map_err(std::io::Error::other)?;
     Ok(domain::linode::Simulator { api, token })
+}
+
+/// The demo account's double on its own, on `listener` (a loopback port),
+/// until the process ends: what the browser tests enter a real token for
+/// (`ocpizza-console linode-double`). The token it accepts, made up now, is
+/// written to `token_file` (mode 0600), never printed.
+pub async fn serve_alone(listener: tokio::net::TcpListener, token_file: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let token = new_token();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(token_file)?;
+    file.write_all(token.as_bytes())?;
+    Ok(demo_account(&token).serve(listener))
 }

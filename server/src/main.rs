@@ -164,6 +164,14 @@ async fn run(config: Config) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::LinodeDouble { listen, token_file } => {
+            anyhow::ensure!(listen.ip().is_loopback(), "the Linode double listens on loopback only");
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            let base = server::linode_double::serve_alone(listener, &token_file).await?;
+            tracing::info!(%base, "the Linode double is listening");
+            tokio::signal::ctrl_c().await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::VerifyAudit => {
             let database = Database::open(&config).await?;
             let status = config.console(database.pool.clone()).await?.audit.verify().await;

@@ -5,7 +5,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-use crate::components::{last_error, ErrorNotice, FormError, Loading};
+use crate::api::Role;
+use crate::components::{last_error, ErrorNotice, ForRole, FormError, Loading};
 use crate::hosts_api::{
     host_detail, service_states, HostSummary, HostView, JobSummary, PrerequisiteRow, RepinHost, StartJob,
 };
@@ -154,27 +155,29 @@ fn WebAppSection(
                     }
                 })}
             </Suspense>
-            <div class="actions">
-                <button type="button" class="danger" id="stop-web-server" on:click=move |_| confirm_stop.set(true)>
-                    {locale.t_with("hosts-stop", &[("unit", web_service.clone().into())])}
-                </button>
-                <button type="button" id="restart-web-server" on:click=move |_| run.run("webapp.restart_web_server")>
-                    {locale.t_with("hosts-restart", &[("unit", web_service.into())])}
-                </button>
-                <button type="button" id="restart-wsgi-server" on:click=move |_| run.run("webapp.restart_wsgi_server")>
-                    {locale.t_with("hosts-restart", &[("unit", wsgi_service.into())])}
-                </button>
-            </div>
-            <Show when=move || confirm_stop.get()>
-                <div class="notice error confirm" role="alertdialog" aria-labelledby="confirm-stop-text">
-                    <p id="confirm-stop-text">{locale.t("hosts-stop-confirm")}</p>
-                    <button type="button" class="danger" id="confirm-stop" on:click=move |_| {
-                        confirm_stop.set(false);
-                        run.run("webapp.stop_web_server");
-                    }>{locale.t("hosts-stop-confirm-yes")}</button>
-                    <button type="button" class="secondary" on:click=move |_| confirm_stop.set(false)>{locale.t("common-cancel")}</button>
+            <ForRole role=Role::Operator>
+                <div class="actions">
+                    <button type="button" class="danger" id="stop-web-server" on:click=move |_| confirm_stop.set(true)>
+                        {locale.t_with("hosts-stop", &[("unit", web_service.clone().into())])}
+                    </button>
+                    <button type="button" id="restart-web-server" on:click=move |_| run.run("webapp.restart_web_server")>
+                        {locale.t_with("hosts-restart", &[("unit", web_service.clone().into())])}
+                    </button>
+                    <button type="button" id="restart-wsgi-server" on:click=move |_| run.run("webapp.restart_wsgi_server")>
+                        {locale.t_with("hosts-restart", &[("unit", wsgi_service.clone().into())])}
+                    </button>
                 </div>
-            </Show>
+                <Show when=move || confirm_stop.get()>
+                    <div class="notice error confirm" role="alertdialog" aria-labelledby="confirm-stop-text">
+                        <p id="confirm-stop-text">{locale.t("hosts-stop-confirm")}</p>
+                        <button type="button" class="danger" id="confirm-stop" on:click=move |_| {
+                            confirm_stop.set(false);
+                            run.run("webapp.stop_web_server");
+                        }>{locale.t("hosts-stop-confirm-yes")}</button>
+                        <button type="button" class="secondary" on:click=move |_| confirm_stop.set(false)>{locale.t("common-cancel")}</button>
+                    </div>
+                </Show>
+            </ForRole>
             <FormError error=start_error fields=&[]/>
         </section>
     }
@@ -207,9 +210,11 @@ fn PrerequisitesSection(prerequisites: Vec<PrerequisiteRow>, run: Callback<&'sta
                     </table>
                 }.into_any()
             }}
-            <button type="button" class="secondary" id="check-prerequisites" on:click=move |_| run.run("host.check_prerequisites")>
-                {locale.t("hosts-check")}
-            </button>
+            <ForRole role=Role::Operator>
+                <button type="button" class="secondary" id="check-prerequisites" on:click=move |_| run.run("host.check_prerequisites")>
+                    {locale.t("hosts-check")}
+                </button>
+            </ForRole>
         </section>
     }
 }
