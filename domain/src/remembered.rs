@@ -84,10 +84,14 @@ impl<T> Remembered<T> {
     }
 }
 
+/// How many periods old a value may be to be shown while it is read again.
+const STALE_PERIODS: u32 = 3;
+
 /// Values read from elsewhere (an API, a host over SSH), each kept for a
 /// fixed time by key: however many pages show one meanwhile, it is read
-/// once; the callers who find it stale wait for the one reading under way
-/// for that key, not one each. Whoever changes what a value says (a job)
+/// once; the callers who find it stale while another reads it are shown
+/// the last value (at most a few periods old), or wait for that one
+/// reading when there is none. Whoever changes what a value says (a job)
 /// replaces or forgets it at once; other console processes see the change
 /// when their copy ages out.
 #[derive(Debug)]
@@ -118,9 +122,13 @@ impl<K: Eq + Hash + Clone, V: Clone> ReadEvery<K, V> {
 
     /// The value of `key` when read less than a period ago.
     pub fn fresh(&self, key: &K) -> Option<V> {
+        self.younger_than(key, self.period)
+    }
+
+    fn younger_than(&self, key: &K, age: Duration) -> Option<V> {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.get(key)
-            .filter(|(at, _)| at.elapsed() < self.period)
+            .filter(|(at, _)| at.elapsed() < age)
             .map(|(_, value)| value.clone())
     }
 
@@ -141,7 +149,18 @@ impl<K: Eq + Hash + Clone, V: Clone> ReadEvery<K, V> {
             .entry(key.clone())
             .or_default()
             .clone();
-        let _turn = reading.lock().await;
+        let _turn = match reading.try_lock() {
+            Ok(turn) => turn,
+            Err(_) => {
+                // Another caller is reading it: the last value read (if not
+                // forgotten, and not older than a few periods) is shown
+                // meanwhile rather than making every caller wait.
+                if let Some(value) = self.younger_than(&key, self.period * STALE_PERIODS) {
+                    return Ok(value);
+                }
+                reading.lock().await
+            }
+        };
         if let Some(value) = self.fresh(&key) {
             return Ok(value);
         }
@@ -231,6 +250,33 @@ mod tests {
         finish.send(()).unwrap();
         assert_eq!(reading.await.unwrap(), Ok("before the job"));
         assert_eq!(memory.fresh(&1), None);
+    }
+
+    #[tokio::test]
+    async fn while_a_value_is_read_again_the_last_one_is_shown_unless_it_was_forgotten() {
+        let memory = Arc::new(ReadEvery::<i64, &str>::new(Duration::from_millis(50)));
+        memory.remember(1, "last");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let (started, start) = tokio::sync::oneshot::channel();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let reading = tokio::spawn({
+            let memory = memory.clone();
+            async move {
+                memory
+                    .get(1, || async {
+                        started.send(()).unwrap();
+                        finished.await.unwrap();
+                        Ok::<_, ()>("new")
+                    })
+                    .await
+            }
+        });
+        start.await.unwrap();
+        let meanwhile = memory.get(1, || async { Ok::<_, ()>("a second reading") }).await;
+        assert_eq!(meanwhile, Ok("last"), "shown without waiting, not read twice");
+        finish.send(()).unwrap();
+        assert_eq!(reading.await.unwrap(), Ok("new"));
+        assert_eq!(memory.fresh(&1), Some("new"));
     }
 
     #[tokio::test]

@@ -7,23 +7,7 @@
 
 mod support;
 
-use std::process::Command;
-
-use support::{BenchDatabase, RunningConsole};
-
-fn wrk(base: &str, cookie: &str, seconds: u32) -> anyhow::Result<String> {
-    let output = Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-H"])
-        .arg(format!("Cookie: {cookie}"))
-        .arg(format!("{base}/"))
-        .output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "wrk failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
+use support::{wrk, BenchDatabase, RunningConsole};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -41,8 +25,9 @@ async fn main() -> anyhow::Result<()> {
         .send()
         .await?;
     anyhow::ensure!(home.status() == 200, "the home page answered {}", home.status());
-    wrk(&running.base, &cookie, 2)?;
-    let text = wrk(&running.base, &cookie, seconds)?;
+    let home = format!("{}/", running.base);
+    wrk(&home, &cookie, 2)?;
+    let text = wrk(&home, &cookie, seconds)?;
     let line = |prefix: &str| {
         text.lines()
             .map(str::trim)

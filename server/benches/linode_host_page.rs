@@ -11,27 +11,12 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use server::linode_double::LinodeDouble;
-use support::{BenchDatabase, RunningConsole};
+use support::{wrk, BenchDatabase, RunningConsole};
 
 const INSTANCE: i64 = 4242;
-
-fn wrk(url: &str, cookie: &str, seconds: u32) -> anyhow::Result<String> {
-    let output = Command::new("wrk")
-        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-H"])
-        .arg(format!("Cookie: {cookie}"))
-        .arg(url)
-        .output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "wrk failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

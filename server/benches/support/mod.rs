@@ -1,5 +1,5 @@
 //! What the benches share: a fresh database, the console binary started on
-//! it, a signed-in client, and process memory readings.
+//! it, a signed-in client, process memory readings, and `wrk` on a page.
 
 #![allow(dead_code)]
 
@@ -303,4 +303,20 @@ impl RunningConsole {
             .await?;
         Ok(response.text().await?.trim().parse()?)
     }
+}
+
+/// `wrk --latency` on `url` as the signed-in `cookie`, 2 threads and 16
+/// connections for `seconds`: its report.
+pub fn wrk(url: &str, cookie: &str, seconds: u32) -> anyhow::Result<String> {
+    let output = Command::new("wrk")
+        .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-H"])
+        .arg(format!("Cookie: {cookie}"))
+        .arg(url)
+        .output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

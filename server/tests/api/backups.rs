@@ -320,30 +320,7 @@ async fn a_tampered_backup_is_refused_before_anything_is_touched_and_a_viewer_ca
     );
 
     // A viewer sees the catalog but starts nothing; the refusal is audited.
-    let viewer = {
-        app.console
-            .accounts
-            .create(
-                &admin,
-                &Default::default(),
-                "lecteur",
-                domain::accounts::Role::Viewer,
-                "une pizza bien cuite",
-            )
-            .await
-            .unwrap();
-        let (id, epoch): (i64, i32) =
-            sqlx::query_as("SELECT id, session_epoch FROM accounts WHERE username = 'lecteur'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        app.console
-            .accounts
-            .operator_for_session(id, epoch)
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let viewer = app.viewer(&admin).await;
     let refused = app
         .console
         .backups
@@ -362,7 +339,7 @@ async fn a_tampered_backup_is_refused_before_anything_is_touched_and_a_viewer_ca
     assert_eq!(app.audit_count("backup.export_key", "denied").await, 1);
     assert_eq!(app.audit_count("backup.download", "denied").await, 1);
     let reader = app.browser();
-    reader.sign_in("lecteur", "une pizza bien cuite").await;
+    reader.sign_in(VIEWER, VIEWER_PASSWORD).await;
     let page = reader.get("/backups").await.text().await.unwrap();
     assert!(
         page.contains(&format!("data-backup=\"{}\"", backup.id)),

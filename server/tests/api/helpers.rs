@@ -20,6 +20,8 @@ pub const ADMIN: &str = "admin.test";
 pub const ADMIN_PASSWORD: &str = "a pizza oven at 450 degrees";
 pub const OPERATOR: &str = "operateur";
 pub const OPERATOR_PASSWORD: &str = "quatre fromages sans ananas";
+pub const VIEWER: &str = "lecteur";
+pub const VIEWER_PASSWORD: &str = "des olives noires et des capres";
 /// The role the test consoles serve as (one per server; its rights are
 /// granted in each test database).
 pub const CONSOLE_ROLE: &str = "console_app_test";
@@ -185,6 +187,16 @@ impl TestApp {
             .await
             .expect("operator created");
         self.operator_named(OPERATOR).await
+    }
+
+    /// Creates a viewer account, as `by` (an admin).
+    pub async fn viewer(&self, by: &Operator) -> Operator {
+        self.console
+            .accounts
+            .create(by, &Provenance::default(), VIEWER, Role::Viewer, VIEWER_PASSWORD)
+            .await
+            .expect("viewer created");
+        self.operator_named(VIEWER).await
     }
 
     async fn operator_named(&self, name: &str) -> Operator {

@@ -550,25 +550,7 @@ async fn a_running_job_can_be_cancelled_and_a_viewer_cannot_start_one(pool: PgPo
     let sshd = crate::own_sshd::OwnSshd::start();
     let host = slow_host(&app, &admin, &sshd).await;
 
-    let viewer_account = app
-        .console
-        .accounts
-        .create(
-            &admin,
-            &Default::default(),
-            "lecteur",
-            domain::accounts::Role::Viewer,
-            "quatre saisons au four",
-        )
-        .await
-        .unwrap();
-    let viewer = app
-        .console
-        .accounts
-        .operator_for_session(viewer_account.id, 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let viewer = app.viewer(&admin).await;
     let refused = app
         .console
         .jobs

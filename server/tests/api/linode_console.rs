@@ -321,21 +321,9 @@ async fn an_admin_links_the_instance_and_an_operator_reboots_it_following_its_ev
     );
 
     // A viewer sees the state, and no button.
-    let viewer_account = app
-        .console
-        .accounts
-        .create(
-            &admin,
-            &Default::default(),
-            "lecteur",
-            domain::accounts::Role::Viewer,
-            "des olives noires et des capres",
-        )
-        .await
-        .unwrap();
-    assert_eq!(viewer_account.role, domain::accounts::Role::Viewer);
+    app.viewer(&admin).await;
     let viewer = app.browser();
-    viewer.sign_in("lecteur", "des olives noires et des capres").await;
+    viewer.sign_in(VIEWER, VIEWER_PASSWORD).await;
     let html = viewer.get(&format!("/server/{host_id}")).await.text().await.unwrap();
     assert!(
         html.contains("ocpizza-prod") && !html.contains("id=\"linode-reboot\""),
@@ -616,19 +604,9 @@ async fn the_host_page_draws_the_last_days_graphs_from_one_reading_every_five_mi
         .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4242")])
         .await;
     assert!(linked.status().is_success());
-    app.console
-        .accounts
-        .create(
-            &admin,
-            &Default::default(),
-            "lecteur",
-            domain::accounts::Role::Viewer,
-            "des olives noires et des capres",
-        )
-        .await
-        .unwrap();
+    app.viewer(&admin).await;
     let viewer = app.browser();
-    viewer.sign_in("lecteur", "des olives noires et des capres").await;
+    viewer.sign_in(VIEWER, VIEWER_PASSWORD).await;
 
     // The page as the server sends it (no script run): three charts drawn
     // in SVG, each named and described, with their axes' units.
