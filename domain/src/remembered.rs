@@ -228,24 +228,34 @@ mod tests {
         assert_eq!(reads.load(Ordering::SeqCst), 4, "a forgotten value is read again");
     }
 
+    type Reading = tokio::task::JoinHandle<std::result::Result<&'static str, ()>>;
+
+    /// A reading of key 1 under way, until `finish` is sent: it then
+    /// answers `value`.
+    async fn held_reading(
+        memory: &Arc<ReadEvery<i64, &'static str>>,
+        value: &'static str,
+    ) -> (Reading, tokio::sync::oneshot::Sender<()>) {
+        let (started, start) = tokio::sync::oneshot::channel();
+        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+        let memory = memory.clone();
+        let reading = tokio::spawn(async move {
+            memory
+                .get(1, || async {
+                    started.send(()).unwrap();
+                    finished.await.unwrap();
+                    Ok(value)
+                })
+                .await
+        });
+        start.await.unwrap();
+        (reading, finish)
+    }
+
     #[tokio::test]
     async fn a_value_read_while_it_was_forgotten_is_not_kept() {
         let memory = Arc::new(ReadEvery::<i64, &str>::new(Duration::from_secs(60)));
-        let (started, start) = tokio::sync::oneshot::channel();
-        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
-        let reading = tokio::spawn({
-            let memory = memory.clone();
-            async move {
-                memory
-                    .get(1, || async {
-                        started.send(()).unwrap();
-                        finished.await.unwrap();
-                        Ok::<_, ()>("before the job")
-                    })
-                    .await
-            }
-        });
-        start.await.unwrap();
+        let (reading, finish) = held_reading(&memory, "before the job").await;
         memory.forget(&1);
         finish.send(()).unwrap();
         assert_eq!(reading.await.unwrap(), Ok("before the job"));
@@ -257,21 +267,7 @@ mod tests {
         let memory = Arc::new(ReadEvery::<i64, &str>::new(Duration::from_millis(50)));
         memory.remember(1, "last");
         tokio::time::sleep(Duration::from_millis(60)).await;
-        let (started, start) = tokio::sync::oneshot::channel();
-        let (finish, finished) = tokio::sync::oneshot::channel::<()>();
-        let reading = tokio::spawn({
-            let memory = memory.clone();
-            async move {
-                memory
-                    .get(1, || async {
-                        started.send(()).unwrap();
-                        finished.await.unwrap();
-                        Ok::<_, ()>("new")
-                    })
-                    .await
-            }
-        });
-        start.await.unwrap();
+        let (reading, finish) = held_reading(&memory, "new").await;
         let meanwhile = memory.get(1, || async { Ok::<_, ()>("a second reading") }).await;
         assert_eq!(meanwhile, Ok("last"), "shown without waiting, not read twice");
         finish.send(()).unwrap();

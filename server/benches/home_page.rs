@@ -11,10 +11,7 @@ use support::{wrk, BenchDatabase, RunningConsole};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds: u32 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let seconds = support::bench_seconds();
     let database = BenchDatabase::create().await?;
     let running = RunningConsole::start(&database.url).await?;
     let cookie = running.sign_in(&database.pool).await?;

@@ -20,10 +20,7 @@ const INSTANCE: i64 = 4242;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let seconds: u32 = std::env::var("BENCH_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+    let seconds = support::bench_seconds();
     let double = LinodeDouble::new(Duration::from_secs(5));
     double.add_instance(INSTANCE, "ocpizza-prod", "running");
     double.with_automatic_backups(INSTANCE);

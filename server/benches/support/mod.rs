@@ -320,3 +320,11 @@ pub fn wrk(url: &str, cookie: &str, seconds: u32) -> anyhow::Result<String> {
     );
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// BENCH_SECONDS, 10 by default: how long each measure lasts.
+pub fn bench_seconds() -> u32 {
+    std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10)
+}
