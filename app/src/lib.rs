@@ -9,6 +9,7 @@ pub mod charts;
 pub mod components;
 #[cfg(feature = "ssr")]
 pub mod context;
+pub mod deploys_api;
 pub mod errors;
 pub mod hosts_api;
 pub mod i18n;

@@ -14,6 +14,7 @@ use crate::pages::area::AreaPage;
 use crate::pages::audit::AuditPage;
 use crate::pages::backups::{BackupsPage, RestorePage};
 use crate::pages::dashboard::DashboardPage;
+use crate::pages::deployments::DeploymentsPage;
 use crate::pages::host::HostPage;
 use crate::pages::hosts::HostsPage;
 use crate::pages::job::JobPage;
@@ -160,7 +161,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("server/:id") view=HostPage ssr=SsrMode::Async/>
                     <Route path=path!("jobs/:id") view=JobPage ssr=SsrMode::Async/>
                     <Route path=path!("web-app") view=HostsPage ssr=SsrMode::Async/>
-                    <Route path=path!("deployments") view=|| view! { <AreaPage area="deployments"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("deployments") view=DeploymentsPage ssr=SsrMode::Async/>
                     <Route path=path!("backups") view=BackupsPage ssr=SsrMode::Async/>
                     <Route path=path!("backups/:id/restore") view=RestorePage ssr=SsrMode::Async/>
                     <Route path=path!("monitoring") view=|| view! { <AreaPage area="monitoring"/> } ssr=SsrMode::Async/>

@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod backups;
+pub mod deploys;
 pub mod error;
 pub mod hosts;
 pub mod jobs;

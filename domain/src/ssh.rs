@@ -350,6 +350,28 @@ impl SshSession {
         }
     }
 
+    /// Runs `command` for a short answer (a state, a version, a list):
+    /// its exit status and its standard output's lines.
+    pub async fn answer(&self, command: &RemoteCommand) -> Result<(Option<u32>, Vec<String>), SshError> {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
+        let run = async move {
+            let status = self.run(command, &sender).await;
+            drop(sender);
+            status
+        };
+        let read = async {
+            let mut lines = Vec::new();
+            while let Some(line) = receiver.recv().await {
+                if !line.stderr {
+                    lines.push(line.text);
+                }
+            }
+            lines
+        };
+        let (status, lines) = tokio::join!(run, read);
+        Ok((status?, lines))
+    }
+
     /// Like [`SshSession::run`], until `cancel` resolves: then, as on a
     /// timeout, the command's whole process group on the host is killed
     /// (SIGTERM, then SIGKILL a second later) before this returns.

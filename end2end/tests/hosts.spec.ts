@@ -1,7 +1,8 @@
 // Manual §4.1.2 and §5.2 in a real browser against the staging host (real
 // sshd, NGINX, Gunicorn): register the host after confirming its key
 // fingerprint, stop NGINX (the site goes offline), restart it (the site
-// answers again), output live on the job page, both in the audit log.
+// answers again), output live on the job page, both in the audit log. The
+// Déploiements page shows the commit the app runs and its remote's branches.
 import { test, expect, Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -183,4 +184,19 @@ test('verify a backup, then schedule the host\'s backups', async ({ page }) => {
   const table = page.locator('#audit-table');
   await expect(table.locator('tr', { hasText: 'backup.verify' }).first()).toContainText('staging');
   await expect(table.locator('tr', { hasText: 'backup.schedule' }).first()).toContainText('15 4 * * *');
+});
+
+test('the Déploiements page shows the commit the app runs and the branches it could run', async ({ page }) => {
+  await signIn(page);
+  await page.goto('/deployments');
+  const card = page.locator('section[id^="deploys-"]').first();
+  await expect(card.getByRole('heading', { name: 'staging' })).toBeVisible();
+  const head = execFileSync('git', ['-C', env('STAGING_APP_DIR'), 'rev-parse', '--short=7', 'HEAD']).toString().trim();
+  await expect(card.locator('.deployed-commit')).toContainText(head);
+  await expect(card.locator('.deployed-branch')).toHaveText('main');
+  for (const branch of ['main', 'release/1.1', 'feature/menu-hiver']) {
+    await expect(card.locator(`tr[data-branch="${branch}"]`)).toBeVisible();
+  }
+  await expect(card.locator('tr.deployed')).toContainText('déployée');
+  await page.screenshot({ path: 'test-results/deployments.png', fullPage: true });
 });

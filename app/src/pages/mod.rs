@@ -5,6 +5,7 @@ pub mod area;
 pub mod audit;
 pub mod backups;
 pub mod dashboard;
+pub mod deployments;
 pub mod host;
 pub mod host_linode;
 pub mod hosts;

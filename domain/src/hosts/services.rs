@@ -100,21 +100,12 @@ impl HostDirectory {
         let session = self.connect(host, &by.actor(), provenance).await?;
         let mut states = Vec::new();
         for unit in [&host.web_service, &host.wsgi_service] {
-            let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
-            let run = session
-                .run(&host.control.command(unit, ServiceVerb::IsActive), &sender)
-                .await;
-            drop(sender);
-            let mut state = String::new();
-            while let Some(line) = receiver.recv().await {
-                if !line.stderr && state.is_empty() {
-                    state = line.text.trim().to_owned();
-                }
-            }
-            run?;
+            let (_, lines) = session
+                .answer(&host.control.command(unit, ServiceVerb::IsActive))
+                .await?;
             states.push(ServiceState {
                 unit: unit.as_str().to_owned(),
-                state,
+                state: lines.first().map(|line| line.trim().to_owned()).unwrap_or_default(),
             });
         }
         session.close().await;

@@ -1,8 +1,9 @@
 //! Which Linode instance each host is (picked by an admin from the
 //! account's instances, every page read) and its live state. A state read
 //! from the API is remembered for [`STATE_FRESH`]: however many pages show
-//! it meanwhile, the API is asked once (one caller asks, the others wait
-//! for its answer), and a power job's readings replace it at once.
+//! it meanwhile, the API is asked once (one caller asks; the others are
+//! shown the last state meanwhile, or wait for the answer when there is
+//! none), and a power job's readings replace it at once.
 
 use std::time::Duration;
 

@@ -9,6 +9,7 @@ mod backup_s3;
 mod backup_schedules;
 mod backups;
 mod crash;
+mod deploys;
 mod embedded;
 mod forms;
 mod helpers;
