@@ -51,6 +51,22 @@ async fn console_on(pool: PgPool, account: &Account) -> TestApp {
     spawn_app_with(pool, &["--linode-api-url", &account.url, "--linode-poll-ms", "200"]).await
 }
 
+/// An admin's browser, signed in, that entered the account's token and
+/// linked the host to the production instance.
+async fn admin_with_prod_linked(app: &TestApp, account: &Account, host_id: &str) -> Browser {
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let saved = browser
+        .post_form("/api/linode/token", &[("token", account.token.as_str())])
+        .await;
+    assert!(saved.status().is_success());
+    let linked = browser
+        .post_form("/api/linode/link", &[("host_id", host_id), ("linode_id", "4242")])
+        .await;
+    assert!(linked.status().is_success());
+    browser
+}
+
 async fn error_of(response: reqwest::Response) -> app::errors::AppError {
     let body = response.text().await.unwrap();
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
@@ -354,14 +370,7 @@ async fn a_shutdown_is_refused_while_a_backup_runs_and_otherwise_leaves_the_lino
     let admin = app.admin().await;
     let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
     let host_id = host.id.to_string();
-    let browser = app.browser();
-    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
-    browser
-        .post_form("/api/linode/token", &[("token", account.token.as_str())])
-        .await;
-    browser
-        .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4242")])
-        .await;
+    let browser = admin_with_prod_linked(&app, &account, &host_id).await;
 
     // A backup under way on the host (its job row, as a running backup leaves it).
     let backup_job: i64 = sqlx::query_scalar(
@@ -436,14 +445,7 @@ async fn linode_backups_are_enabled_by_an_admin_snapshotted_and_restored_after_t
     app.operator(&admin).await;
     let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
     let host_id = host.id.to_string();
-    let browser = app.browser();
-    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
-    browser
-        .post_form("/api/linode/token", &[("token", account.token.as_str())])
-        .await;
-    browser
-        .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4242")])
-        .await;
+    let browser = admin_with_prod_linked(&app, &account, &host_id).await;
     let operator = app.browser();
     operator.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
     let list = |who: &'static str| {
@@ -595,15 +597,7 @@ async fn the_host_page_draws_the_last_days_graphs_from_one_reading_every_five_mi
     let admin = app.admin().await;
     let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
     let host_id = host.id.to_string();
-    let admin_browser = app.browser();
-    admin_browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
-    admin_browser
-        .post_form("/api/linode/token", &[("token", account.token.as_str())])
-        .await;
-    let linked = admin_browser
-        .post_form("/api/linode/link", &[("host_id", &host_id), ("linode_id", "4242")])
-        .await;
-    assert!(linked.status().is_success());
+    let admin_browser = admin_with_prod_linked(&app, &account, &host_id).await;
     app.viewer(&admin).await;
     let viewer = app.browser();
     viewer.sign_in(VIEWER, VIEWER_PASSWORD).await;
