@@ -135,7 +135,47 @@ impl AppError {
 impl From<domain::DomainError> for AppError {
     fn from(error: domain::DomainError) -> Self {
         let request_id = crate::context::request_context().and_then(|c| c.provenance.request_id);
-        AppError::from_domain(error, request_id.as_deref())
+        let error = AppError::from_domain(error, request_id.as_deref());
+        error.answer_with_status();
+        error
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl AppError {
+    /// The HTTP status that says what went wrong, for a client that is not
+    /// a page (a script, the pages' own fetches): 400 for refused input,
+    /// 404, 409 when the host is busy, 502 when a host or the Linode API
+    /// failed us, 500 otherwise.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            AppError::NotSignedIn => S::UNAUTHORIZED,
+            AppError::Forbidden => S::FORBIDDEN,
+            AppError::Invalid { .. } => S::BAD_REQUEST,
+            AppError::NotFound => S::NOT_FOUND,
+            AppError::HostBusy { .. } => S::CONFLICT,
+            AppError::Remote { .. } | AppError::Linode { .. } => S::BAD_GATEWAY,
+            AppError::Internal { .. } | AppError::Transport(_) => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Sets the server function's answer status, except for a plain form
+    /// post (no JavaScript), which must stay the redirect back to its page.
+    fn answer_with_status(&self) {
+        let plain_form = leptos::prelude::use_context::<http::request::Parts>().is_some_and(|parts| {
+            parts
+                .headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"))
+        });
+        if let (false, Some(response)) = (
+            plain_form,
+            leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+        ) {
+            response.set_status(self.status());
+        }
     }
 }
 

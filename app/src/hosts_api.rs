@@ -70,6 +70,8 @@ pub struct JobView {
     /// The last lines stored when the page was rendered.
     pub tail: Vec<OutputLine>,
     pub total_lines: i64,
+    /// Its steps, for a job made of steps (a deploy); empty otherwise.
+    pub steps: Vec<vocabulary::jobs::JobStep>,
 }
 
 #[cfg(feature = "ssr")]
@@ -156,7 +158,7 @@ impl HostView {
 
 #[cfg(feature = "ssr")]
 impl JobView {
-    fn new(job: &domain::jobs::Job, tail: Vec<domain::jobs::StoredLine>) -> Self {
+    fn new(job: &domain::jobs::Job, tail: Vec<domain::jobs::StoredLine>, steps: Vec<domain::jobs::JobStep>) -> Self {
         JobView {
             summary: job.into(),
             host_id: job.host_id,
@@ -168,6 +170,7 @@ impl JobView {
             finished: job.finished_at.map(utc).unwrap_or_default(),
             tail: tail.into_iter().map(Into::into).collect(),
             total_lines: job.output_lines,
+            steps,
         }
     }
 }
@@ -338,7 +341,8 @@ pub async fn job_detail(job_id: i64) -> Result<JobView, AppError> {
     let job = jobs.job(job_id).await?;
     let from = (job.output_lines - 200).max(0);
     let tail = jobs.output_after(job_id, from, 200).await?;
-    Ok(JobView::new(&job, tail))
+    let steps = jobs.steps(job_id).await?;
+    Ok(JobView::new(&job, tail, steps))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod components;
 #[cfg(feature = "ssr")]
 pub mod context;
 pub mod deploys_api;
+pub mod env_api;
 pub mod errors;
 pub mod hosts_api;
 pub mod i18n;

@@ -15,6 +15,7 @@ use crate::pages::audit::AuditPage;
 use crate::pages::backups::{BackupsPage, RestorePage};
 use crate::pages::dashboard::DashboardPage;
 use crate::pages::deployments::DeploymentsPage;
+use crate::pages::environment::EnvironmentPage;
 use crate::pages::host::HostPage;
 use crate::pages::hosts::HostsPage;
 use crate::pages::job::JobPage;
@@ -159,6 +160,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("account") view=MyAccountPage ssr=SsrMode::Async/>
                     <Route path=path!("server") view=HostsPage ssr=SsrMode::Async/>
                     <Route path=path!("server/:id") view=HostPage ssr=SsrMode::Async/>
+                    <Route path=path!("server/:id/environment") view=EnvironmentPage ssr=SsrMode::Async/>
                     <Route path=path!("jobs/:id") view=JobPage ssr=SsrMode::Async/>
                     <Route path=path!("web-app") view=HostsPage ssr=SsrMode::Async/>
                     <Route path=path!("deployments") view=DeploymentsPage ssr=SsrMode::Async/>

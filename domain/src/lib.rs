@@ -10,12 +10,15 @@
 //! their output live to every viewer), [`backups`] (database backups streamed
 //! off the host into [`storage`], encrypted and catalogued; restores). The
 //! [`linode`] area (the API token, each host's instance, power jobs) is
-//! the first to talk to an API rather than a host. Deploys and monitoring
-//! slot in beside them: a folder per
-//! area, its one-command actions in the jobs' runbook (its longer work as a
-//! job plan, like `backups`), its words in the `vocabulary` crate.
+//! the first to talk to an API rather than a host. [`deploys`] (a branch
+//! deployed, a rollback, as jobs made of steps) and [`app_env`] (the app's
+//! environment variables, secret ones write-only) follow the same shape;
+//! monitoring slots in beside them: a folder per area, its one-command
+//! actions in the jobs' runbook (its longer work as a job plan, like
+//! `backups` and `deploys`), its words in the `vocabulary` crate.
 
 pub mod accounts;
+pub mod app_env;
 pub mod audit;
 pub mod backups;
 pub mod deploys;
@@ -62,6 +65,10 @@ pub struct Console {
     pub hosts: hosts::HostDirectory,
     pub jobs: jobs::JobRunner,
     pub backups: backups::Backups,
+    /// Deploys and rollbacks (manual §6.1, §7.2), each host's settings.
+    pub deploys: deploys::Deploys,
+    /// The app's environment variables (manual §4.1.1).
+    pub environment: app_env::AppEnvironment,
     /// The Linode API: the token, each host's instance, power.
     pub linode: linode::Linode,
     /// The versions the prerequisites check compares with.
@@ -91,10 +98,13 @@ impl Console {
             std::time::Duration::from_secs(30),
         )
         .expect("the public Linode API's address is a URL");
+        let backups = backups::Backups::new(pool.clone(), storage, secrets.clone(), hosts.clone(), jobs.clone());
         Self {
             linode: linode::Linode::new(pool.clone(), secrets.clone(), hosts.clone(), jobs.clone(), api),
             required_versions: hosts::RequiredVersions::default(),
-            backups: backups::Backups::new(pool.clone(), storage, secrets.clone(), hosts.clone(), jobs.clone()),
+            deploys: deploys::Deploys::new(pool.clone(), hosts.clone(), jobs.clone(), backups.clone()),
+            environment: app_env::AppEnvironment::new(pool.clone(), secrets.clone(), hosts.clone(), jobs.clone()),
+            backups,
             jobs,
             hosts,
             secrets,
@@ -114,6 +124,13 @@ impl Console {
             self.secrets.clone(),
             self.hosts.clone(),
             self.jobs.clone(),
+        );
+        // A deploy's backup goes to the same storage.
+        self.deploys = deploys::Deploys::new(
+            self.pool.clone(),
+            self.hosts.clone(),
+            self.jobs.clone(),
+            self.backups.clone(),
         );
         self
     }

@@ -2,7 +2,9 @@
 // sshd, NGINX, Gunicorn): register the host after confirming its key
 // fingerprint, stop NGINX (the site goes offline), restart it (the site
 // answers again), output live on the job page, both in the audit log. The
-// Déploiements page shows the commit the app runs and its remote's branches.
+// Déploiements page shows the commit the app runs and its remote's branches;
+// a deploy runs its steps, a failed one offers the way back, and the history
+// returns to any version.
 import { test, expect, Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -194,9 +196,133 @@ test('the Déploiements page shows the commit the app runs and the branches it c
   const head = execFileSync('git', ['-C', env('STAGING_APP_DIR'), 'rev-parse', '--short=7', 'HEAD']).toString().trim();
   await expect(card.locator('.deployed-commit')).toContainText(head);
   await expect(card.locator('.deployed-branch')).toHaveText('main');
-  for (const branch of ['main', 'release/1.1', 'feature/menu-hiver']) {
+  for (const branch of ['main', 'release/1.1', 'feature/menu-hiver', 'feature/migration-cassee']) {
     await expect(card.locator(`tr[data-branch="${branch}"]`)).toBeVisible();
   }
   await expect(card.locator('tr.deployed')).toContainText('déployée');
   await page.screenshot({ path: 'test-results/deployments.png', fullPage: true });
+});
+
+async function siteVersion(): Promise<string> {
+  const html = await (await fetch(env('STAGING_SITE_URL'))).text();
+  return /<span id='version'>([^<]*)</.exec(html)?.[1] ?? '';
+}
+
+test('a deploy shows its steps as they run; a failed one offers the way back, and the history returns to any version', async ({ page }) => {
+  test.setTimeout(120_000);
+  await signIn(page);
+  await page.goto('/deployments');
+  const card = page.locator('section[id^="deploys-"]').first();
+
+  // A branch whose migration fails: confirmed, then followed step by step.
+  await card.locator('tr[data-branch="feature/migration-cassee"] button.deploy-branch').click();
+  await expect(card.getByRole('alertdialog')).toContainText('feature/migration-cassee');
+  await card.locator('button.confirm-deploy').click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  const steps = page.locator('#job-steps');
+  await expect(steps.locator('li[data-step="fetch"]')).toContainText('Récupération des branches');
+  await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'failed', { timeout: 60_000 });
+  await expect(steps.locator('li[data-step="backup"]')).toHaveAttribute('data-status', 'succeeded');
+  await expect(steps.locator('li[data-step="migrate"]')).toHaveAttribute('data-status', 'failed');
+  await expect(steps.locator('li[data-step="health-gate"]')).toHaveAttribute('data-status', 'skipped');
+  await expect(page.locator('#job-status')).toContainText('migrations');
+  await expect(page.locator('#job-output')).toContainText('0002_cassee');
+  await page.screenshot({ path: 'test-results/deploy-failed.png', fullPage: true });
+
+  // The way back, one click from the failed deploy's page.
+  await expect(page.locator('#rollback-offer')).toContainText('a échoué');
+  await page.locator('#offer-rollback').click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 60_000 });
+  await expect(steps.locator('li[data-step="health-gate"]')).toHaveAttribute('data-status', 'succeeded');
+  expect(await siteVersion()).toBe('1.0.0');
+
+  // release/1.1: the site shows its version.
+  await page.goto('/deployments');
+  await card.locator('tr[data-branch="release/1.1"] button.deploy-branch').click();
+  await card.locator('button.confirm-deploy').click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 60_000 });
+  expect(await siteVersion()).toBe('1.1.0');
+
+  // The history, newest first; the rollback's version (main) is one
+  // confirmed click away.
+  await page.goto('/deployments');
+  const history = card.locator('table.deploy-history');
+  await expect(history.locator('tbody tr').first()).toContainText('release/1.1');
+  await expect(history.locator('tbody tr').first()).toContainText('réussie');
+  await expect(history).toContainText('retour arrière');
+  await history.locator('tr', { hasText: 'retour arrière' }).locator('button.rollback').click();
+  await expect(card.getByRole('alertdialog')).toContainText('OC Pizza 1.0.0');
+  await card.locator('#confirm-rollback').click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 60_000 });
+  expect(await siteVersion()).toBe('1.0.0');
+  await page.goto('/deployments');
+  await expect(card.locator('.deployed-branch')).toContainText('aucune');
+  await page.screenshot({ path: 'test-results/deploy-history.png', fullPage: true });
+  // The app back on its branch, as the other tests expect it.
+  execFileSync('git', ['-C', env('STAGING_APP_DIR'), 'checkout', '-q', 'main']);
+});
+
+test('environment variables: a secret shows as set, never its value; apply writes the file and restarts the app', async ({ page }) => {
+  test.setTimeout(90_000);
+  await signIn(page);
+  await page.goto('/server');
+  await page.getByRole('link', { name: 'staging' }).first().click();
+  await page.locator('#host-environment').click();
+  await expect(page.getByRole('heading', { level: 1 })).toContainText("Variables d'environnement de staging");
+  const table = page.locator('#env-variables');
+  await expect(table.locator('tr[data-name="POSTGRES_PASSWORD"]')).toContainText('non définie');
+
+  // The host's file, taken as the console's values.
+  await page.locator('#env-import').click();
+  await expect(page.getByRole('alertdialog')).toContainText('staging');
+  await page.locator('#env-confirm-yes').click();
+  await expect(page.locator('#env-imported')).toContainText('POSTGRES_PASSWORD');
+  await expect(table.locator('tr[data-name="POSTGRES_PASSWORD"]')).toContainText('définie');
+  await expect(table.locator('tr[data-name="POSTGRES_PORT"] .env-value code')).toHaveText(env('STAGING_PG_PORT'));
+
+  // A secret typed: "set", never the value.
+  const secret = 'pp-' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+  await page.locator('#env-name').fill('PAYPAL_API_KEY');
+  await page.locator('#env-value').fill(secret);
+  await page.locator('#env-save').click();
+  await expect(page.locator('#env-saved')).toBeVisible();
+  const row = table.locator('tr[data-name="PAYPAL_API_KEY"]');
+  await expect(row).toContainText('définie');
+  await expect(row).toContainText('non appliquée');
+  expect(await page.content()).not.toContain(secret);
+  await page.reload();
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  expect(await page.content()).not.toContain(secret);
+
+  // Apply: a job of two steps; the host's file holds the value, mode 0600.
+  await page.locator('#env-apply').click();
+  await page.locator('#env-confirm-yes').click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 30_000 });
+  await expect(page.locator('#job-steps li[data-step="write-env"]')).toHaveAttribute('data-status', 'succeeded');
+  expect(await page.content()).not.toContain(secret);
+  const file = fs.readFileSync(`${env('STAGING_APP_DIR')}/.env`, 'utf8');
+  expect(file).toContain(`PAYPAL_API_KEY='${secret}'`);
+  expect(fs.statSync(`${env('STAGING_APP_DIR')}/.env`).mode & 0o777).toBe(0o600);
+  expect(await siteStatus()).toBe(200);
+  await page.goBack();
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  await expect(page.locator('#env-versions tbody tr')).toHaveCount(2);
+  await expect(page.locator('#env-pending')).toHaveCount(0);
+  await page.screenshot({ path: 'test-results/environment.png', fullPage: true });
+
+  // Removing asks first; cancelled, nothing changes; confirmed, the name
+  // waits for the next apply.
+  await row.locator('button.env-remove').click();
+  await expect(row.getByRole('alertdialog')).toContainText('PAYPAL_API_KEY');
+  await row.getByRole('alertdialog').getByRole('button', { name: 'Annuler' }).click();
+  await expect(row.getByRole('alertdialog')).toHaveCount(0);
+  await expect(row).toContainText('définie');
+  await row.locator('button.env-remove').click();
+  await row.locator('button.env-remove-yes').click();
+  await expect(row).toContainText('non définie');
+  await expect(page.locator('#env-pending')).toContainText('PAYPAL_API_KEY');
 });

@@ -13,7 +13,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use domain::jobs::{JobChange, JobChanges, JobEvent};
+use domain::jobs::{JobChange, JobChanges, JobEvent, JobStep};
 use futures::{Stream, TryStreamExt};
 use http::{header, StatusCode};
 use serde::Deserialize;
@@ -52,8 +52,9 @@ pub async fn events(
         .into_response()
 }
 
-/// Events: [`JobEvent`]s as JSON, `lines` (a batch of new lines) then
-/// `status` whenever it changes; the stream ends after the final status, or
+/// Events: [`JobEvent`]s as JSON, `lines` (a batch of new lines), `steps`
+/// (a job made of steps: each time one starts or ends) then `status`
+/// whenever it changes; the stream ends after the final status, or
 /// as soon as the watcher's session no longer holds (signed out, expired,
 /// account disabled): it is asked before every event and every few seconds
 /// while the job is quiet.
@@ -77,6 +78,7 @@ fn follow(
         after,
         changes,
         last_status: None,
+        last_steps: Vec::new(),
         lines_pending: true,
         status_pending: true,
         done: false,
@@ -96,7 +98,9 @@ struct Following {
     after: i64,
     changes: JobChanges,
     last_status: Option<JobEvent>,
-    /// Whether new lines or a new status may be waiting in the database.
+    /// The steps last sent (a job made of steps).
+    last_steps: Vec<JobStep>,
+    /// Whether new lines or a new status (and steps) may be waiting in the database.
     lines_pending: bool,
     status_pending: bool,
     done: bool,
@@ -126,6 +130,16 @@ impl Following {
             }
             if self.status_pending {
                 self.status_pending = false;
+                // Steps before the status: a job's last step ends before it does.
+                let steps = jobs.steps(self.job_id).await.ok()?;
+                if steps != self.last_steps {
+                    if !self.watcher.still_holds(&self.state).await {
+                        return None;
+                    }
+                    self.last_steps = steps.clone();
+                    self.status_pending = true;
+                    return Some(JobEvent::Steps { steps });
+                }
                 let job = jobs.job(self.job_id).await.ok()?;
                 let status = JobEvent::Status {
                     status: job.status,

@@ -47,6 +47,18 @@ crate::words! {
         /// A backup restored into a scratch database, its tables counted.
         BackupVerify = "backup.verify",
         /// The prerequisites runbook.
+        /// Deploys (manual §6.1, §7.2): a branch deployed, the app returned
+        /// to an earlier deploy's commit, a host's deploy settings changed.
+        DeployBranch = "deploy.branch",
+        DeployRollback = "deploy.rollback",
+        DeploySettings = "deploy.settings",
+        /// The app's environment (manual §4.1.1): a variable set or
+        /// removed (its name, never its value), the host's file written
+        /// (a job) or imported.
+        EnvApply = "env.apply",
+        EnvImport = "env.import",
+        EnvRemove = "env.remove",
+        EnvSet = "env.set",
         HostCheckPrerequisites = "host.check_prerequisites",
         HostRegister = "host.register",
         HostRepin = "host.repin",
@@ -89,7 +101,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 41] = [
+    const EVER_WRITTEN: [&str; 48] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -107,6 +119,13 @@ mod tests {
         "backup.schedule",
         "backup.schedule_missed",
         "backup.verify",
+        "deploy.branch",
+        "deploy.rollback",
+        "deploy.settings",
+        "env.apply",
+        "env.import",
+        "env.remove",
+        "env.set",
         "host.check_prerequisites",
         "host.register",
         "host.repin",

@@ -18,6 +18,56 @@ crate::words! {
     }
 }
 
+crate::words! {
+    /// A step of a job made of steps (a deploy, a rollback), in the order
+    /// it may run. A step's name is its translation key's end (`step-…`).
+    pub enum StepName as "job step" {
+        /// `git fetch`: the remote's branches as they are now.
+        Fetch = "fetch",
+        /// `git checkout` the branch or the commit.
+        Checkout = "checkout",
+        /// `git pull --ff-only`: the branch's newest commit.
+        Pull = "pull",
+        /// `manage.py migrate --check`: whether migrations are pending.
+        PendingMigrations = "pending-migrations",
+        /// A backup of the app's database before it changes.
+        Backup = "backup",
+        /// `pip install -r requirements.txt`, when the file changed.
+        Requirements = "requirements",
+        /// `manage.py migrate`.
+        Migrate = "migrate",
+        /// `manage.py collectstatic`.
+        CollectStatic = "collectstatic",
+        /// Gunicorn restarted.
+        RestartWsgi = "restart-wsgi",
+        /// The site answers with the expected status within the time limit.
+        HealthGate = "health-gate",
+        /// The app's `.env` file written on the host.
+        WriteEnv = "write-env",
+    }
+}
+
+crate::words! {
+    /// Where a step stands: pending → running → succeeded / failed, or
+    /// skipped (not needed, or an earlier step failed).
+    pub enum StepStatus as "step status" {
+        Pending = "pending",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Skipped = "skipped",
+    }
+}
+
+/// One step of a job made of steps, as its page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobStep {
+    pub name: StepName,
+    pub status: StepStatus,
+    /// How long it ran, once it ended.
+    pub millis: Option<i64>,
+}
+
 impl JobStatus {
     /// Whether the job is over (it will not change again).
     pub fn finished(self) -> bool {
@@ -79,6 +129,12 @@ pub enum JobFailure {
     LinodeRefused { reason: String },
     /// The Linode event the action started ended `failed`.
     LinodeActionFailed { reason: String },
+    /// A step of a job made of steps failed (its output says how); the
+    /// steps after it did not run.
+    StepFailed { step: StepName },
+    /// The site did not answer `url` with the expected status within the
+    /// time limit after a deploy.
+    HealthGateFailed { url: String },
 }
 
 impl JobFailure {
@@ -105,6 +161,8 @@ impl JobFailure {
             JobFailure::LinodeUnavailable { .. } => "job-failure-linode-unavailable",
             JobFailure::LinodeRefused { .. } => "job-failure-linode-refused",
             JobFailure::LinodeActionFailed { .. } => "job-failure-linode-action-failed",
+            JobFailure::StepFailed { .. } => "job-failure-step-failed",
+            JobFailure::HealthGateFailed { .. } => "job-failure-health-gate",
         }
     }
 
@@ -115,6 +173,8 @@ impl JobFailure {
             JobFailure::LinodeUnavailable { reason }
             | JobFailure::LinodeRefused { reason }
             | JobFailure::LinodeActionFailed { reason } => vec![("reason", reason.clone())],
+            JobFailure::StepFailed { step } => vec![("step", step.as_str().to_owned())],
+            JobFailure::HealthGateFailed { url } => vec![("url", url.clone())],
             _ => Vec::new(),
         }
     }
@@ -142,6 +202,8 @@ impl JobFailure {
             JobFailure::LinodeUnavailable { .. } => "linode-unavailable",
             JobFailure::LinodeRefused { .. } => "linode-refused",
             JobFailure::LinodeActionFailed { .. } => "linode-action-failed",
+            JobFailure::StepFailed { .. } => "step-failed",
+            JobFailure::HealthGateFailed { .. } => "health-gate-failed",
         }
     }
 
@@ -176,6 +238,8 @@ impl JobFailure {
             JobFailure::LinodeUnavailable { reason: String::new() },
             JobFailure::LinodeRefused { reason: String::new() },
             JobFailure::LinodeActionFailed { reason: String::new() },
+            JobFailure::StepFailed { step: StepName::Fetch },
+            JobFailure::HealthGateFailed { url: String::new() },
         ];
         // A new kind fails to compile here until it is listed above.
         for kind in &all {
@@ -199,7 +263,9 @@ impl JobFailure {
                 | JobFailure::VerifyFailed
                 | JobFailure::LinodeUnavailable { .. }
                 | JobFailure::LinodeRefused { .. }
-                | JobFailure::LinodeActionFailed { .. } => {}
+                | JobFailure::LinodeActionFailed { .. }
+                | JobFailure::StepFailed { .. }
+                | JobFailure::HealthGateFailed { .. } => {}
             }
         }
         all
@@ -229,6 +295,8 @@ pub enum JobEvent {
         exit_status: Option<i32>,
         failure: Option<JobFailure>,
     },
+    /// The job's steps, each time one starts or ends (jobs made of steps).
+    Steps { steps: Vec<JobStep> },
 }
 
 impl JobEvent {
@@ -237,6 +305,7 @@ impl JobEvent {
         match self {
             JobEvent::Lines { .. } => "lines",
             JobEvent::Status { .. } => "status",
+            JobEvent::Steps { .. } => "steps",
         }
     }
 
@@ -245,7 +314,7 @@ impl JobEvent {
         // A flood's events run to a MiB or more: sized at once, not grown.
         let size = match self {
             JobEvent::Lines { lines } => lines.iter().map(|line| line.text.len() + 48).sum::<usize>() + 32,
-            JobEvent::Status { .. } => 128,
+            JobEvent::Status { .. } | JobEvent::Steps { .. } => 512,
         };
         let mut json = Vec::with_capacity(size);
         serde_json::to_writer(&mut json, self).expect("a job event always serialises");

@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod backups;
+pub mod deploys;
 pub mod jobs;
 pub mod locale;
 

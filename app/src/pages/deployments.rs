@@ -1,12 +1,21 @@
-//! Déploiements (manual §6.1): for each host, the commit its app runs (its
-//! branch, short id, message, date) and the branches of its remote, the
-//! one deployed marked. Deploying a branch and rolling back come next.
+//! Déploiements (manual §6.1, §7.2): for each host, the commit its app runs
+//! (its branch, short id, message, date), the branches of its remote with
+//! a "Deploy" button each (operators, confirmed), the deploy history with
+//! "Return to this version" (operators, confirmed), and how the host
+//! deploys (admins). A deploy or a rollback opens its job's page, which
+//! shows its steps as they run.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
 
-use crate::components::{ErrorNotice, Loading};
-use crate::deploys_api::{deploys_overview, BranchRow, CommitRow, HostDeploysView};
+use crate::components::{last_error, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::deploys_api::{
+    deploys_overview, BranchRow, CommitRow, DeployBranch, DeployRow, DeploySettingsView, HostDeploysView,
+    RecordedCommitRow, RollBack, SaveDeploySettings,
+};
 use crate::i18n::{use_locale, Translate};
+use vocabulary::accounts::Role;
+use vocabulary::deploys::{BackupBefore, DeployKind};
 
 #[component]
 pub fn DeploymentsPage() -> impl IntoView {
@@ -24,11 +33,25 @@ pub fn DeploymentsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
-        <p class="notice" role="status">{locale.t("deploys-next")}</p>
     }
 }
 
-/// One host's app: what runs, and the branches it could run.
+/// Opens the job page of a deploy or rollback once it started.
+fn open_job_when_started<S>(action: ServerAction<S>)
+where
+    S: leptos::server_fn::ServerFn<Output = i64, Error = crate::errors::AppError> + Clone + Send + Sync + 'static,
+    S::Output: Clone + Send + Sync + 'static,
+{
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = action.value().get() {
+            navigate(&format!("/jobs/{job}"), Default::default());
+        }
+    });
+}
+
+/// One host's app: what runs, the branches it could run, its history and
+/// its settings.
 #[component]
 fn HostDeploys(host: HostDeploysView) -> impl IntoView {
     let locale = use_locale();
@@ -39,13 +62,17 @@ fn HostDeploys(host: HostDeploysView) -> impl IntoView {
         branch,
         branches,
         error,
+        history,
+        settings,
     } = host;
     let heading = format!("deploys-host-{host_id}");
     let labelled_by = heading.clone();
     let branch = branch.unwrap_or_else(|| locale.t("deploys-detached"));
+    let deployed_id = deployed.as_ref().map(|c| c.id.clone()).unwrap_or_default();
     view! {
         <section class="card wide-card" id=format!("deploys-{host_id}") aria-labelledby=labelled_by>
-            <h2 id=heading><a href=format!("/server/{host_id}")>{host_name}</a></h2>
+            <h2 id=heading><a href=format!("/server/{host_id}")>{host_name.clone()}</a></h2>
+            <p><a href=format!("/server/{host_id}/environment")>{locale.t("env-link")}</a></p>
             {error.map(|error| view! { <ErrorNotice error/> })}
             {deployed.map(|commit| view! {
                 <dl class="facts">
@@ -53,7 +80,9 @@ fn HostDeploys(host: HostDeploysView) -> impl IntoView {
                     <dt>{locale.t("deploys-commit")}</dt><dd class="deployed-commit"><CommitText commit/></dd>
                 </dl>
             })}
-            {(!branches.is_empty()).then(|| view! { <Branches branches/> })}
+            {(!branches.is_empty()).then(|| view! { <Branches host_id host_name=host_name.clone() branches/> })}
+            <History host_name deployed_id history/>
+            <Settings host_id settings/>
         </section>
     }
     .into_any()
@@ -65,9 +94,15 @@ fn CommitText(commit: CommitRow) -> impl IntoView {
         .into_any()
 }
 
+/// The remote's branches, each deployable (operators) after a confirmation.
 #[component]
-fn Branches(branches: Vec<BranchRow>) -> impl IntoView {
+fn Branches(host_id: i64, host_name: String, branches: Vec<BranchRow>) -> impl IntoView {
     let locale = use_locale();
+    let deploy = ServerAction::<DeployBranch>::new();
+    open_job_when_started(deploy);
+    let error = last_error(deploy.value());
+    let chosen = RwSignal::new(None::<String>);
+    let confirm_text = format!("deploy-confirm-text-{host_id}");
     view! {
         <h3>{locale.t("deploys-branches")}</h3>
         <table class="branches">
@@ -76,22 +111,249 @@ fn Branches(branches: Vec<BranchRow>) -> impl IntoView {
                 <th scope="col">{locale.t("deploys-col-commit")}</th>
                 <th scope="col">{locale.t("deploys-col-message")}</th>
                 <th scope="col">{locale.t("deploys-col-date")}</th>
+                <th scope="col"><span class="visually-hidden">{locale.t("deploys-col-actions")}</span></th>
             </tr></thead>
             <tbody>
                 {branches.into_iter().map(|b| {
                     let marker = b.deployed.then(|| view! { " " <strong class="badge ok">{locale.t("deploys-deployed")}</strong> });
-                    let key = b.name.clone();
+                    let name = b.name.clone();
+                    let row = b.name.clone();
+                    let label = locale.t_with("deploys-deploy-label", &[("branch", b.name.clone().into())]);
                     view! {
-                        <tr data-branch=key class:deployed=b.deployed>
+                        <tr data-branch=row class:deployed=b.deployed>
                             <td><code>{b.name}</code>{marker}</td>
                             <td><code title=b.commit.id>{b.commit.short}</code></td>
                             <td>{b.commit.subject}</td>
                             <td>{b.commit.date}</td>
+                            <td>
+                                <ForRole role=Role::Operator>
+                                    <button type="button" class="deploy-branch" aria-label=label.clone()
+                                        on:click={
+                                            let name = name.clone();
+                                            move |_| chosen.set(Some(name.clone()))
+                                        }>
+                                        {locale.t("deploys-deploy")}
+                                    </button>
+                                </ForRole>
+                            </td>
                         </tr>
                     }
                 }).collect_view()}
             </tbody>
         </table>
+        <Show when=move || chosen.with(Option::is_some)>
+            <div class="notice confirm" role="alertdialog" aria-labelledby=confirm_text.clone()>
+                <p id=confirm_text.clone()>{
+                    let host_name = host_name.clone();
+                    move || locale.t_with("deploys-deploy-confirm", &[
+                        ("branch", chosen.get().unwrap_or_default().into()),
+                        ("host", host_name.clone().into()),
+                    ])
+                }</p>
+                <button type="button" class="confirm-deploy" disabled=move || deploy.pending().get()
+                    on:click=move |_| {
+                        if let Some(branch) = chosen.get_untracked() {
+                            deploy.dispatch(DeployBranch { host_id, branch });
+                        }
+                    }>
+                    {locale.t("deploys-deploy-yes")}
+                </button>
+                <button type="button" class="secondary" on:click=move |_| chosen.set(None)>{locale.t("common-cancel")}</button>
+            </div>
+        </Show>
+        <FormError error fields=&[]/>
+    }
+    .into_any()
+}
+
+/// `from → to` of a deploy record.
+#[component]
+fn FromTo(from: Option<RecordedCommitRow>, to: Option<RecordedCommitRow>) -> impl IntoView {
+    let locale = use_locale();
+    let commit = move |c: Option<RecordedCommitRow>| {
+        match c {
+        Some(c) => view! { <code title=format!("{} — {}", c.id, c.subject)>{c.short}</code> " " <span class="muted">{c.subject}</span> }.into_any(),
+        None => view! { <span class="muted">{locale.t("deploys-commit-unknown")}</span> }.into_any(),
+    }
+    };
+    view! { {commit(from)} " → " {commit(to)} }.into_any()
+}
+
+/// The host's deploys and rollbacks, newest first; each one's version is
+/// one confirmed click away (operators).
+#[component]
+fn History(host_name: String, deployed_id: String, history: Vec<DeployRow>) -> impl IntoView {
+    let locale = use_locale();
+    let rollback = ServerAction::<RollBack>::new();
+    open_job_when_started(rollback);
+    let error = last_error(rollback.value());
+    let chosen = RwSignal::new(None::<(i64, RecordedCommitRow)>);
+    if history.is_empty() {
+        return view! { <h3>{locale.t("deploys-history")}</h3><p class="muted deploys-no-history">{locale.t("deploys-history-empty")}</p> }.into_any();
+    }
+    view! {
+        <h3>{locale.t("deploys-history")}</h3>
+        <table class="deploy-history">
+            <thead><tr>
+                <th scope="col">{locale.t("deploys-col-when")}</th>
+                <th scope="col">{locale.t("deploys-col-kind")}</th>
+                <th scope="col">{locale.t("deploys-col-from-to")}</th>
+                <th scope="col">{locale.t("deploys-col-by")}</th>
+                <th scope="col">{locale.t("deploys-col-outcome")}</th>
+                <th scope="col"><span class="visually-hidden">{locale.t("deploys-col-actions")}</span></th>
+            </tr></thead>
+            <tbody>
+                {history.into_iter().map(|d| {
+                    let kind = match (d.kind, &d.branch) {
+                        (DeployKind::Deploy, Some(branch)) => locale.t_with("deploys-kind-deploy", &[("branch", branch.clone().into())]),
+                        (DeployKind::Deploy, None) => locale.t("deploys-kind-deploy-unknown"),
+                        (DeployKind::Rollback, _) => locale.t("deploys-kind-rollback"),
+                    };
+                    let offer = d.rollback_to.clone().filter(|target| target.id != deployed_id).map(|target| {
+                        let label = locale.t_with("deploys-rollback-label", &[("commit", target.short.clone().into())]);
+                        view! {
+                            <ForRole role=Role::Operator>
+                                <button type="button" class="secondary rollback" aria-label=label.clone()
+                                    on:click={
+                                        let target = target.clone();
+                                        move |_| chosen.set(Some((d.id, target.clone())))
+                                    }>
+                                    {locale.t("deploys-rollback")}
+                                </button>
+                            </ForRole>
+                        }
+                    });
+                    view! {
+                        <tr data-deploy=d.id data-status=d.status.as_str()>
+                            <td>{d.at}</td>
+                            <td>{kind}</td>
+                            <td><FromTo from=d.from to=d.to/></td>
+                            <td>{d.actor}</td>
+                            <td><a href=format!("/jobs/{}", d.job_id)>{locale.t(&format!("job-status-{}", d.status))}</a></td>
+                            <td>{offer}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <Show when=move || chosen.with(Option::is_some)>
+            <div class="notice confirm" role="alertdialog" aria-labelledby="rollback-confirm-text">
+                <p id="rollback-confirm-text">{
+                    let host_name = host_name.clone();
+                    move || {
+                        let target = chosen.get().map(|(_, target)| target).unwrap_or_default();
+                        locale.t_with("deploys-rollback-confirm", &[
+                            ("commit", target.short.into()),
+                            ("subject", target.subject.into()),
+                            ("host", host_name.clone().into()),
+                        ])
+                    }
+                }</p>
+                <button type="button" id="confirm-rollback" disabled=move || rollback.pending().get()
+                    on:click=move |_| {
+                        if let Some((deploy_id, _)) = chosen.get_untracked() {
+                            rollback.dispatch(RollBack { deploy_id });
+                        }
+                    }>
+                    {locale.t("deploys-rollback-yes")}
+                </button>
+                <button type="button" class="secondary" on:click=move |_| chosen.set(None)>{locale.t("common-cancel")}</button>
+            </div>
+        </Show>
+        <FormError error fields=&[]/>
+    }
+    .into_any()
+}
+
+/// How the host deploys: shown to all, changed by admins.
+#[component]
+fn Settings(host_id: i64, settings: DeploySettingsView) -> impl IntoView {
+    let locale = use_locale();
+    let changed = match settings.changed.clone() {
+        Some((at, by)) => locale.t_with("deploys-settings-changed", &[("date", at.into()), ("by", by.into())]),
+        None => locale.t("deploys-settings-default"),
+    };
+    let gate = locale.t_with(
+        "deploys-settings-gate",
+        &[
+            ("url", settings.health_url_used.clone().into()),
+            ("status", (settings.health_status as i64).into()),
+            ("seconds", (settings.health_seconds as i64).into()),
+        ],
+    );
+    view! {
+        <details class="deploy-settings">
+            <summary>{locale.t("deploys-settings")}</summary>
+            <p class="muted">{changed}</p>
+            <p>{gate}</p>
+            <ForRole role=Role::Admin>
+                <SettingsForm host_id settings=settings.clone()/>
+            </ForRole>
+        </details>
+    }
+    .into_any()
+}
+
+/// The settings' form (admins).
+#[component]
+fn SettingsForm(host_id: i64, settings: DeploySettingsView) -> impl IntoView {
+    let locale = use_locale();
+    let save = ServerAction::<SaveDeploySettings>::new();
+    let error = last_error(save.value());
+    let saved = move || save.value().get().is_some_and(|r| r.is_ok());
+    let id = move |field: &str| format!("deploy-{field}-{host_id}");
+    let checkbox = move |field: &'static str, checked: bool| {
+        view! {
+            <label class="check">
+                <input type="checkbox" name=format!("settings[{field}]") id=id(field) checked=checked/>
+                {locale.t(&format!("deploys-setting-{}", field.replace('_', "-")))}
+            </label>
+        }
+    };
+    let backup_before = settings.backup_before;
+    let choice = move |value: BackupBefore| {
+        view! {
+            <option value=value.as_str() selected=backup_before == value>
+                {locale.t(&format!("deploys-backup-{}", value.as_str()))}
+            </option>
+        }
+    };
+    view! {
+        <ActionForm action=save>
+            <input type="hidden" name="host_id" value=host_id/>
+            <label for=id("python")>{locale.t("deploys-setting-python")}</label>
+            <input id=id("python") name="settings[python]" required value=settings.python aria-describedby=id("python-error")/>
+            <FieldError error field="python" id=id("python-error")/>
+            <fieldset>
+                <legend>{locale.t("deploys-setting-steps")}</legend>
+                {checkbox("install_requirements", settings.install_requirements)}
+                {checkbox("migrate", settings.migrate)}
+                {checkbox("collect_static", settings.collect_static)}
+                {checkbox("restart_wsgi", settings.restart_wsgi)}
+            </fieldset>
+            <label for=id("health_url")>{locale.t("deploys-setting-health-url")}</label>
+            <input id=id("health_url") name="settings[health_url]" type="url" value=settings.health_url
+                placeholder=settings.health_url_used aria-describedby=id("health-url-error")/>
+            <FieldError error field="health_url" id=id("health-url-error")/>
+            <label for=id("health_status")>{locale.t("deploys-setting-health-status")}</label>
+            <input id=id("health_status") name="settings[health_status]" type="number" min="100" max="599" required value=settings.health_status/>
+            <FieldError error field="health_status" id=id("health-status-error")/>
+            <label for=id("health_seconds")>{locale.t("deploys-setting-health-seconds")}</label>
+            <input id=id("health_seconds") name="settings[health_seconds]" type="number" min="1" max="600" required value=settings.health_seconds/>
+            <FieldError error field="health_seconds" id=id("health-seconds-error")/>
+            <label for=id("backup_before")>{locale.t("deploys-setting-backup-before")}</label>
+            <select id=id("backup_before") name="settings[backup_before]">
+                {choice(BackupBefore::WhenMigrationsPending)}
+                {choice(BackupBefore::Always)}
+                {choice(BackupBefore::Never)}
+            </select>
+            {checkbox("rollback_on_failure", settings.rollback_on_failure)}
+            <FormError error fields=&["python", "health_url", "health_status", "health_seconds"]/>
+            <Show when=saved>
+                <p class="notice ok" role="status">{locale.t("deploys-settings-saved")}</p>
+            </Show>
+            <button type="submit">{locale.t("deploys-settings-save")}</button>
+        </ActionForm>
     }
     .into_any()
 }

@@ -34,6 +34,7 @@ pub fn HostPage() -> impl IntoView {
 /// opens its own page.
 #[component]
 fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView {
+    let locale = use_locale();
     let host_id = host.summary.id;
     let start = ServerAction::<StartJob>::new();
     let navigate = use_navigate();
@@ -66,6 +67,12 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
     view! {
         <h1>{summary.name.clone()}</h1>
         {alert}
+        <crate::pages::environment::Drift host_id/>
+        <p class="host-links">
+            <a href=format!("/server/{host_id}/environment") id="host-environment">{locale.t("env-link")}</a>
+            " · "
+            <a href="/deployments">{locale.t("nav-deployments")}</a>
+        </p>
         <HostFacts summary app_dir control public_key/>
         <crate::pages::host_linode::LinodeSection host_id/>
         <WebAppSection host_id web_service wsgi_service start run/>

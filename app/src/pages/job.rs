@@ -8,9 +8,9 @@ use leptos_router::hooks::use_params_map;
 use crate::components::{last_error, ErrorNotice, FormError, Loading};
 use crate::hosts_api::{job_detail, CancelJob, JobView};
 use crate::i18n::{use_locale, Translate};
-use vocabulary::jobs::JobFailure;
 #[cfg(feature = "hydrate")]
-use vocabulary::jobs::{JobEvent, JobStatus, OutputLine};
+use vocabulary::jobs::{JobEvent, OutputLine};
+use vocabulary::jobs::{JobFailure, JobStatus, JobStep, StepStatus};
 
 /// Lines kept on the page; the rest is in the download.
 const SHOWN_LINES: usize = 1000;
@@ -38,6 +38,7 @@ fn JobOutput(job: JobView) -> impl IntoView {
     let job_id = job.summary.id;
     let lines = RwSignal::new(job.tail.clone());
     let status = RwSignal::new((job.summary.status, job.exit_status, job.failure.clone()));
+    let steps = RwSignal::new(job.steps.clone());
     let cancel = ServerAction::<CancelJob>::new();
     let cancel_error = last_error(cancel.value());
     let running = move || status.with(|(s, _, _)| !s.finished());
@@ -47,6 +48,7 @@ fn JobOutput(job: JobView) -> impl IntoView {
         job.tail.last().map(|l| l.seq).unwrap_or(0),
         lines,
         status,
+        steps,
         running(),
     );
     let status_text = move || {
@@ -63,7 +65,11 @@ fn JobOutput(job: JobView) -> impl IntoView {
     };
     let restore_failed = {
         let restoring = job.summary.action == vocabulary::audit::AuditAction::BackupRestore.as_str();
-        move || restoring && status.with(|(s, _, _)| s.finished() && *s != vocabulary::jobs::JobStatus::Succeeded)
+        move || restoring && status.with(|(s, _, _)| s.finished() && *s != JobStatus::Succeeded)
+    };
+    let deploy_failed = {
+        let deploying = job.summary.action == vocabulary::audit::AuditAction::DeployBranch.as_str();
+        move || deploying && status.with(|(s, _, _)| s.finished() && *s != JobStatus::Succeeded)
     };
     view! {
         <Show when=restore_failed>
@@ -77,6 +83,17 @@ fn JobOutput(job: JobView) -> impl IntoView {
             <dt>{locale.t("job-started")}</dt><dd>{job.started.clone()}</dd>
             <dt>{locale.t("job-state")}</dt><dd id="job-status" role="status" aria-live="polite" data-status=move || status.with(|s| s.0.as_str())>{status_text}</dd>
         </dl>
+        <Show when=deploy_failed>
+            <RollbackOffer job_id/>
+        </Show>
+        <Show when=move || steps.with(|s| !s.is_empty())>
+            <h2 id="steps-heading">{locale.t("job-steps")}</h2>
+            <ol class="steps" id="job-steps" aria-labelledby="steps-heading">
+                <For each=move || steps.get().into_iter().enumerate() key=|(i, step)| (*i, step.clone()) let:((_, step))>
+                    <StepItem step/>
+                </For>
+            </ol>
+        </Show>
         <Show when=running>
             <button type="button" class="danger" id="cancel-job" on:click=move |_| { cancel.dispatch(CancelJob { job_id }); }>
                 {locale.t("job-cancel")}
@@ -93,6 +110,23 @@ fn JobOutput(job: JobView) -> impl IntoView {
         <a href=format!("/jobs/{job_id}/output.txt") rel="external" download="" class="button secondary" id="download-output">
             {locale.t("job-download")}
         </a>
+    }
+}
+
+/// One step: its name, where it stands, how long it took.
+#[component]
+fn StepItem(step: JobStep) -> impl IntoView {
+    let locale = use_locale();
+    let JobStep { name, status, millis } = step;
+    let took = millis.map(|ms| format!(" · {:.1} s", ms as f64 / 1000.0));
+    let current = (status == StepStatus::Running).then_some("step");
+    view! {
+        <li data-step=name.as_str() data-status=status.as_str() aria-current=current>
+            <span class="step-name">{locale.t(&format!("step-{name}"))}</span>
+            " — "
+            <span class="step-status">{locale.t(&format!("step-status-{status}"))}</span>
+            {took}
+        </li>
     }
 }
 
@@ -114,6 +148,7 @@ fn follow(
     after: i64,
     lines: RwSignal<Vec<OutputLine>>,
     status: RwSignal<(JobStatus, Option<i32>, Option<JobFailure>)>,
+    steps: RwSignal<Vec<JobStep>>,
     running: bool,
 ) {
     use wasm_bindgen::closure::Closure;
@@ -146,12 +181,15 @@ fn follow(
                     closer.close();
                 }
             }
+            Ok(JobEvent::Steps { steps: now }) => {
+                steps.try_set(now);
+            }
             // An event this page does not understand (a newer server):
             // the page stops following rather than show it wrong.
             Err(_) => closer.close(),
         }
     });
-    for name in ["lines", "status"] {
+    for name in ["lines", "status", "steps"] {
         let _ = source.add_event_listener_with_callback(name, on_event.as_ref().unchecked_ref());
     }
     // The listener lives as long as the event source, which closes itself
@@ -195,6 +233,53 @@ fn SafetyCopyOffer(job_id: i64) -> impl IntoView {
                     <div class="notice" role="status" id="safety-copy-offer">
                         <p>{locale.t_with("restore-failed-safety", &[("backup", backup.id.into()), ("date", backup.started.clone().into())])}</p>
                         <p><a class="button" href=format!("/backups/{}/restore", backup.id)>{locale.t("backups-restore-link")}</a></p>
+                    </div>
+                })
+            })}
+        </Suspense>
+    }
+}
+
+/// A deploy that failed: the version it started from is one click away
+/// (operators), unless the job already returned to it.
+#[component]
+fn RollbackOffer(job_id: i64) -> impl IntoView {
+    use crate::deploys_api::{deploys_of_job, RollBack};
+    use vocabulary::deploys::DeployKind;
+    let locale = use_locale();
+    let deploys = Resource::new(move || job_id, deploys_of_job);
+    let rollback = ServerAction::<RollBack>::new();
+    let error = last_error(rollback.value());
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(job)) = rollback.value().get() {
+            navigate(&format!("/jobs/{job}"), Default::default());
+        }
+    });
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                let records = deploys.await.unwrap_or_default();
+                // Newest first: a rollback the job made already is the answer.
+                let returned = records.first().is_some_and(|d| d.kind == DeployKind::Rollback);
+                let deploy = records.into_iter().find(|d| d.kind == DeployKind::Deploy)?;
+                let target = deploy.rollback_to.clone()?;
+                let text = if returned {
+                    locale.t_with("deploys-failed-returned", &[("commit", target.short.clone().into())])
+                } else {
+                    locale.t_with("deploys-failed-offer", &[("commit", target.short.clone().into()), ("subject", target.subject.clone().into())])
+                };
+                Some(view! {
+                    <div class="notice" role="status" id="rollback-offer">
+                        <p>{text}</p>
+                        {(!returned).then(|| view! {
+                            <crate::components::ForRole role=vocabulary::accounts::Role::Operator>
+                                <button type="button" id="offer-rollback" on:click=move |_| { rollback.dispatch(RollBack { deploy_id: deploy.id }); }>
+                                    {locale.t("deploys-rollback-to-before")}
+                                </button>
+                            </crate::components::ForRole>
+                        })}
+                        <FormError error fields=&[]/>
                     </div>
                 })
             })}

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backups;
 pub mod dashboard;
 pub mod deployments;
+pub mod environment;
 pub mod host;
 pub mod host_linode;
 pub mod hosts;

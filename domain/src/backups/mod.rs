@@ -34,6 +34,7 @@ pub use catalog::{BackupHealth, CatalogFilter, CatalogTotals, HEALTH_CHANNEL};
 pub use download::BackupDownload;
 pub use retention::Retention;
 pub use schedule::{BackupSchedule, CronSchedule, ScheduleForm};
+pub(crate) use take::Request as BackupRequest;
 pub use verify::{ScratchServer, TableCount, Verification, VerificationStatus};
 pub use vocabulary::backups::{BackupStatus, BackupTrigger};
 

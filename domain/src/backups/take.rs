@@ -19,7 +19,7 @@ use crate::storage::StorageKey;
 use vocabulary::backups::size_text as size;
 
 /// What to record a backup as.
-pub(super) struct Request {
+pub(crate) struct Request {
     pub trigger: BackupTrigger,
     pub reason: Option<String>,
     /// The restore job this backup is the safety copy for.
@@ -49,7 +49,7 @@ impl Backups {
 
     /// Takes a backup over `session`; returns how it ended and, when it
     /// succeeded, the catalog row's number.
-    pub(super) async fn take(
+    pub(crate) async fn take(
         &self,
         job: &JobContext,
         session: &SshSession,

@@ -59,6 +59,57 @@ impl RemoteArgument for BranchName {
     }
 }
 
+/// A commit's full id, 40 hexadecimal digits in lower case: what a
+/// rollback checks out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CommitId(String);
+
+impl CommitId {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let valid = raw.len() == 40 && raw.chars().all(|c| c.is_ascii_hexdigit());
+        valid
+            .then(|| Self(raw.to_ascii_lowercase()))
+            .ok_or_else(|| DomainError::invalid("commit", "error-commit-id"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl RemoteArgument for CommitId {
+    fn as_argument(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a deploy moves the app to, as git names it: a branch's newest
+/// commit as fetched (`origin/<branch>`), or a commit.
+pub(super) struct Revision(String);
+
+impl Revision {
+    pub fn of_branch(branch: &BranchName) -> Self {
+        Self(format!("origin/{}", branch.as_str()))
+    }
+
+    pub fn of_commit(commit: &CommitId) -> Self {
+        Self(commit.as_str().to_owned())
+    }
+}
+
+impl RemoteArgument for Revision {
+    fn as_argument(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The files whose change between two commits means migrations to apply
+/// (Django's layout: `<app>/migrations/*.py`).
+pub(super) const MIGRATIONS: &str = ":(glob)**/migrations/*.py";
+
+/// The file whose change means requirements to install.
+pub(super) const REQUIREMENTS: &str = "requirements.txt";
+
 /// A commit as the pages show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Commit {
@@ -208,5 +259,22 @@ mod tests {
         let read = branches(&lines);
         let names: Vec<&str> = read.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, ["main", "release/1.1"]);
+    }
+
+    #[test]
+    fn a_commit_id_is_forty_hexadecimal_digits_and_nothing_else() {
+        let id = "462993920FAE5548E9687931624B1804C701D637";
+        assert_eq!(CommitId::parse(id).unwrap().as_str(), id.to_ascii_lowercase());
+        for refused in [
+            "4629939",
+            "",
+            "462993920fae5548e9687931624b1804c701d63g",
+            "HEAD~1",
+            "-f",
+        ] {
+            assert!(CommitId::parse(refused).is_err(), "{refused:?}");
+        }
+        let branch = BranchName::parse("release/1.1").unwrap();
+        assert_eq!(Revision::of_branch(&branch).as_argument(), "origin/release/1.1");
     }
 }

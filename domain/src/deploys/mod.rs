@@ -1,20 +1,174 @@
 //! Deploys (manual §6.1, §7.2): what each host's app runs now and what it
 //! could run, read over SSH with git in the app directory — the commit
 //! checked out (and its branch), and the branches of its remote as last
-//! fetched. Deploying a branch and rolling back build on these, as jobs.
+//! fetched; deploying a branch and returning to an earlier deploy, each a
+//! job made of steps and a record in the deploy history.
 //!
-//! - [`git`]: the words that reach git (a [`BranchName`] is checked before
-//!   it can be part of a command line) and what its answers are read into.
+//! - [`git`]: the words that reach git (a [`BranchName`], a [`CommitId`]
+//!   are checked before they can be part of a command line) and what its
+//!   answers are read into.
+//! - `run`: the steps of a deploy or a rollback; `health`: the health gate.
+//! - `history`: the deploy records; `settings`: how each host deploys.
 
 pub mod git;
+mod health;
+mod history;
+mod run;
+mod settings;
 
-pub use git::{AppVersion, Branch, BranchName, Commit};
+pub use git::{AppVersion, Branch, BranchName, Commit, CommitId};
+pub use history::{DeployRecord, RecordedCommit};
+pub use settings::{DeploySettings, HealthUrl, DEFAULT_PYTHON};
+pub use vocabulary::deploys::{BackupBefore, DeployKind};
 
-use crate::accounts::Operator;
-use crate::audit::Provenance;
+use sqlx::PgPool;
+
+use crate::accounts::{Operator, Role};
+use crate::audit::{AuditAction, Provenance};
+use crate::backups::Backups;
 use crate::error::{DomainError, Result};
 use crate::hosts::{Host, HostDirectory};
+use crate::jobs::{failure, JobContext, JobFailure, JobPlan, JobRunner};
 use crate::ssh::RemoteCommand;
+use run::Target;
+
+/// Deploys and rollbacks, their history, and each host's settings.
+#[derive(Clone, Debug)]
+pub struct Deploys {
+    pool: PgPool,
+    hosts: HostDirectory,
+    jobs: JobRunner,
+    /// Takes the backup before a deploy that brings migrations.
+    backups: Backups,
+    /// The health gate's HTTP client.
+    health: reqwest::Client,
+}
+
+impl Deploys {
+    pub fn new(pool: PgPool, hosts: HostDirectory, jobs: JobRunner, backups: Backups) -> Self {
+        Self {
+            pool,
+            hosts,
+            jobs,
+            backups,
+            health: health::client(),
+        }
+    }
+
+    /// Deploys `branch` on a host (operators and admins): a job made of
+    /// steps. Refused, nothing changed, for a name that is not a branch
+    /// name, a branch the host's remote does not have (as last fetched),
+    /// or a host where another action runs.
+    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), host_id, branch))]
+    pub async fn deploy(&self, by: &Operator, provenance: &Provenance, host_id: i64, branch: &str) -> Result<i64> {
+        let branch = BranchName::parse(branch)?;
+        let host = self.hosts.get(host_id).await?;
+        // A viewer is refused (and audited) by the job runner, before any
+        // reading of the host.
+        if by.require(Role::Operator).is_ok() {
+            let version = self.hosts.app_version(&host, by, provenance).await?;
+            if !version.branches.iter().any(|b| b.name == branch) {
+                return Err(DomainError::invalid("branch", "error-deploy-unknown-branch"));
+            }
+        }
+        let details = vec![("branch", branch.as_str().to_owned())];
+        self.start(
+            by,
+            provenance,
+            host,
+            Target::Branch(branch),
+            AuditAction::DeployBranch,
+            details,
+        )
+        .await
+    }
+
+    /// Returns a host's app to a deploy's commit (operators and admins):
+    /// the commit it deployed when it succeeded, the one it started from
+    /// when it did not. Recorded as a deploy of its own (a rollback).
+    #[tracing::instrument(skip_all, fields(operator = %by.username.as_str(), deploy_id))]
+    pub async fn roll_back(&self, by: &Operator, provenance: &Provenance, deploy_id: i64) -> Result<i64> {
+        let record = self.record(deploy_id).await?;
+        let host = self.hosts.get(record.host_id).await?;
+        let target = record
+            .rollback_target()
+            .ok_or_else(|| DomainError::invalid("deploy", "error-deploy-no-rollback"))?;
+        let id = CommitId::parse(&target.id)?;
+        let details = vec![
+            ("commit", id.as_str().to_owned()),
+            ("rollback_of", deploy_id.to_string()),
+        ];
+        let target = Target::Commit {
+            id,
+            rollback_of: deploy_id,
+        };
+        self.start(by, provenance, host, target, AuditAction::DeployRollback, details)
+            .await
+    }
+
+    async fn start(
+        &self,
+        by: &Operator,
+        provenance: &Provenance,
+        host: Host,
+        target: Target,
+        action: AuditAction,
+        details: Vec<(&'static str, String)>,
+    ) -> Result<i64> {
+        let settings = self.settings(host.id).await?;
+        let deploys = self.clone();
+        let plan = JobPlan {
+            action,
+            mutating: true,
+            command_line: run::summary(&host, &target, &settings),
+            details,
+            work: Box::new(move |job| Box::pin(deploys.work(job, target, settings))),
+        };
+        self.jobs.start_plan(by, provenance, host, plan).await
+    }
+
+    /// Records a move starting: where the app is, where it goes.
+    async fn record_start(
+        &self,
+        job: &JobContext,
+        target: &Target,
+        from: Option<&Commit>,
+    ) -> std::result::Result<i64, JobFailure> {
+        let (branch, rollback_of) = match target {
+            Target::Branch(branch) => (Some(branch.as_str()), None),
+            Target::Commit { rollback_of, .. } => (None, Some(*rollback_of)),
+        };
+        sqlx::query_scalar!(
+            "INSERT INTO deploys (host_id, job_id, kind, branch, rollback_of, from_commit, from_subject, actor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            job.host.id,
+            job.job_id,
+            target.kind().as_str(),
+            branch,
+            rollback_of,
+            from.map(|c| c.id.as_str()),
+            from.map(|c| c.subject.as_str()),
+            job.by.name(),
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| failure::of_console(&e.into()))
+    }
+
+    /// Records the commit a move checked out.
+    async fn record_end(&self, deploy_id: i64, to: Option<&Commit>) -> std::result::Result<(), JobFailure> {
+        sqlx::query!(
+            "UPDATE deploys SET to_commit = $2, to_subject = $3 WHERE id = $1",
+            deploy_id,
+            to.map(|c| c.id.as_str()),
+            to.map(|c| c.subject.as_str()),
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| failure::of_console(&e.into()))?;
+        Ok(())
+    }
+}
 
 impl HostDirectory {
     /// The app's version on the host: the commit checked out in its app

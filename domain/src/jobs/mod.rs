@@ -12,7 +12,8 @@
 //! runs), `runner` (starting, running, cancelling and recovering jobs),
 //! `store` (reading job rows), `output` (storing and reading a job's output
 //! lines), `feed` (what changed, announced by PostgreSQL), `failure` (why a
-//! job failed, as staff read it), `prerequisites` (the prerequisites check's
+//! job failed, as staff read it), `steps` (the steps of a job made of
+//! them, as a deploy is), `prerequisites` (the prerequisites check's
 //! script and its reading). A new capability adds its one-command actions
 //! to the runbook and, if it reads their output, a module like
 //! `prerequisites`; a capability whose work is more than one command (a
@@ -26,6 +27,7 @@ mod output;
 mod prerequisites;
 mod runbook;
 mod runner;
+mod steps;
 mod store;
 
 use time::OffsetDateTime;
@@ -36,7 +38,8 @@ pub use prerequisites::{assess_prerequisites, Prerequisite};
 pub use runbook::Runbook;
 pub use runner::JobRunner;
 pub(crate) use runner::{JobContext, JobPlan, WorkOutcome};
-pub use vocabulary::jobs::{JobEvent, JobFailure, JobStatus, OutputLine};
+pub(crate) use steps::Steps;
+pub use vocabulary::jobs::{JobEvent, JobFailure, JobStatus, JobStep, OutputLine, StepName, StepStatus};
 
 /// A job as its page shows it.
 #[derive(Debug, Clone, PartialEq)]

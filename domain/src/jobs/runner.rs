@@ -395,6 +395,11 @@ impl JobContext {
         }
     }
 
+    /// The console's database (a job made of steps records them there).
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.runner.pool
+    }
+
     /// Resolves once someone asked to cancel the job.
     pub fn cancelled(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
         self.runner.cancelled(self.job_id)

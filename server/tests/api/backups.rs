@@ -20,7 +20,8 @@ use crate::hosts::{private_key, register, staging};
 /// `pg_dump` fails on a table dropped under it (as it would in production,
 /// where the job says so). A test that backs it up or changes it holds this
 /// guard from start to end, so those tests take turns; the others still run
-/// beside them.
+/// beside them. So do the tests that move the staging app (deploys) or stop
+/// its site: a deploy's health gate asks the site.
 pub(crate) async fn staging_database_alone() -> tokio::sync::MutexGuard<'static, ()> {
     static STAGING_DATABASE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     STAGING_DATABASE.lock().await

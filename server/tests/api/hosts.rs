@@ -122,9 +122,11 @@ async fn site_answers() -> bool {
         .is_ok_and(|r| r.status() == 200)
 }
 
-/// The only test that stops the staging host's NGINX (tests run in parallel).
+/// The only test that stops the staging host's NGINX (tests run in parallel;
+/// the deploy tests, whose health gate asks the site, wait for it).
 #[sqlx::test(migrations = "../migrations")]
 async fn stopping_nginx_takes_the_site_offline_and_restarting_brings_it_back(pool: PgPool) {
+    let _turn = crate::backups::staging_database_alone().await;
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
     let operator = app.operator(&admin).await;
@@ -391,7 +393,7 @@ async fn a_jobs_output_and_status_stream_to_the_page_as_server_sent_events(pool:
     let events = sse_events(&body);
     let Some(lines) = events.iter().find_map(|event| match event {
         JobEvent::Lines { lines } => Some(lines),
-        JobEvent::Status { .. } => None,
+        JobEvent::Status { .. } | JobEvent::Steps { .. } => None,
     }) else {
         panic!("{body}")
     };
@@ -528,7 +530,7 @@ async fn a_job_run_by_one_console_streams_live_to_a_viewer_of_another(pool: PgPo
         .iter()
         .filter_map(|event| match event {
             JobEvent::Lines { lines } => Some(lines.iter().map(|l| l.text.clone())),
-            JobEvent::Status { .. } => None,
+            JobEvent::Status { .. } | JobEvent::Steps { .. } => None,
         })
         .flatten()
         .collect();

@@ -11,6 +11,7 @@ mod backups;
 mod crash;
 mod deploys;
 mod embedded;
+mod environment;
 mod forms;
 mod helpers;
 mod hosts;

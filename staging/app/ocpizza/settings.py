@@ -19,7 +19,7 @@ if not SECRET_KEY:
     raise RuntimeError("DJANGO_SECRET_KEY is not set")
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
-INSTALLED_APPS = ["django.contrib.contenttypes", "pizzas"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.staticfiles", "pizzas"]
 MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "ocpizza.urls"
 WSGI_APPLICATION = "ocpizza.wsgi.application"
@@ -35,5 +35,8 @@ DATABASES = {
         "PORT": os.environ.get("POSTGRES_PORT", "5432"),
     }
 }
+# Collected by a deploy's "manage.py collectstatic" (NGINX would serve them).
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
