@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use super::file::{self, ReadFile};
 use super::names::{EnvName, EnvValue};
 use super::store::{file_order, StoredVariable};
-use super::{AppEnvironment, SECRET_PURPOSE};
+use super::AppEnvironment;
 use crate::accounts::Operator;
 use crate::audit::{AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
@@ -290,33 +290,8 @@ impl AppEnvironment {
                 continue;
             };
             let value = value.expose();
-            let secret = sqlx::query_scalar!(
-                "SELECT secret FROM app_env_vars WHERE host_id = $1 AND name = $2",
-                host.id,
-                name.as_str()
-            )
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or_else(|| name.secret_by_default());
-            let secret_id = match secret {
-                true => Some(self.secrets.put(&mut tx, SECRET_PURPOSE, value.as_bytes()).await?.0),
-                false => None,
-            };
+            let (secret, secret_id) = self.put_value(&mut tx, host.id, &name, None, value, by).await?;
             let plain = (!secret).then_some(value);
-            sqlx::query!(
-                "INSERT INTO app_env_vars (host_id, name, secret, value, secret_id, changed_by)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (host_id, name) DO UPDATE
-                 SET secret = $3, value = $4, secret_id = $5, changed_by = $6, changed_at = now()",
-                host.id,
-                name.as_str(),
-                secret,
-                plain,
-                secret_id,
-                by.username.as_str(),
-            )
-            .execute(&mut *tx)
-            .await?;
             sqlx::query!(
                 "INSERT INTO app_env_applied (apply_id, name, secret, value, secret_id) VALUES ($1, $2, $3, $4, $5)",
                 version,

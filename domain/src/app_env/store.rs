@@ -245,35 +245,7 @@ impl AppEnvironment {
         generated: bool,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let secret = match secret {
-            Some(secret) => secret,
-            None => sqlx::query_scalar!(
-                "SELECT secret FROM app_env_vars WHERE host_id = $1 AND name = $2",
-                host.id,
-                name.as_str()
-            )
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or_else(|| name.secret_by_default()),
-        };
-        let secret_id = match secret {
-            true => Some(self.secrets.put(&mut tx, SECRET_PURPOSE, value.as_bytes()).await?.0),
-            false => None,
-        };
-        sqlx::query!(
-            "INSERT INTO app_env_vars (host_id, name, secret, value, secret_id, changed_by)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (host_id, name) DO UPDATE
-             SET secret = $3, value = $4, secret_id = $5, changed_by = $6, changed_at = now()",
-            host.id,
-            name.as_str(),
-            secret,
-            (!secret).then_some(value),
-            secret_id,
-            by.username.as_str(),
-        )
-        .execute(&mut *tx)
-        .await?;
+        let (secret, _) = self.put_value(&mut tx, host.id, name, secret, value, by).await?;
         let mut entry = AuditEntry::new(by.actor(), AuditAction::EnvSet, host.name.as_str(), Outcome::Success)
             .detail("name", name.as_str())
             .detail("secret", secret);
@@ -283,6 +255,50 @@ impl AppEnvironment {
         entry.from(provenance).record(&mut tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Stores one value in `tx`: secret (as `secret` says, else as the
+    /// console already has it, else by the name's default) sealed in the
+    /// secret store, plain kept as is. Returns the kind and the sealed id.
+    pub(super) async fn put_value(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        host_id: i64,
+        name: &EnvName,
+        secret: Option<bool>,
+        value: &str,
+        by: &Operator,
+    ) -> Result<(bool, Option<i64>)> {
+        let secret = match secret {
+            Some(secret) => secret,
+            None => sqlx::query_scalar!(
+                "SELECT secret FROM app_env_vars WHERE host_id = $1 AND name = $2",
+                host_id,
+                name.as_str()
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or_else(|| name.secret_by_default()),
+        };
+        let secret_id = match secret {
+            true => Some(self.secrets.put(tx, SECRET_PURPOSE, value.as_bytes()).await?.0),
+            false => None,
+        };
+        sqlx::query!(
+            "INSERT INTO app_env_vars (host_id, name, secret, value, secret_id, changed_by)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (host_id, name) DO UPDATE
+             SET secret = $3, value = $4, secret_id = $5, changed_by = $6, changed_at = now()",
+            host_id,
+            name.as_str(),
+            secret,
+            (!secret).then_some(value),
+            secret_id,
+            by.username.as_str(),
+        )
+        .execute(&mut *tx)
+        .await?;
+        Ok((secret, secret_id))
     }
 
     /// A stored variable's value, opened when secret.
