@@ -10,7 +10,7 @@
 //! command that ignores SIGHUP). Output lines are capped at [`MAX_LINE`].
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,8 +23,10 @@ use tokio::sync::mpsc::Sender;
 use crate::error::{DomainError, Result};
 
 mod bytes;
+mod warm;
 
 pub use bytes::StreamError;
+pub use warm::{WarmKey, WarmSessions, IDLE_FOR};
 
 /// Where and as whom to connect. Built only from validated parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +161,10 @@ fn config(settings: &SshSettings) -> Arc<client::Config> {
         // A command's output comes in packets as large as SSH allows (half
         // as many to decrypt and cut into lines as with russh's 32 KiB)...
         maximum_packet_size: 65535,
+        // Short messages go at once: with Nagle's algorithm, a channel
+        // opened right after another closed waited for the host's delayed
+        // acknowledgement (40 ms on Linux), on every command.
+        nodelay: true,
         preferred: russh::Preferred {
             // ...sealed with AES-GCM first: the processors' AES instructions
             // make it cheaper than ChaCha20-Poly1305 at both ends.
@@ -266,6 +272,10 @@ fn quote(word: &str) -> String {
 pub struct SshSession {
     handle: Handle<PinnedKey>,
     settings: SshSettings,
+    /// Where the session waits once closed in good health (none: closed).
+    warm: Option<(WarmSessions, WarmKey)>,
+    /// False once the connection failed or timed out: never reused.
+    healthy: AtomicBool,
 }
 
 /// Parses an OpenSSH private key (as pasted or generated).
@@ -335,7 +345,36 @@ impl SshSession {
         let handle = tokio::time::timeout(settings.connect_timeout, connect)
             .await
             .map_err(|_| SshError::TimedOut(settings.connect_timeout))??;
-        Ok(Self { handle, settings })
+        Ok(Self::over(handle, settings))
+    }
+
+    fn over(handle: Handle<PinnedKey>, settings: SshSettings) -> Self {
+        Self {
+            handle,
+            settings,
+            warm: None,
+            healthy: AtomicBool::new(true),
+        }
+    }
+
+    /// A session to `key`'s host: one waiting in `warm` if one still
+    /// answers, otherwise `connect()`'s. Either way, once closed in good
+    /// health it waits in `warm` for its next user.
+    pub async fn reuse_or<F>(
+        warm: &WarmSessions,
+        key: WarmKey,
+        settings: SshSettings,
+        connect: F,
+    ) -> Result<Self, SshError>
+    where
+        F: Future<Output = Result<Self, SshError>>,
+    {
+        let mut session = match warm.take(&key).await {
+            Some(handle) => Self::over(handle, settings),
+            None => connect.await?,
+        };
+        session.warm = Some((warm.clone(), key));
+        Ok(session)
     }
 
     /// Runs `command`, sending every output line to `lines` as it comes.
@@ -410,11 +449,14 @@ impl SshSession {
         };
         let stopped = tokio::select! {
             ended = tokio::time::timeout(self.settings.command_timeout, work) => match ended {
-                Ok(result) => return result.map(Ended::Exited),
+                Ok(result) => return result.map(Ended::Exited).inspect_err(|_| self.unhealthy()),
                 Err(_) => Err(SshError::TimedOut(self.settings.command_timeout)),
             },
             () = cancel => Ok(Ended::Cancelled),
         };
+        if stopped.is_err() {
+            self.unhealthy();
+        }
         self.kill_process_group(group.load(Ordering::Relaxed)).await;
         stopped
     }
@@ -447,8 +489,23 @@ impl SshSession {
         }
     }
 
+    /// The connection is not to be reused.
+    fn unhealthy(&self) {
+        self.healthy.store(false, Ordering::Relaxed);
+    }
+
+    /// Done with the session: it waits for its next user when it came
+    /// from [`SshSession::reuse_or`] and nothing went wrong, otherwise
+    /// the connection closes.
     pub async fn close(self) {
-        let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        match self.warm {
+            Some((warm, key)) if self.healthy.load(Ordering::Relaxed) && !self.handle.is_closed() => {
+                warm.give_back(key, self.handle)
+            }
+            _ => {
+                let _ = self.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+            }
+        }
     }
 }
 

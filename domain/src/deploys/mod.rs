@@ -66,8 +66,8 @@ impl Deploys {
         // A viewer is refused (and audited) by the job runner, before any
         // reading of the host.
         if by.require(Role::Operator).is_ok() {
-            let version = self.hosts.app_version(&host, by, provenance).await?;
-            if !version.branches.iter().any(|b| b.name == branch) {
+            let branches = self.hosts.app_branches(&host, by, provenance).await?;
+            if !branches.iter().any(|b| b.name == branch) {
                 return Err(DomainError::invalid("branch", "error-deploy-unknown-branch"));
             }
         }
@@ -171,40 +171,30 @@ impl Deploys {
 }
 
 impl HostDirectory {
-    /// The app's version on the host: the commit checked out in its app
-    /// directory (and its branch, unless detached) and the remote's
-    /// branches as last fetched. A read: no job, no lock, nothing fetched.
+    /// What the host's app runs and could run: its three reads at once,
+    /// each on a channel of one session.
     #[tracing::instrument(skip_all, fields(host = host.name.as_str(), by = %by.username))]
     pub async fn app_version(&self, host: &Host, by: &Operator, provenance: &Provenance) -> Result<AppVersion> {
         let session = self.connect(host, &by.actor(), provenance).await?;
         let in_app = || RemoteCommand::program("git").fixed("-C").arg(&host.app_dir);
-        let head = session
-            .answer(&in_app().fixed("log").fixed("-1").fixed(git::COMMIT_FORMAT))
-            .await;
-        let branch = session
-            .answer(
-                &in_app()
-                    .fixed("symbolic-ref")
-                    .fixed("--short")
-                    .fixed("-q")
-                    .fixed("HEAD"),
-            )
-            .await;
-        let branches = session
-            .answer(
-                &in_app()
-                    .fixed("for-each-ref")
-                    .fixed(git::BRANCH_FORMAT)
-                    .fixed("refs/remotes/origin"),
-            )
-            .await;
+        let head = in_app().fixed("log").fixed("-1").fixed(git::COMMIT_FORMAT);
+        let branch = in_app()
+            .fixed("symbolic-ref")
+            .fixed("--short")
+            .fixed("-q")
+            .fixed("HEAD");
+        let branches = branch_list(host);
+        let (head, branch, branches) = tokio::join!(
+            session.answer(&head),
+            session.answer(&branch),
+            session.answer(&branches),
+        );
         session.close().await;
         let deployed = match head? {
             (Some(0), lines) => lines.first().and_then(|line| git::commit(line)),
             _ => None,
         }
         .ok_or_else(|| DomainError::invalid("app_dir", "error-deploy-not-a-repository"))?;
-        // `symbolic-ref -q` answers 1 and nothing when HEAD is detached.
         let branch = match branch? {
             (Some(0), lines) => lines.first().and_then(|name| BranchName::parse(name).ok()),
             _ => None,
@@ -219,4 +209,26 @@ impl HostDirectory {
             branches,
         })
     }
+
+    /// The remote's branches as last fetched (one read).
+    #[tracing::instrument(skip_all, fields(host = host.name.as_str(), by = %by.username))]
+    pub async fn app_branches(&self, host: &Host, by: &Operator, provenance: &Provenance) -> Result<Vec<Branch>> {
+        let session = self.connect(host, &by.actor(), provenance).await?;
+        let listed = session.answer(&branch_list(host)).await;
+        session.close().await;
+        match listed? {
+            (Some(0), lines) => Ok(git::branches(&lines)),
+            _ => Err(DomainError::invalid("app_dir", "error-deploy-not-a-repository")),
+        }
+    }
+}
+
+/// `git for-each-ref` of the remote's branches, in the app directory.
+fn branch_list(host: &Host) -> RemoteCommand {
+    RemoteCommand::program("git")
+        .fixed("-C")
+        .arg(&host.app_dir)
+        .fixed("for-each-ref")
+        .fixed(git::BRANCH_FORMAT)
+        .fixed("refs/remotes/origin")
 }

@@ -178,7 +178,9 @@ impl Move<'_> {
     /// Moves the app to `target`; a failed deploy returns to where it
     /// started when the host is configured to.
     async fn run(&mut self, target: Target) -> WorkOutcome {
-        let from = self.head().await?;
+        // Reading the commit it starts from is the first step's work.
+        self.steps.start(self.steps.first()).await?;
+        let from = self.head_in_step().await?;
         let deploy_id = self.deploys.record_start(self.job, &target, from.as_ref()).await?;
         let mut checked_out = false;
         let moved = self.move_to(&target, from.as_ref(), deploy_id, &mut checked_out).await;
@@ -203,7 +205,8 @@ impl Move<'_> {
         let mut steps = vec![StepName::Checkout];
         steps.extend(follow_up(self.settings));
         self.steps.add(&steps).await?;
-        let now = self.head().await?;
+        self.steps.start(StepName::Checkout).await?;
+        let now = self.head_in_step().await?;
         let rollback_id = self.deploys.record_start(self.job, &rollback, now.as_ref()).await?;
         let mut again = false;
         match self.move_to(&rollback, now.as_ref(), rollback_id, &mut again).await {
@@ -265,7 +268,7 @@ impl Move<'_> {
                 *checked_out = true;
                 self.step(StepName::Checkout, git().fixed("checkout").arg(branch))
                     .await?;
-                self.step(
+                self.run_step(
                     StepName::Pull,
                     git().fixed("pull").fixed("--ff-only").fixed("origin").arg(branch),
                 )
@@ -273,37 +276,55 @@ impl Move<'_> {
             }
             Target::Commit { id, .. } => {
                 *checked_out = true;
-                self.step(StepName::Checkout, git().fixed("checkout").fixed("--detach").arg(id))
+                self.run_step(StepName::Checkout, git().fixed("checkout").fixed("--detach").arg(id))
                     .await?;
             }
         }
-        let to = self.head().await.map_err(Err)?;
+        // Still in the step that moved the app: the commit it moved to and
+        // whether the requirements changed, two reads at once, each on a
+        // channel of the session.
+        let (to, requirements_changed) = tokio::join!(self.head(), self.requirements_changed(from));
+        let (to, requirements_changed) = match (to, requirements_changed) {
+            (Ok(to), Ok(changed)) => (to, changed),
+            (Err(failure), _) | (_, Err(failure)) => {
+                self.steps.stop().await.map_err(Err)?;
+                return Err(Err(failure));
+            }
+        };
         self.deploys.record_end(deploy_id, to.as_ref()).await.map_err(Err)?;
-        self.follow_up(from).await
+        self.follow_up(requirements_changed).await
     }
 
-    /// Requirements, migrations, static files, Gunicorn, the health gate.
-    async fn follow_up(&mut self, from: Option<&Commit>) -> Result<(), Stop> {
+    /// Whether `requirements.txt` differs between `from` and the commit
+    /// checked out (always, when `from` is unknown; never asked when the
+    /// requirements are not installed).
+    async fn requirements_changed(&self, from: Option<&Commit>) -> Result<bool, JobFailure> {
+        if !self.settings.install_requirements {
+            return Ok(false);
+        }
+        let Some(from) = from.and_then(|c| CommitId::parse(&c.id).ok()) else {
+            return Ok(true);
+        };
+        let diff = RemoteCommand::program("git")
+            .fixed("-C")
+            .arg(&self.job.host.app_dir)
+            .fixed("diff")
+            .fixed("--quiet")
+            .arg(&from)
+            .fixed("HEAD")
+            .fixed("--")
+            .fixed(REQUIREMENTS);
+        let (status, _) = self.session.answer(&diff).await.map_err(|e| failure::of_ssh(&e))?;
+        Ok(status != Some(0))
+    }
+
+    /// Requirements (when `requirements_changed`), migrations, static
+    /// files, Gunicorn, the health gate.
+    async fn follow_up(&mut self, requirements_changed: bool) -> Result<(), Stop> {
         let host = &self.job.host;
         let settings = self.settings;
         if settings.install_requirements {
-            let changed = match from.and_then(|c| CommitId::parse(&c.id).ok()) {
-                Some(from) => {
-                    let diff = RemoteCommand::program("git")
-                        .fixed("-C")
-                        .arg(&host.app_dir)
-                        .fixed("diff")
-                        .fixed("--quiet")
-                        .arg(&from)
-                        .fixed("HEAD")
-                        .fixed("--")
-                        .fixed(REQUIREMENTS);
-                    let (status, _) = self.session.answer(&diff).await.map_err(|e| Err(failure::of_ssh(&e)))?;
-                    status != Some(0)
-                }
-                None => true,
-            };
-            if changed {
+            if requirements_changed {
                 let install = RemoteCommand::program("sh")
                     .fixed("-c")
                     .fixed(IN_APP_DIRECTORY)
@@ -357,13 +378,18 @@ impl Move<'_> {
 
     /// Runs `command` as step `name`, its output the job's.
     async fn step(&mut self, name: StepName, command: RemoteCommand) -> Result<(), Stop> {
+        self.run_step(name, command).await?;
+        self.steps.end(StepStatus::Succeeded).await.map_err(Err)
+    }
+
+    /// Runs `command` in step `name` (started unless it runs already),
+    /// which goes on running when the command succeeds: the next step
+    /// started ends it.
+    async fn run_step(&mut self, name: StepName, command: RemoteCommand) -> Result<(), Stop> {
         self.steps.start(name).await.map_err(Err)?;
         self.job.say(format!("$ {}", command.line())).await;
         match self.job.run_on(self.session, &command).await {
-            Ok(Ended::Exited(Some(0))) => {
-                self.steps.end(StepStatus::Succeeded).await.map_err(Err)?;
-                Ok(())
-            }
+            Ok(Ended::Exited(Some(0))) => Ok(()),
             Ok(Ended::Cancelled) => {
                 self.steps.stop().await.map_err(Err)?;
                 Err(Ok(Ended::Cancelled))
@@ -388,6 +414,17 @@ impl Move<'_> {
             Err(error) => {
                 self.steps.stop().await.map_err(Err)?;
                 Err(Err(failure::of_ssh(&error)))
+            }
+        }
+    }
+
+    /// [`Move::head`] within the running step, which fails with it.
+    async fn head_in_step(&mut self) -> Result<Option<Commit>, JobFailure> {
+        match self.head().await {
+            Ok(commit) => Ok(commit),
+            Err(failure) => {
+                self.steps.stop().await?;
+                Err(failure)
             }
         }
     }

@@ -8,7 +8,7 @@ use super::{Host, HostDirectory};
 use crate::accounts::{Operator, Role};
 use crate::audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
-use crate::ssh::{self, read_host_key, HostKey, SshAddress, SshError, SshSession, SshTarget, SshUser};
+use crate::ssh::{self, read_host_key, HostKey, SshAddress, SshError, SshSession, SshTarget, SshUser, WarmKey};
 
 impl HostDirectory {
     /// Reads the key a host presents, for an admin to compare with the
@@ -57,6 +57,7 @@ impl HostDirectory {
             .await?;
         tx.commit().await?;
         self.forget_service_states(host_id);
+        self.warm.forget(host_id);
         self.get(host_id).await
     }
 
@@ -65,6 +66,12 @@ impl HostDirectory {
     /// as a denial on behalf of `by`.
     #[tracing::instrument(skip_all, fields(host = host.name.as_str(), by = by.name()))]
     pub async fn connect(&self, host: &Host, by: &Actor, provenance: &Provenance) -> Result<SshSession, SshError> {
+        let key = WarmKey::new(host.id, &host.target, &host.host_key.fingerprint, host.private_key.0);
+        SshSession::reuse_or(&self.warm, key, self.ssh, self.handshake(host, by, provenance)).await
+    }
+
+    /// A new connection to the host (see [`HostDirectory::connect`]).
+    async fn handshake(&self, host: &Host, by: &Actor, provenance: &Provenance) -> Result<SshSession, SshError> {
         let private_key = self
             .secrets
             .get_for(host.private_key, &private_key_purpose(&host.name))

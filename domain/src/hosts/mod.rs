@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::remembered::ReadEvery;
 use crate::secrets::{SecretId, SecretStore};
-use crate::ssh::{HostKey, SshSettings, SshTarget};
+use crate::ssh::{HostKey, SshSettings, SshTarget, WarmSessions};
 
 pub mod directory;
 pub mod host_key;
@@ -58,6 +58,8 @@ pub struct HostDirectory {
     pool: PgPool,
     secrets: SecretStore,
     ssh: SshSettings,
+    /// Sessions done with, waiting a minute for their next user.
+    warm: WarmSessions,
     /// Each host's services as last read over SSH, kept
     /// [`services::SERVICES_FRESH`] (a job on the host forgets them).
     service_states: Arc<ReadEvery<i64, services::ServiceReading>>,
@@ -69,6 +71,7 @@ impl HostDirectory {
             pool,
             secrets,
             ssh,
+            warm: WarmSessions::default(),
             service_states: Arc::new(ReadEvery::new(services::SERVICES_FRESH)),
         }
     }

@@ -48,9 +48,17 @@ impl<'a> Steps<'a> {
         Ok(())
     }
 
+    /// The first step planned.
+    pub fn first(&self) -> StepName {
+        self.names[0]
+    }
+
     /// The next pending step named `name` starts (the one running, if any,
-    /// having succeeded).
+    /// having succeeded); nothing changes when `name` is the one running.
     pub async fn start(&mut self, name: StepName) -> std::result::Result<(), JobFailure> {
+        if self.running.is_some_and(|(position, _)| self.names[position] == name) {
+            return Ok(());
+        }
         if self.running.is_some() {
             self.end(StepStatus::Succeeded).await?;
         }
@@ -68,12 +76,12 @@ impl<'a> Steps<'a> {
     }
 
     /// The next pending step named `name` is not needed (said in the
-    /// output too, so the output reads every step in order).
+    /// output too, so the output reads every step in order); the one
+    /// running, if any, succeeded. A step not planned is not skipped, and
+    /// the one running goes on.
     pub async fn skip(&mut self, name: StepName) -> std::result::Result<(), JobFailure> {
-        if self.running.is_some() {
-            self.end(StepStatus::Succeeded).await?;
-        }
         if let Some(position) = self.next_pending(name).await? {
+            self.end(StepStatus::Succeeded).await?;
             self.set(position, StepStatus::Skipped).await?;
             let number = position + 1;
             self.job

@@ -163,7 +163,10 @@ impl SshSession {
         let stopped = tokio::select! {
             ended = work => match ended {
                 Ok(status) => return Ok(Ended::Exited(status)),
-                Err(error) => Err(error),
+                Err(error) => {
+                    self.unhealthy();
+                    Err(error)
+                }
             },
             () = cancel => Ok(Ended::Cancelled),
         };

@@ -147,16 +147,25 @@ impl RunningConsole {
         // A data directory of its own, never the working directory's `data/`.
         let data_dir = std::env::temp_dir().join(format!("ocpizza-bench-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&data_dir)?;
+        // BENCH_CONSOLE_LOG=<file>: the console's log goes there, to see
+        // where its time goes (at BENCH_CONSOLE_LOG_FILTER, default info).
+        let (log_level, log) = match std::env::var_os("BENCH_CONSOLE_LOG") {
+            Some(path) => (
+                std::env::var("BENCH_CONSOLE_LOG_FILTER").unwrap_or_else(|_| "info".into()),
+                Stdio::from(std::fs::File::create(path)?),
+            ),
+            None => ("warn".into(), Stdio::null()),
+        };
         let child = Command::new(&binary)
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(&data_dir)
             .env("DATABASE_URL", database_url)
             .env("CONSOLE_MASTER_KEY", master_key.encode().as_str())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", &log_level)
             .envs(settings.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -451,6 +451,54 @@ async fn a_host_key_replaced_on_the_server_is_refused_at_the_next_job(pool: PgPo
     assert!(app.console.hosts.get(host.id).await.unwrap().key_alert.is_some());
 }
 
+/// The client's port as the host sees it, over a session of the console's.
+async fn client_port(app: &TestApp, admin: &domain::accounts::Operator, host: &Host) -> String {
+    let session = app
+        .console
+        .hosts
+        .connect(host, &admin.actor(), &Default::default())
+        .await
+        .unwrap();
+    let echo = domain::ssh::RemoteCommand::program("sh")
+        .fixed("-c")
+        .fixed("echo $SSH_CONNECTION");
+    let (status, lines) = session.answer(&echo).await.unwrap();
+    session.close().await;
+    assert_eq!(status, Some(0));
+    lines[0].split(' ').nth(1).unwrap().to_owned()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_session_done_with_is_reused_while_warm_and_replaced_once_the_host_cut_it(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let mut sshd = crate::own_sshd::OwnSshd::start();
+    let host = register_on(
+        &app,
+        &admin,
+        "private",
+        sshd.port,
+        &staging("STAGING_SERVICE_COMMAND"),
+        KeyChoice::paste(private_key()),
+    )
+    .await;
+    let first = client_port(&app, &admin, &host).await;
+    assert_eq!(
+        client_port(&app, &admin, &host).await,
+        first,
+        "the same connection, no new handshake"
+    );
+
+    // The host restarted (its sessions cut): the waiting one no longer
+    // answers, and the next user gets a fresh connection, not an error.
+    sshd.kill();
+    sshd.run();
+    let after = client_port(&app, &admin, &host).await;
+    assert_ne!(after, first);
+    let job = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn sshd_killed_mid_command_fails_the_job_instead_of_hanging(pool: PgPool) {
     let app = spawn_app(pool).await;
