@@ -91,11 +91,6 @@ account-password-changed = Password changed; your other sessions are closed.
 language-title = Language
 
 area-server = Boot, shut down and reboot the Linode server, and follow its state (manual, § 5.1).
-area-web-app = Stop and restart NGINX and Gunicorn, check the installed versions (manual, § 3.1, 3.2 and 5.2).
-area-deployments = Deploy a branch and roll back to an earlier deployment (manual, § 6.1 and 7.2).
-area-backups = Back up the database off the server and restore it (manual, § 7.1).
-area-monitoring = Health of the site, the server and the web services (manual, § 3.3 and 8).
-area-coming = These actions arrive with the console's next versions.
 
 error-not-signed-in = Your session has ended. Sign in again.
 error-forbidden = Forbidden: your role does not allow this.
@@ -582,3 +577,53 @@ env-versions-empty = The console has not written nor imported this file yet.
 env-version-apply = write
 env-version-import = import
 env-version-not-written = not written (the action failed)
+
+## Supervision (manual §8)
+chart-milliseconds = { $value } ms
+monitoring-intro = Each site is probed from the console at a regular interval: state, response time, availability and certificate.
+monitoring-no-host = No server registered: register one to probe its site.
+monitoring-state-up = Up
+monitoring-state-down = Down
+monitoring-state-unknown = Not probed yet
+monitoring-url = Address probed
+monitoring-newest-probe = Newest probe
+monitoring-newest = { $at } UTC · status { $status } · { $latency } ms
+monitoring-never-probed = Never probed yet.
+monitoring-failure = Problem
+monitoring-down-in-a-row = { $count } probes in a row
+monitoring-uptime = Availability
+monitoring-uptime-values = { $day } over 24 h · { $week } over 7 days · { $month } over 30 days
+monitoring-cert = Certificate
+monitoring-cert-days = { $days ->
+    [one] expires in { $days } day
+   *[other] expires in { $days } days
+}
+monitoring-latency-chart = The site's response time over 24 hours
+monitoring-latency = Response time
+monitoring-probe-now = Probe now
+monitoring-settings = Probe settings
+monitoring-settings-changed = Changed on { $at } by { $by }.
+monitoring-setting-url = Address to probe (empty: the server's site address)
+monitoring-setting-status = Expected status
+monitoring-setting-text = Text expected in the answer (optional)
+monitoring-setting-timeout = Time limit (ms)
+monitoring-setting-interval = Interval between probes (s)
+monitoring-setting-enabled = Probe this site
+monitoring-settings-save = Save the settings
+monitoring-settings-saved = Settings saved: they hold from the next probe on.
+dashboard-sites = Sites
+dashboard-monitoring-link = All of the monitoring
+probe-failure-no-connection = No connection to the site could be made.
+probe-failure-timeout = No answer within the time limit.
+probe-failure-certificate = The site's certificate is refused (expired, another name or an unknown authority).
+probe-failure-wrong-status = The site answers with another status than the one expected.
+probe-failure-text-missing = The answer does not hold the expected text.
+probe-failure-no-answer = The connection broke before a full answer.
+error-probe-url = The address to probe must be a full http or https URL.
+error-probe-status = The expected status must be between 100 and 599.
+error-probe-timeout = The time limit must be between 100 and 60,000 ms.
+error-probe-interval = The interval must be between 10 and 86,400 seconds.
+error-probe-timeout-interval = The time limit must be shorter than the interval between probes.
+error-probe-text = The expected text fits in 200 characters, on one line.
+action-probe-settings = site probe settings
+error-probe-ca = The probes' authorities file holds no PEM certificate.

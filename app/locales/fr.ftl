@@ -91,11 +91,6 @@ account-password-changed = Mot de passe changé ; vos autres sessions sont ferm�
 language-title = Langue
 
 area-server = Démarrer, arrêter et redémarrer le serveur Linode, et suivre son état (manuel, § 5.1).
-area-web-app = Arrêter et redémarrer NGINX et Gunicorn, vérifier les versions installées (manuel, § 3.1, 3.2 et 5.2).
-area-deployments = Déployer une branche et revenir à un déploiement précédent (manuel, § 6.1 et 7.2).
-area-backups = Sauvegarder la base de données hors du serveur et la restaurer (manuel, § 7.1).
-area-monitoring = Santé du site, du serveur et des services web (manuel, § 3.3 et 8).
-area-coming = Ces actions arrivent avec les prochaines versions de la console.
 
 error-not-signed-in = Votre session a pris fin. Reconnectez-vous.
 error-forbidden = Accès refusé : votre rôle ne permet pas cette action.
@@ -582,3 +577,53 @@ env-versions-empty = La console n'a encore ni écrit ni importé ce fichier.
 env-version-apply = écriture
 env-version-import = import
 env-version-not-written = non écrit (l'action a échoué)
+
+## Supervision (manual §8)
+chart-milliseconds = { $value } ms
+monitoring-intro = Chaque site est sondé depuis la console à intervalle régulier : état, temps de réponse, disponibilité et certificat.
+monitoring-no-host = Aucun serveur enregistré : enregistrez-en un pour sonder son site.
+monitoring-state-up = En ligne
+monitoring-state-down = Hors ligne
+monitoring-state-unknown = Pas encore sondé
+monitoring-url = Adresse sondée
+monitoring-newest-probe = Dernière sonde
+monitoring-newest = { $at } UTC · statut { $status } · { $latency } ms
+monitoring-never-probed = Jamais sondé pour l'instant.
+monitoring-failure = Problème
+monitoring-down-in-a-row = { $count } sondes de suite
+monitoring-uptime = Disponibilité
+monitoring-uptime-values = { $day } sur 24 h · { $week } sur 7 jours · { $month } sur 30 jours
+monitoring-cert = Certificat
+monitoring-cert-days = { $days ->
+    [one] expire dans { $days } jour
+   *[other] expire dans { $days } jours
+}
+monitoring-latency-chart = Temps de réponse du site sur 24 heures
+monitoring-latency = Temps de réponse
+monitoring-probe-now = Sonder maintenant
+monitoring-settings = Réglages de la sonde
+monitoring-settings-changed = Modifiés le { $at } par { $by }.
+monitoring-setting-url = Adresse à sonder (vide : l'adresse du site du serveur)
+monitoring-setting-status = Statut attendu
+monitoring-setting-text = Texte attendu dans la réponse (facultatif)
+monitoring-setting-timeout = Délai de réponse (ms)
+monitoring-setting-interval = Intervalle entre deux sondes (s)
+monitoring-setting-enabled = Sonder ce site
+monitoring-settings-save = Enregistrer les réglages
+monitoring-settings-saved = Réglages enregistrés : ils valent dès la prochaine sonde.
+dashboard-sites = Sites
+dashboard-monitoring-link = Toute la supervision
+probe-failure-no-connection = Aucune connexion possible au site.
+probe-failure-timeout = Pas de réponse dans le délai.
+probe-failure-certificate = Le certificat du site est refusé (expiré, autre nom ou autorité inconnue).
+probe-failure-wrong-status = Le site répond avec un autre statut que celui attendu.
+probe-failure-text-missing = La réponse ne contient pas le texte attendu.
+probe-failure-no-answer = La connexion a été coupée avant une réponse complète.
+error-probe-url = L'adresse à sonder doit être une URL http ou https complète.
+error-probe-status = Le statut attendu doit être compris entre 100 et 599.
+error-probe-timeout = Le délai doit être compris entre 100 et 60 000 ms.
+error-probe-interval = L'intervalle doit être compris entre 10 et 86 400 secondes.
+error-probe-timeout-interval = Le délai doit être plus court que l'intervalle entre deux sondes.
+error-probe-text = Le texte attendu tient en 200 caractères, sur une seule ligne.
+action-probe-settings = réglages de la sonde du site
+error-probe-ca = Le fichier des autorités des sondes ne contient aucun certificat PEM.

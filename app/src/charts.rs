@@ -25,6 +25,7 @@ pub enum ChartUnit {
     Percent,
     BitsPerSecond,
     BlocksPerSecond,
+    Milliseconds,
 }
 
 /// A chart ready to draw: its lines as SVG points, its axes' ticks.
@@ -178,6 +179,7 @@ pub fn written(locale: Locale, unit: ChartUnit, value: f64) -> String {
         ChartUnit::Percent => "chart-percent",
         ChartUnit::BitsPerSecond => "chart-bits-per-second",
         ChartUnit::BlocksPerSecond => "chart-blocks-per-second",
+        ChartUnit::Milliseconds => "chart-milliseconds",
     };
     locale.t_with(key, &[("value", number.into()), ("prefix", prefix.into())])
 }

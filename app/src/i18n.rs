@@ -135,7 +135,9 @@ mod tests {
             include_str!("pages/audit.rs"),
             include_str!("pages/dashboard.rs"),
             include_str!("pages/my_account.rs"),
-            include_str!("pages/area.rs"),
+            include_str!("pages/monitoring.rs"),
+            include_str!("pages/deployments.rs"),
+            include_str!("pages/environment.rs"),
             include_str!("pages/hosts.rs"),
             include_str!("pages/host.rs"),
             include_str!("pages/host_linode.rs"),
@@ -159,6 +161,7 @@ mod tests {
             include_str!("../../domain/src/jobs/runbook.rs"),
             include_str!("../../domain/src/jobs/runner.rs"),
             include_str!("../../domain/src/passwords.rs"),
+            include_str!("../../domain/src/probes/settings.rs"),
             include_str!("../../domain/src/accounts.rs"),
             include_str!("../../domain/src/audit/mod.rs"),
             include_str!("../../domain/src/audit/entry.rs"),
@@ -230,8 +233,13 @@ mod tests {
             keys.push(format!("verdict-{verdict}"));
         }
         for area in ["server", "web-app", "deployments", "backups", "monitoring"] {
-            keys.push(format!("area-{area}"));
             keys.push(format!("nav-{area}"));
+        }
+        for failure in vocabulary::supervision::ProbeFailure::ALL {
+            keys.push(format!("probe-failure-{failure}"));
+        }
+        for state in ["up", "down", "unknown"] {
+            keys.push(format!("monitoring-state-{state}"));
         }
         let missing: Vec<_> = keys
             .iter()

@@ -15,6 +15,7 @@ pub mod errors;
 pub mod hosts_api;
 pub mod i18n;
 pub mod linode_api;
+pub mod monitoring_api;
 pub mod pages;
 pub mod secret_text;
 mod shell;

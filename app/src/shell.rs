@@ -10,7 +10,6 @@ use leptos_router::{path, SsrMode};
 use crate::api::{who_am_i, MeResource, Role};
 use crate::i18n::{use_locale, Translate};
 use crate::pages::accounts::AccountsPage;
-use crate::pages::area::AreaPage;
 use crate::pages::audit::AuditPage;
 use crate::pages::backups::{BackupsPage, RestorePage};
 use crate::pages::dashboard::DashboardPage;
@@ -19,6 +18,7 @@ use crate::pages::environment::EnvironmentPage;
 use crate::pages::host::HostPage;
 use crate::pages::hosts::HostsPage;
 use crate::pages::job::JobPage;
+use crate::pages::monitoring::MonitoringPage;
 use crate::pages::my_account::MyAccountPage;
 use crate::pages::sign_in::{SetupPage, SignInPage};
 
@@ -166,7 +166,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("deployments") view=DeploymentsPage ssr=SsrMode::Async/>
                     <Route path=path!("backups") view=BackupsPage ssr=SsrMode::Async/>
                     <Route path=path!("backups/:id/restore") view=RestorePage ssr=SsrMode::Async/>
-                    <Route path=path!("monitoring") view=|| view! { <AreaPage area="monitoring"/> } ssr=SsrMode::Async/>
+                    <Route path=path!("monitoring") view=MonitoringPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -27,6 +27,7 @@ pub mod hosts;
 pub mod jobs;
 pub mod linode;
 pub mod passwords;
+pub mod probes;
 pub mod remembered;
 pub mod secrets;
 pub mod setup;
@@ -73,6 +74,8 @@ pub struct Console {
     pub linode: linode::Linode,
     /// The versions the prerequisites check compares with.
     pub required_versions: hosts::RequiredVersions,
+    /// Each host's site probed on a schedule (manual §8).
+    pub probes: probes::SiteProbes,
 }
 
 impl Console {
@@ -104,6 +107,7 @@ impl Console {
             required_versions: hosts::RequiredVersions::default(),
             deploys: deploys::Deploys::new(pool.clone(), hosts.clone(), jobs.clone(), backups.clone()),
             environment: app_env::AppEnvironment::new(pool.clone(), secrets.clone(), hosts.clone(), jobs.clone()),
+            probes: probes::SiteProbes::new(pool.clone(), hosts.clone(), &[]),
             backups,
             jobs,
             hosts,
@@ -133,6 +137,17 @@ impl Console {
             self.backups.clone(),
         );
         self
+    }
+
+    /// The console's site probes also trusting the certificates of `pem`
+    /// (an internal authority some site's certificate comes from).
+    pub fn with_probe_roots(mut self, pem: &[u8]) -> Result<Self, error::DomainError> {
+        let roots = reqwest::Certificate::from_pem_bundle(pem)
+            .ok()
+            .filter(|roots| !roots.is_empty())
+            .ok_or_else(|| error::DomainError::invalid("probe_ca_file", "error-probe-ca"))?;
+        self.probes = probes::SiteProbes::new(self.pool.clone(), self.hosts.clone(), &roots);
+        Ok(self)
     }
 
     /// The console calling the Linode API at `api` (and, with no token

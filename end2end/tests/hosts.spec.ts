@@ -326,3 +326,43 @@ test('environment variables: a secret shows as set, never its value; apply write
   await expect(row).toContainText('non définie');
   await expect(page.locator('#env-pending')).toContainText('PAYPAL_API_KEY');
 });
+
+test('Supervision: the staging site probed now, found down when its text is missing, up again; the home page has its line', async ({ page }) => {
+  test.setTimeout(90_000);
+  await signIn(page);
+  await page.getByRole('navigation').getByRole('link', { name: 'Supervision' }).click();
+  const site = page.locator('section.site').filter({ has: page.getByRole('heading', { name: 'staging' }) });
+  const state = site.locator('h2 .state');
+  await site.getByRole('button', { name: 'Sonder maintenant' }).click();
+  await expect(state).toHaveAttribute('data-state', 'up', { timeout: 15_000 });
+  await expect(site.locator('.uptime')).toContainText('sur 24 h');
+  await expect(site.getByRole('img', { name: 'Temps de réponse du site sur 24 heures' })).toBeVisible();
+
+  // An admin asks for a text the site does not show: the next probe says so.
+  await site.getByText('Réglages de la sonde').click();
+  await site.getByLabel('Texte attendu dans la réponse (facultatif)').fill('Pizzeria fermée');
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes('/api/monitoring/settings') && r.status() === 200),
+    site.getByRole('button', { name: 'Enregistrer les réglages' }).click(),
+  ]);
+  await expect(site.getByRole('status')).toContainText('Réglages enregistrés');
+  await site.getByRole('button', { name: 'Sonder maintenant' }).click();
+  await expect(state).toHaveAttribute('data-state', 'down', { timeout: 15_000 });
+  await expect(site.locator('.failure')).toContainText('La réponse ne contient pas le texte attendu.');
+  await page.screenshot({ path: 'test-results/monitoring.png', fullPage: true });
+
+  // Back to any text: up again, and the home page's line says so.
+  await site.getByText('Réglages de la sonde').click();
+  await site.getByLabel('Texte attendu dans la réponse (facultatif)').fill('');
+  await Promise.all([
+    page.waitForResponse((r) => r.url().includes('/api/monitoring/settings') && r.status() === 200),
+    site.getByRole('button', { name: 'Enregistrer les réglages' }).click(),
+  ]);
+  await expect(site.getByRole('status')).toContainText('Réglages enregistrés');
+  await site.getByRole('button', { name: 'Sonder maintenant' }).click();
+  await expect(state).toHaveAttribute('data-state', 'up', { timeout: 15_000 });
+  await page.getByRole('navigation').getByRole('link', { name: 'Tableau de bord' }).click();
+  const line = page.locator('#dashboard-sites li').filter({ hasText: 'staging' });
+  await expect(line.locator('.state')).toHaveAttribute('data-state', 'up', { timeout: 10_000 });
+  await expect(line.getByRole('img', { name: 'Temps de réponse du site sur 24 heures' })).toBeVisible();
+});

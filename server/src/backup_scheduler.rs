@@ -9,27 +9,10 @@ use domain::backups::Backups;
 
 /// Runs the scheduler until the console's database closes.
 pub fn spawn(backups: Backups, longest_sleep: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let stopped = backups.stopped();
-        tokio::pin!(stopped);
-        loop {
-            let sleep = match backups.run_due_schedules().await {
-                Ok(Some(next)) => {
-                    let wait = next - time::OffsetDateTime::now_utc();
-                    Duration::try_from(wait).unwrap_or(Duration::ZERO).min(longest_sleep)
-                }
-                Ok(None) => longest_sleep,
-                Err(error) => {
-                    tracing::error!(%error, "the backup scheduler could not look at the schedules");
-                    longest_sleep
-                }
-            };
-            // Never spin: a slot due now is started by the pass above.
-            tokio::select! {
-                () = tokio::time::sleep(sleep.max(Duration::from_millis(200))) => {}
-                () = &mut stopped => return,
-            }
-        }
+    let stopped = backups.stopped();
+    crate::scheduled::every_due("backup scheduler", stopped, longest_sleep, move || {
+        let backups = backups.clone();
+        async move { backups.run_due_schedules().await }
     })
 }
 

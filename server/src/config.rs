@@ -42,11 +42,17 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_VERIFY_DATABASE_URL", hide_env_values = true, global = true)]
     pub verify_database_url: Option<String>,
 
-    /// The longest the backup scheduler sleeps between two looks at the
-    /// schedules (it wakes at the next due slot sooner): how soon a
-    /// schedule saved by another console process is seen.
+    /// The longest the backup scheduler and the site probes sleep between
+    /// two looks at what is due (they wake at the next due slot sooner):
+    /// how soon a schedule or a probe setting saved by another console
+    /// process is seen.
     #[arg(long, env = "CONSOLE_SCHEDULER_SECONDS", default_value_t = 30, global = true)]
     pub scheduler_seconds: u64,
+
+    /// PEM certificates of authorities the site probes trust besides the
+    /// system's (an internal authority a site's certificate comes from).
+    #[arg(long, env = "CONSOLE_PROBE_CA_FILE", global = true)]
+    pub probe_ca_file: Option<std::path::PathBuf>,
 
     /// Where the console keeps its state (the embedded cluster, its lock).
     #[arg(long, env = "CONSOLE_DATA_DIR", default_value = "data", global = true)]
@@ -282,6 +288,12 @@ impl Config {
             .linode
             .clone()
             .with_poll(std::time::Duration::from_millis(self.linode_poll_ms.max(100)));
+        if let Some(path) = &self.probe_ca_file {
+            let pem = std::fs::read(path).with_context(|| format!("CONSOLE_PROBE_CA_FILE: {}", path.display()))?;
+            console = console
+                .with_probe_roots(&pem)
+                .with_context(|| format!("CONSOLE_PROBE_CA_FILE holds no PEM certificate: {}", path.display()))?;
+        }
         console.required_versions = domain::hosts::RequiredVersions {
             nginx: self.required_nginx.clone(),
             gunicorn: self.required_gunicorn.clone(),

@@ -42,11 +42,12 @@ pub async fn metrics(State(state): State<AppState>, headers: http::HeaderMap) ->
         )
             .into_response();
     }
-    (
-        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut text = state.metrics.render();
+    match state.console.probes.metrics().await {
+        Ok(probes) => text.push_str(&probes),
+        Err(error) => tracing::error!(%error, "the site probes' metrics could not be read"),
+    }
+    ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Compares two secrets in time that does not depend on where they differ

@@ -16,6 +16,7 @@ pub mod job_stream;
 pub mod linode_double;
 pub mod master_key;
 pub mod observe;
+pub mod scheduled;
 pub mod security;
 pub mod session;
 pub mod session_cache;

@@ -27,7 +27,7 @@ use crate::embedded_postgres::EmbeddedPostgres;
 use crate::session_cache::{self, CachedSessions, HomePageMemory, SessionCache};
 use crate::{
     audit_export, audit_upkeep, auth, backup_download, backup_scheduler, database_role, health, job_stream, observe,
-    security, session, typed_values,
+    scheduled, security, session, typed_values,
 };
 
 /// What the routes and layers share. Each layer gets its own copy at each
@@ -300,6 +300,16 @@ impl Application {
         backup_scheduler::spawn(
             console.backups.clone(),
             std::time::Duration::from_secs(config.scheduler_seconds.max(1)),
+        );
+        let probes = console.probes.clone();
+        scheduled::every_due(
+            "site probes",
+            probes.stopped(),
+            std::time::Duration::from_secs(config.scheduler_seconds.max(1)),
+            move || {
+                let probes = probes.clone();
+                async move { probes.run_due().await }
+            },
         );
         let listener = TcpListener::bind(config.listen_address())
             .await

@@ -78,6 +78,8 @@ crate::words! {
         LinodeToken = "linode.token",
         /// A job found running when its console stopped.
         JobInterrupted = "job.interrupted",
+        /// Supervision (manual §8): how a host's site is probed, changed.
+        ProbeSettings = "probe.settings",
         RequestCrossOrigin = "request.cross_origin",
         RequestForbidden = "request.forbidden",
         SecretsRotateMasterKey = "secrets.rotate_master_key",
@@ -101,7 +103,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 48] = [
+    const EVER_WRITTEN: [&str; 49] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -139,6 +141,7 @@ mod tests {
         "linode.shutdown",
         "linode.snapshot",
         "linode.token",
+        "probe.settings",
         "request.cross_origin",
         "request.forbidden",
         "secrets.rotate_master_key",

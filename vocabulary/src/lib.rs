@@ -14,6 +14,7 @@ pub mod backups;
 pub mod deploys;
 pub mod jobs;
 pub mod locale;
+pub mod supervision;
 
 /// A word that is not one of a vocabulary's known values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! Tableau de bord: who is signed in, each host's backups (age of the
 //! newest, a warning past 26 hours; RPO and RTO), each host's Linode and
-//! its state, and the latest events.
+//! its state, each host's site (up or down, latency, a 24-hour sparkline,
+//! the certificate's days left), and the latest events.
 //! Each area adds its own summary here as it lands.
 
 use leptos::prelude::*;
@@ -10,8 +11,10 @@ use crate::backups_api::backup_health;
 use crate::components::Loading;
 use crate::i18n::{use_locale, Translate};
 use crate::linode_api::linode_of_every_host;
+use crate::monitoring_api::{site_lines, SPARK_HEIGHT, SPARK_WIDTH};
 use crate::pages::backups::BackupHealthFacts;
 use crate::pages::host_linode::state_label;
+use crate::pages::monitoring::{cert_class, SiteStateBadge};
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -20,6 +23,7 @@ pub fn DashboardPage() -> impl IntoView {
     let recent = Resource::new(|| (), |_| newest_audit_rows());
     let backups = Resource::new(|| (), |_| backup_health());
     let linodes = Resource::new(|| (), |_| linode_of_every_host());
+    let sites = Resource::new(|| (), |_| site_lines());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
         <Suspense fallback=Loading>
@@ -28,9 +32,36 @@ pub fn DashboardPage() -> impl IntoView {
                 let recent = recent.await.ok();
                 let backups = backups.await.ok().filter(|hosts| !hosts.is_empty());
                 let linodes = linodes.await.ok().filter(|linodes| !linodes.is_empty());
+                let sites = sites.await.ok().filter(|sites| !sites.is_empty());
                 view! {
                     {me.map(|me| view! {
                         <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
+                    })}
+                    {sites.map(|sites| view! {
+                        <section class="card" aria-labelledby="sites-heading" id="dashboard-sites">
+                            <h2 id="sites-heading">{locale.t("dashboard-sites")}</h2>
+                            <ul class="services sites">
+                                {sites.into_iter().map(|site| {
+                                    let latency = site.latency_ms.map(|ms| format!(" · {ms} ms"));
+                                    let cert = site.cert_days_left.map(|days| {
+                                        view! { " · " <span class=cert_class(days)>{locale.t_with("monitoring-cert-days", &[("days", days.into())])}</span> }
+                                    });
+                                    let spark = (!site.sparkline.is_empty()).then(|| view! {
+                                        <svg class="sparkline" viewBox=format!("0 0 {SPARK_WIDTH} {SPARK_HEIGHT}") width="120" height="24"
+                                            role="img" aria-label=locale.t("monitoring-latency-chart")>
+                                            <polyline points=site.sparkline.clone()/>
+                                        </svg>
+                                    });
+                                    view! {
+                                        <li data-host=site.host_id>
+                                            <a href=format!("/server/{}", site.host_id)>{site.host_name.clone()}</a>
+                                            " : " <SiteStateBadge state=site.state/> {latency} {cert} " " {spark}
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                            <p><a href="/monitoring">{locale.t("dashboard-monitoring-link")}</a></p>
+                        </section>
                     })}
                     {linodes.map(|linodes| view! {
                         <section class="card" aria-labelledby="linodes-heading" id="dashboard-linodes">

@@ -1,7 +1,6 @@
 //! One module per page.
 
 pub mod accounts;
-pub mod area;
 pub mod audit;
 pub mod backups;
 pub mod dashboard;
@@ -11,5 +10,6 @@ pub mod host;
 pub mod host_linode;
 pub mod hosts;
 pub mod job;
+pub mod monitoring;
 pub mod my_account;
 pub mod sign_in;

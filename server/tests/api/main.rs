@@ -18,6 +18,7 @@ mod hosts;
 mod linode;
 mod linode_console;
 mod logs;
+mod monitoring;
 mod own_s3;
 mod own_sshd;
 mod secrets;

@@ -1,0 +1,249 @@
+//! Server functions for the Supervision area (manual §8): each host's site
+//! as the probes see it (viewers and up), a probe now (operators), how a
+//! host's site is probed (admins). Each checks the caller, calls the
+//! domain, converts.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::api::{require, utc, Role};
+use crate::charts::LineChart;
+use crate::errors::AppError;
+use vocabulary::supervision::ProbeFailure;
+
+/// Up, down, or not probed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SiteState {
+    Up,
+    Down,
+    Unknown,
+}
+
+impl SiteState {
+    /// Its class and its label's translation key.
+    pub fn word(self) -> &'static str {
+        match self {
+            SiteState::Up => "up",
+            SiteState::Down => "down",
+            SiteState::Unknown => "unknown",
+        }
+    }
+}
+
+/// How a host's site is probed, as the form shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeSettingsView {
+    /// Empty: the host's site URL.
+    pub url: String,
+    pub expected_status: u16,
+    pub expected_text: String,
+    pub timeout_ms: u32,
+    pub interval_s: u32,
+    pub enabled: bool,
+    /// Who changed them last and when; `None`: the defaults.
+    pub changed: Option<(String, String)>,
+}
+
+/// A host's site, as the Supervision page and the dashboard show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteView {
+    pub host_id: i64,
+    pub host_name: String,
+    /// The URL probed.
+    pub url: String,
+    pub state: SiteState,
+    /// When the newest probe ran (UTC, `YYYY-MM-DD HH:MM:SS`).
+    pub checked_at: Option<String>,
+    pub status: Option<u16>,
+    pub latency_ms: Option<u64>,
+    pub failure: Option<ProbeFailure>,
+    pub down_in_a_row: i64,
+    /// Percent of probes up over 24 hours, 7 and 30 days.
+    pub uptime: [Option<f64>; 3],
+    pub cert_days_left: Option<i64>,
+    /// The latency over the last 24 hours.
+    pub chart: LineChart,
+    pub settings: ProbeSettingsView,
+}
+
+#[cfg(feature = "ssr")]
+impl SiteView {
+    fn of(
+        host: &domain::hosts::Host,
+        settings: &domain::probes::ProbeSettings,
+        health: domain::probes::SiteHealth,
+    ) -> Self {
+        use crate::charts::{ChartUnit, Series};
+        let now = time::OffsetDateTime::now_utc();
+        let samples: Vec<(i64, f64)> = health
+            .history
+            .iter()
+            .map(|p| {
+                (
+                    (p.at.unix_timestamp_nanos() / 1_000_000) as i64,
+                    f64::from(p.latency_ms),
+                )
+            })
+            .collect();
+        let chart = LineChart::of(
+            &format!("latency-{}", host.id),
+            "monitoring-latency-chart",
+            ChartUnit::Milliseconds,
+            &[Series {
+                name: "monitoring-latency",
+                samples: &samples,
+            }],
+            (now.unix_timestamp_nanos() / 1_000_000) as i64,
+        );
+        let last = health.last.as_ref();
+        SiteView {
+            host_id: host.id,
+            host_name: host.name.as_str().to_owned(),
+            url: settings.url_on(host).to_owned(),
+            state: match last {
+                Some(l) if l.up => SiteState::Up,
+                Some(_) => SiteState::Down,
+                None => SiteState::Unknown,
+            },
+            checked_at: last.map(|l| utc(l.at)),
+            status: last.and_then(|l| l.status),
+            latency_ms: last.map(|l| l.latency.as_millis() as u64),
+            failure: last.and_then(|l| l.failure),
+            down_in_a_row: health.down_in_a_row,
+            uptime: [health.uptime.day, health.uptime.week, health.uptime.month],
+            cert_days_left: health.cert_days_left(now),
+            chart,
+            settings: ProbeSettingsView {
+                url: settings.url.as_ref().map(|u| u.as_str().to_owned()).unwrap_or_default(),
+                expected_status: settings.expected_status,
+                expected_text: settings.expected_text.clone().unwrap_or_default(),
+                timeout_ms: settings.timeout.as_millis() as u32,
+                interval_s: settings.interval.as_secs() as u32,
+                enabled: settings.enabled,
+                changed: settings.changed.as_ref().map(|(by, at)| (utc(*at), by.clone())),
+            },
+        }
+    }
+}
+
+/// A host's site in a line of the home page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteLine {
+    pub host_id: i64,
+    pub host_name: String,
+    pub state: SiteState,
+    pub latency_ms: Option<u64>,
+    pub cert_days_left: Option<i64>,
+    /// The latency over 24 hours as SVG points in a 120 × 24 box (empty:
+    /// no probe yet).
+    pub sparkline: String,
+}
+
+/// The sparkline's box.
+pub const SPARK_WIDTH: f64 = 120.0;
+pub const SPARK_HEIGHT: f64 = 24.0;
+
+#[cfg(feature = "ssr")]
+fn sparkline(history: &[domain::probes::LatencyPoint], now: time::OffsetDateTime) -> String {
+    let highest = history.iter().map(|p| p.latency_ms).max().unwrap_or(0).max(1);
+    let day = 86_400.0;
+    history
+        .iter()
+        .map(|p| {
+            let age = (now - p.at).as_seconds_f64().clamp(0.0, day);
+            let x = SPARK_WIDTH * (1.0 - age / day);
+            let y = SPARK_HEIGHT * (1.0 - f64::from(p.latency_ms) / f64::from(highest));
+            format!("{x:.1},{y:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Every host's site in a line (the home page; read at most every few
+/// seconds).
+#[server(endpoint = "monitoring/lines")]
+pub async fn site_lines() -> Result<Vec<SiteLine>, AppError> {
+    let caller = require(Role::Viewer).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let sites = caller.console.probes.every_site().await?;
+    Ok(sites
+        .iter()
+        .map(|(host, health)| SiteLine {
+            host_id: host.id,
+            host_name: host.name.as_str().to_owned(),
+            state: match &health.last {
+                Some(l) if l.up => SiteState::Up,
+                Some(_) => SiteState::Down,
+                None => SiteState::Unknown,
+            },
+            latency_ms: health.last.as_ref().map(|l| l.latency.as_millis() as u64),
+            cert_days_left: health.cert_days_left(now),
+            sparkline: sparkline(&health.history, now),
+        })
+        .collect())
+}
+
+/// Every host's site as the probes see it.
+#[server(endpoint = "monitoring/sites")]
+pub async fn sites() -> Result<Vec<SiteView>, AppError> {
+    let caller = require(Role::Viewer).await?;
+    let (hosts, probes) = (&caller.console.hosts, &caller.console.probes);
+    let mut views = Vec::new();
+    for host in hosts.list().await? {
+        let settings = probes.settings(host.id).await?;
+        let health = probes.health(host.id).await?;
+        views.push(SiteView::of(&host, &settings, health));
+    }
+    Ok(views)
+}
+
+/// Probes a host's site now (operators): whether it answered as expected.
+#[server(endpoint = "monitoring/probe")]
+pub async fn probe_now(host_id: i64) -> Result<bool, AppError> {
+    let caller = require(Role::Operator).await?;
+    Ok(caller.console.probes.probe_now(host_id).await?.up)
+}
+
+/// The settings' form as it arrives (fields `settings[url]` …): a
+/// checkbox arrives only when ticked.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProbeSettingsForm {
+    /// Empty: the host's site URL.
+    pub url: String,
+    pub expected_status: u16,
+    pub expected_text: String,
+    pub timeout_ms: u32,
+    pub interval_s: u32,
+    pub enabled: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl TryFrom<ProbeSettingsForm> for domain::probes::ProbeSettings {
+    type Error = domain::DomainError;
+
+    fn try_from(form: ProbeSettingsForm) -> Result<Self, Self::Error> {
+        let url = match form.url.trim() {
+            "" => None,
+            url => Some(domain::probes::ProbeUrl::parse(url)?),
+        };
+        Ok(Self {
+            url,
+            expected_status: form.expected_status,
+            expected_text: Some(form.expected_text),
+            timeout: std::time::Duration::from_millis(form.timeout_ms.into()),
+            interval: std::time::Duration::from_secs(form.interval_s.into()),
+            enabled: form.enabled.is_some(),
+            changed: None,
+        })
+    }
+}
+
+/// Changes how a host's site is probed (admins).
+#[server(endpoint = "monitoring/settings")]
+pub async fn save_probe_settings(host_id: i64, settings: ProbeSettingsForm) -> Result<(), AppError> {
+    let caller = require(Role::Admin).await?;
+    let settings = settings.try_into()?;
+    let (by, from) = (&caller.operator, &caller.provenance);
+    Ok(caller.console.probes.save_settings(by, from, host_id, settings).await?)
+}
