@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::names::{generated_secret_key, site_is_public, EnvName, EnvValue, MANUAL_SET, PRODUCTION};
 use super::{AppEnvironment, EnvVersionKind, SECRET_PURPOSE};
 use crate::accounts::{Operator, Role};
-use crate::audit::{AuditAction, AuditEntry, Outcome, Provenance};
+use crate::audit::{require_role, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::hosts::Host;
 use crate::secrets::{SecretId, Zeroizing};
@@ -221,14 +221,7 @@ impl AppEnvironment {
         action: AuditAction,
     ) -> Result<Host> {
         let host = self.hosts.get(host_id).await?;
-        if let Err(denied) = by.require(Role::Operator) {
-            AuditEntry::new(by.actor(), action, host.name.as_str(), Outcome::Denied)
-                .detail("role", by.role.as_str())
-                .from(provenance)
-                .record_alone(&self.pool)
-                .await?;
-            return Err(denied);
-        }
+        require_role(&self.pool, by, Role::Operator, action, host.name.as_str(), provenance).await?;
         Ok(host)
     }
 

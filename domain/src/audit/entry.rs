@@ -147,6 +147,28 @@ fn sanitize(value: Value) -> Value {
     }
 }
 
+/// Whether `by` may act as `role`. When not, the refusal is recorded
+/// (`action` on `target`, denied, with the caller's role) and returned:
+/// the one way a capability refuses someone, audited.
+pub async fn require_role(
+    pool: &sqlx::PgPool,
+    by: &crate::accounts::Operator,
+    role: crate::accounts::Role,
+    action: AuditAction,
+    target: &str,
+    provenance: &Provenance,
+) -> crate::error::Result<()> {
+    let Err(denied) = by.require(role) else {
+        return Ok(());
+    };
+    AuditEntry::new(by.actor(), action, target, Outcome::Denied)
+        .detail("role", by.role.as_str())
+        .from(provenance)
+        .record_alone(pool)
+        .await?;
+    Err(denied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ pub mod verify;
 
 pub use chain::ChainPoint;
 pub use checkpoint::{Checkpoint, CheckpointFile};
-pub use entry::AuditEntry;
+pub use entry::{require_role, AuditEntry};
 pub use newest::NewestRecords;
 pub use row_hash::RecordContent;
 pub use search::{AuditCursor, AuditFilter, AuditPage, AuditRecord};

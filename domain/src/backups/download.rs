@@ -8,7 +8,7 @@ use tokio_util::io::ReaderStream;
 
 use super::Backups;
 use crate::accounts::{Operator, Role};
-use crate::audit::{AuditAction, AuditEntry, Outcome, Provenance};
+use crate::audit::{require_role, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::secrets::Zeroizing;
 use crate::storage::StorageKey;
@@ -97,14 +97,6 @@ impl Backups {
         action: AuditAction,
         target: &str,
     ) -> Result<()> {
-        if let Err(denied) = by.require(role) {
-            AuditEntry::new(by.actor(), action, target, Outcome::Denied)
-                .detail("role", by.role.as_str())
-                .from(provenance)
-                .record_alone(&self.pool)
-                .await?;
-            return Err(denied);
-        }
-        Ok(())
+        require_role(&self.pool, by, role, action, target, provenance).await
     }
 }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::Deploys;
 use crate::accounts::{Operator, Role};
-use crate::audit::{AuditAction, AuditEntry, Outcome, Provenance};
+use crate::audit::{require_role, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::hosts::{Host, RemotePath};
 use vocabulary::deploys::BackupBefore;
@@ -143,19 +143,8 @@ impl Deploys {
         settings: DeploySettings,
     ) -> Result<()> {
         let host = self.hosts.get(host_id).await?;
-        if let Err(denied) = by.require(Role::Admin) {
-            AuditEntry::new(
-                by.actor(),
-                AuditAction::DeploySettings,
-                host.name.as_str(),
-                Outcome::Denied,
-            )
-            .detail("role", by.role.as_str())
-            .from(provenance)
-            .record_alone(&self.pool)
-            .await?;
-            return Err(denied);
-        }
+        let action = AuditAction::DeploySettings;
+        require_role(&self.pool, by, Role::Admin, action, host.name.as_str(), provenance).await?;
         let s = settings.checked()?;
         let mut tx = self.pool.begin().await?;
         sqlx::query!(

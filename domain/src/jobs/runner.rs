@@ -10,7 +10,7 @@ use super::feed::{JobChange, JobChanges, JobFeed};
 use super::output::{write_output, WAITING_LINES};
 use super::{failure, JobFailure, JobStatus, Runbook};
 use crate::accounts::{Operator, Role};
-use crate::audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
+use crate::audit::{require_role, Actor, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::hosts::{Host, HostDirectory, ServiceControl};
 use crate::ssh::{Ended, OutputLine, RemoteCommand, SshError, SshSession};
@@ -133,14 +133,15 @@ impl JobRunner {
         host: Host,
         plan: JobPlan,
     ) -> Result<i64> {
-        if let Err(denied) = by.require(Role::Operator) {
-            AuditEntry::new(by.actor(), plan.action, host.name.as_str(), Outcome::Denied)
-                .detail("role", by.role.as_str())
-                .from(provenance)
-                .record_alone(&self.pool)
-                .await?;
-            return Err(denied);
-        }
+        require_role(
+            &self.pool,
+            by,
+            Role::Operator,
+            plan.action,
+            host.name.as_str(),
+            provenance,
+        )
+        .await?;
         self.start_as(by.actor(), provenance, host, plan).await
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::SiteProbes;
 use crate::accounts::{Operator, Role};
-use crate::audit::{AuditAction, AuditEntry, Outcome, Provenance};
+use crate::audit::{require_role, AuditAction, AuditEntry, Outcome, Provenance};
 use crate::error::{DomainError, Result};
 use crate::hosts::Host;
 
@@ -129,19 +129,8 @@ impl SiteProbes {
         settings: ProbeSettings,
     ) -> Result<()> {
         let host = self.hosts.get(host_id).await?;
-        if let Err(denied) = by.require(Role::Admin) {
-            AuditEntry::new(
-                by.actor(),
-                AuditAction::ProbeSettings,
-                host.name.as_str(),
-                Outcome::Denied,
-            )
-            .detail("role", by.role.as_str())
-            .from(provenance)
-            .record_alone(&self.pool)
-            .await?;
-            return Err(denied);
-        }
+        let action = AuditAction::ProbeSettings;
+        require_role(&self.pool, by, Role::Admin, action, host.name.as_str(), provenance).await?;
         let s = settings.checked()?;
         let mut tx = self.pool.begin().await?;
         sqlx::query!(
