@@ -41,9 +41,7 @@ impl SiteProbes {
             }
         });
         futures::future::join_all(probes).await;
-        if !due_is_empty(&self.pool).await? {
-            self.forget_old().await?;
-        }
+        self.forget_old().await?;
         Ok(
             sqlx::query_scalar!("SELECT min(next_at) FROM site_probes WHERE enabled")
                 .fetch_one(&self.pool)
@@ -59,12 +57,4 @@ impl SiteProbes {
         self.record(host_id, &outcome).await?;
         Ok(outcome)
     }
-}
-
-/// Whether any result is older than kept (so the clean-up has work).
-async fn due_is_empty(pool: &sqlx::PgPool) -> Result<bool> {
-    let oldest = sqlx::query_scalar!("SELECT min(at) FROM probe_results")
-        .fetch_one(pool)
-        .await?;
-    Ok(oldest.is_none_or(|at| at >= OffsetDateTime::now_utc() - super::store::RAW_KEPT))
 }
