@@ -60,7 +60,8 @@ impl SiteProbes {
     }
 
     /// Every host with its site's health, read at most every few seconds
-    /// (the home page, which every signed-in visit shows).
+    /// (the home page, which every signed-in visit shows), and again at
+    /// once after this process recorded a result.
     pub async fn every_site(&self) -> Result<EverySite> {
         self.every_site
             .get((), || async {

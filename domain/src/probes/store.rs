@@ -83,6 +83,9 @@ impl SiteProbes {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // This process's home page shows it at once (others within
+        // SITES_FRESH).
+        self.every_site.forget_all();
         Ok(())
     }
 
