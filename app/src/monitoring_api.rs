@@ -21,6 +21,16 @@ pub enum SiteState {
 }
 
 impl SiteState {
+    /// What the newest probe found (none: not probed yet).
+    #[cfg(feature = "ssr")]
+    fn of(health: &domain::probes::SiteHealth) -> Self {
+        match &health.last {
+            Some(last) if last.up => SiteState::Up,
+            Some(_) => SiteState::Down,
+            None => SiteState::Unknown,
+        }
+    }
+
     /// Its class and its label's translation key.
     pub fn word(self) -> &'static str {
         match self {
@@ -101,11 +111,7 @@ impl SiteView {
             host_id: host.id,
             host_name: host.name.as_str().to_owned(),
             url: settings.url_on(host).to_owned(),
-            state: match last {
-                Some(l) if l.up => SiteState::Up,
-                Some(_) => SiteState::Down,
-                None => SiteState::Unknown,
-            },
+            state: SiteState::of(&health),
             checked_at: last.map(|l| utc(l.at)),
             status: last.and_then(|l| l.status),
             latency_ms: last.map(|l| l.latency.as_millis() as u64),
@@ -172,11 +178,7 @@ pub async fn site_lines() -> Result<Vec<SiteLine>, AppError> {
         .map(|(host, health)| SiteLine {
             host_id: host.id,
             host_name: host.name.as_str().to_owned(),
-            state: match &health.last {
-                Some(l) if l.up => SiteState::Up,
-                Some(_) => SiteState::Down,
-                None => SiteState::Unknown,
-            },
+            state: SiteState::of(health),
             latency_ms: health.last.as_ref().map(|l| l.latency.as_millis() as u64),
             cert_days_left: health.cert_days_left(now),
             sparkline: sparkline(&health.history, now),

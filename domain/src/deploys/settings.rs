@@ -83,11 +83,9 @@ pub struct HealthUrl(String);
 
 impl HealthUrl {
     pub fn parse(raw: &str) -> Result<Self> {
-        let raw = raw.trim();
-        match reqwest::Url::parse(raw) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(Self(url.into())),
-            _ => Err(DomainError::invalid("health_url", "error-deploy-health-url")),
-        }
+        crate::hosts::names::http_url(raw)
+            .map(Self)
+            .ok_or_else(|| DomainError::invalid("health_url", "error-deploy-health-url"))
     }
 
     pub fn as_str(&self) -> &str {

@@ -88,6 +88,15 @@ impl RemoteArgument for RemotePath {
     }
 }
 
+/// An `http` or `https` URL naming a host, as the console's HTTP client
+/// reads it (the health gate's and the site probes' addresses).
+pub fn http_url(raw: &str) -> Option<String> {
+    match reqwest::Url::parse(raw.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url.into()),
+        _ => None,
+    }
+}
+
 /// The site's public address: http or https, no whitespace.
 pub(super) fn parse_site_url(raw: &str) -> Result<String> {
     let raw = raw.trim();

@@ -17,11 +17,9 @@ pub struct ProbeUrl(String);
 
 impl ProbeUrl {
     pub fn parse(raw: &str) -> Result<Self> {
-        let raw = raw.trim();
-        match reqwest::Url::parse(raw) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(Self(url.into())),
-            _ => Err(DomainError::invalid("url", "error-probe-url")),
-        }
+        crate::hosts::names::http_url(raw)
+            .map(Self)
+            .ok_or_else(|| DomainError::invalid("url", "error-probe-url"))
     }
 
     pub fn as_str(&self) -> &str {

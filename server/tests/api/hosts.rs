@@ -425,15 +425,7 @@ async fn a_host_key_replaced_on_the_server_is_refused_at_the_next_job(pool: PgPo
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
     let mut sshd = crate::own_sshd::OwnSshd::start();
-    let host = register_on(
-        &app,
-        &admin,
-        "private",
-        sshd.port,
-        &staging("STAGING_SERVICE_COMMAND"),
-        KeyChoice::paste(private_key()),
-    )
-    .await;
+    let host = private_host(&app, &admin, &sshd, &staging("STAGING_SERVICE_COMMAND")).await;
     assert_eq!(
         run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites)
             .await
@@ -473,15 +465,7 @@ async fn a_session_done_with_is_reused_while_warm_and_replaced_once_the_host_cut
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
     let mut sshd = crate::own_sshd::OwnSshd::start();
-    let host = register_on(
-        &app,
-        &admin,
-        "private",
-        sshd.port,
-        &staging("STAGING_SERVICE_COMMAND"),
-        KeyChoice::paste(private_key()),
-    )
-    .await;
+    let host = private_host(&app, &admin, &sshd, &staging("STAGING_SERVICE_COMMAND")).await;
     let first = client_port(&app, &admin, &host).await;
     assert_eq!(
         client_port(&app, &admin, &host).await,
@@ -628,6 +612,25 @@ async fn slow_host(app: &TestApp, admin: &domain::accounts::Operator, sshd: &cra
     host_running(app, admin, sshd, "echo started\nsleep 30\necho never\n").await
 }
 
+/// The host named "private" on `sshd` (the test's own), controlled by
+/// `service_command`.
+async fn private_host(
+    app: &TestApp,
+    admin: &domain::accounts::Operator,
+    sshd: &crate::own_sshd::OwnSshd,
+    service_command: &str,
+) -> Host {
+    register_on(
+        app,
+        admin,
+        "private",
+        sshd.port,
+        service_command,
+        KeyChoice::paste(private_key()),
+    )
+    .await
+}
+
 /// A host on `sshd` whose service control is the shell `script`.
 async fn host_running(
     app: &TestApp,
@@ -642,15 +645,7 @@ async fn host_running(
         .arg(&program)
         .status()
         .unwrap();
-    register_on(
-        app,
-        admin,
-        "private",
-        sshd.port,
-        program.to_str().unwrap(),
-        KeyChoice::paste(private_key()),
-    )
-    .await
+    private_host(app, admin, sshd, program.to_str().unwrap()).await
 }
 
 /// Whether a process whose command line contains `pattern` runs on this

@@ -38,6 +38,19 @@ async fn own_site() -> String {
     format!("http://{address}/")
 }
 
+/// The staging host registered, its site URL set to a site of the test's own.
+async fn host_with_own_site(app: &TestApp, admin: &domain::accounts::Operator) -> (domain::hosts::Host, String) {
+    let host = register(app, admin, KeyChoice::paste(private_key())).await;
+    let site = own_site().await;
+    sqlx::query("UPDATE hosts SET site_url = $2 WHERE id = $1")
+        .bind(host.id)
+        .bind(&site)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    (host, site)
+}
+
 /// How many results the host's site has.
 async fn results(app: &TestApp, host_id: i64) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM probe_results WHERE host_id = $1")
@@ -62,14 +75,7 @@ async fn probed_with(app: &TestApp, admin: &domain::accounts::Operator, host_id:
 async fn a_site_is_probed_on_its_schedule_found_up_or_down_and_shown(pool: PgPool) {
     let app = spawn_app_with(pool, &["--metrics-token", METRICS_TOKEN, "--scheduler-seconds", "3600"]).await;
     let admin = app.admin().await;
-    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
-    let site = own_site().await;
-    sqlx::query("UPDATE hosts SET site_url = $2 WHERE id = $1")
-        .bind(host.id)
-        .bind(&site)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let (host, site) = host_with_own_site(&app, &admin).await;
 
     // Every host is probed as soon as the probes look, then every minute.
     let next = app.console.probes.run_due().await.unwrap().unwrap();
@@ -181,14 +187,7 @@ async fn each_slot_is_probed_once_however_many_console_processes_look(pool: PgPo
     // Started before the host exists: its scheduler's first look finds none.
     let other = spawn_app_beside_with(&app, QUIET).await;
     let admin = app.admin().await;
-    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
-    let site = own_site().await;
-    sqlx::query("UPDATE hosts SET site_url = $2 WHERE id = $1")
-        .bind(host.id)
-        .bind(&site)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let (host, _) = host_with_own_site(&app, &admin).await;
     let third = SiteProbes::new(pool, app.console.hosts.clone(), &[]);
     for round in 1..=3 {
         sqlx::query("UPDATE site_probes SET next_at = now()")
