@@ -143,6 +143,7 @@ mod tests {
             include_str!("pages/host_linode.rs"),
             include_str!("pages/job.rs"),
             include_str!("pages/backups.rs"),
+            include_str!("pages/alerts.rs"),
             include_str!("../../domain/src/backups/mod.rs"),
             include_str!("../../domain/src/backups/schedule.rs"),
             include_str!("../../domain/src/backups/retention.rs"),
@@ -162,6 +163,9 @@ mod tests {
             include_str!("../../domain/src/jobs/runner.rs"),
             include_str!("../../domain/src/passwords.rs"),
             include_str!("../../domain/src/probes/settings.rs"),
+            include_str!("../../domain/src/alerts/rules.rs"),
+            include_str!("../../domain/src/alerts/channels.rs"),
+            include_str!("../../domain/src/alerts/history.rs"),
             include_str!("../../domain/src/accounts.rs"),
             include_str!("../../domain/src/audit/mod.rs"),
             include_str!("../../domain/src/audit/entry.rs"),
@@ -232,7 +236,7 @@ mod tests {
         for verdict in ["ok", "old", "missing", "info"] {
             keys.push(format!("verdict-{verdict}"));
         }
-        for area in ["server", "web-app", "deployments", "backups", "monitoring"] {
+        for area in ["server", "web-app", "deployments", "backups", "monitoring", "alerts"] {
             keys.push(format!("nav-{area}"));
         }
         for failure in vocabulary::supervision::ProbeFailure::ALL {
@@ -240,6 +244,31 @@ mod tests {
         }
         for state in ["up", "down", "unknown"] {
             keys.push(format!("monitoring-state-{state}"));
+        }
+        for kind in vocabulary::supervision::AlertKind::ALL {
+            keys.push(format!("alert-kind-{kind}"));
+            if kind.threshold_unit() != vocabulary::supervision::ThresholdUnit::None {
+                keys.push(format!("alert-rule-{kind}"));
+                keys.push(format!("alert-threshold-{kind}"));
+            }
+        }
+        for event in vocabulary::supervision::AlertEvent::ALL {
+            keys.push(format!("alert-event-{event}"));
+        }
+        for kind in vocabulary::supervision::ChannelKind::ALL {
+            keys.push(format!("channel-kind-{kind}"));
+        }
+        for security in vocabulary::supervision::SmtpSecurity::ALL {
+            keys.push(format!("smtp-security-{security}"));
+        }
+        for failure in vocabulary::supervision::DeliveryFailure::ALL {
+            keys.push(failure.message_key().to_owned());
+        }
+        for action in vocabulary::audit::AuditAction::ALL
+            .iter()
+            .filter(|a| a.as_str().starts_with("alert."))
+        {
+            keys.push(action_key(action.as_str()));
         }
         let missing: Vec<_> = keys
             .iter()

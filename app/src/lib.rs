@@ -2,6 +2,7 @@
 //! server and hydrated in the browser, and the thin server functions behind
 //! them. The domain is reached only on the server (`ssr` feature).
 
+pub mod alerts_api;
 pub mod api;
 pub mod audit_query;
 pub mod backups_api;

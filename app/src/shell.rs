@@ -10,6 +10,7 @@ use leptos_router::{path, SsrMode};
 use crate::api::{who_am_i, MeResource, Role};
 use crate::i18n::{use_locale, Translate};
 use crate::pages::accounts::AccountsPage;
+use crate::pages::alerts::AlertsPage;
 use crate::pages::audit::AuditPage;
 use crate::pages::backups::{BackupsPage, RestorePage};
 use crate::pages::dashboard::DashboardPage;
@@ -167,6 +168,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("backups") view=BackupsPage ssr=SsrMode::Async/>
                     <Route path=path!("backups/:id/restore") view=RestorePage ssr=SsrMode::Async/>
                     <Route path=path!("monitoring") view=MonitoringPage ssr=SsrMode::Async/>
+                    <Route path=path!("alerts") view=AlertsPage ssr=SsrMode::Async/>
                 </ParentRoute>
             </Routes>
         </Router>
@@ -197,6 +199,7 @@ const AREAS: &[(&str, &str, bool)] = &[
     ("/deployments", "nav-deployments", false),
     ("/backups", "nav-backups", false),
     ("/monitoring", "nav-monitoring", false),
+    ("/alerts", "nav-alerts", false),
     ("/audit", "nav-audit", false),
     ("/accounts", "nav-accounts", true),
 ];

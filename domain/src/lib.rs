@@ -13,11 +13,12 @@
 //! the first to talk to an API rather than a host. [`deploys`] (a branch
 //! deployed, a rollback, as jobs made of steps) and [`app_env`] (the app's
 //! environment variables, secret ones write-only) follow the same shape;
-//! monitoring slots in beside them: a folder per area, its one-command
+//! [`probes`] and [`alerts`] (supervision) slot in beside them: a folder per area, its one-command
 //! actions in the jobs' runbook (its longer work as a job plan, like
 //! `backups` and `deploys`), its words in the `vocabulary` crate.
 
 pub mod accounts;
+pub mod alerts;
 pub mod app_env;
 pub mod audit;
 pub mod backups;
@@ -45,6 +46,9 @@ pub(crate) mod advisory_locks {
     pub const AUDIT_CHAIN: i64 = 0x0c0d_0a0d_0001;
     /// Creating the first admin with the one-time setup token.
     pub const FIRST_ADMIN_SETUP: i64 = 0x0c0d_0a0d_0002;
+    /// Evaluating the alert rules: one process at a time opens and
+    /// resolves alerts.
+    pub const ALERTS_EVALUATION: i64 = 0x0c0d_0a0d_0003;
 }
 
 use sqlx::PgPool;
@@ -76,6 +80,8 @@ pub struct Console {
     pub required_versions: hosts::RequiredVersions,
     /// Each host's site probed on a schedule (manual §8).
     pub probes: probes::SiteProbes,
+    /// Alert rules, alerts and where they are notified (manual §8).
+    pub alerts: alerts::Alerts,
 }
 
 impl Console {
@@ -108,6 +114,7 @@ impl Console {
             deploys: deploys::Deploys::new(pool.clone(), hosts.clone(), jobs.clone(), backups.clone()),
             environment: app_env::AppEnvironment::new(pool.clone(), secrets.clone(), hosts.clone(), jobs.clone()),
             probes: probes::SiteProbes::new(pool.clone(), hosts.clone(), &[]),
+            alerts: alerts::Alerts::new(pool.clone(), secrets.clone(), &[], &[]),
             backups,
             jobs,
             hosts,
@@ -139,14 +146,16 @@ impl Console {
         self
     }
 
-    /// The console's site probes also trusting the certificates of `pem`
-    /// (an internal authority some site's certificate comes from).
-    pub fn with_probe_roots(mut self, pem: &[u8]) -> Result<Self, error::DomainError> {
+    /// The console's site probes and alert channels (webhooks, SMTP
+    /// servers) also trusting the certificates of `pem` (an internal
+    /// authority some site's or server's certificate comes from).
+    pub fn with_trusted_roots(mut self, pem: &[u8]) -> Result<Self, error::DomainError> {
         let roots = reqwest::Certificate::from_pem_bundle(pem)
             .ok()
             .filter(|roots| !roots.is_empty())
-            .ok_or_else(|| error::DomainError::invalid("probe_ca_file", "error-probe-ca"))?;
+            .ok_or_else(|| error::DomainError::invalid("ca_file", "error-ca-file"))?;
         self.probes = probes::SiteProbes::new(self.pool.clone(), self.hosts.clone(), &roots);
+        self.alerts = alerts::Alerts::new(self.pool.clone(), self.secrets.clone(), &roots, pem);
         Ok(self)
     }
 

@@ -366,3 +366,40 @@ test('Supervision: the staging site probed now, found down when its text is miss
   await expect(line.locator('.state')).toHaveAttribute('data-state', 'up', { timeout: 10_000 });
   await expect(line.getByRole('img', { name: 'Temps de réponse du site sur 24 heures' })).toBeVisible();
 });
+
+test('Alerts: a webhook added (a bad URL refused first, its token never shown), its test says why it failed, a rule changed, the channel removed; the home page counts open alerts', async ({ page }) => {
+  await signIn(page);
+  await page.getByRole('navigation').getByRole('link', { name: 'Alertes' }).click();
+  await expect(page.getByRole('heading', { name: 'Règles' })).toBeVisible();
+  const add = page.locator('#add-webhook');
+  await add.getByLabel('Nom du canal').fill('Mattermost astreinte');
+  await add.getByLabel('URL du webhook').fill('http://hooks.example.com/hooks/x');
+  await add.getByRole('button', { name: 'Ajouter' }).click();
+  await expect(add.locator('#webhook-url-error')).toContainText('doit être en https');
+
+  // Nothing listens on the discard port: the test says the server cannot be reached.
+  await add.getByLabel('URL du webhook').fill('http://127.0.0.1:9/hooks/jeton-du-canal');
+  await add.getByRole('button', { name: 'Ajouter' }).click();
+  await expect(add.getByRole('status')).toContainText('Canal ajouté');
+  const channel = page.locator('#alert-channels li.channel').filter({ hasText: 'Mattermost astreinte' });
+  await expect(channel).toContainText('Adresse http://127.0.0.1:9');
+  await expect(page.locator('body')).not.toContainText('jeton-du-canal');
+  await channel.getByRole('button', { name: 'Envoyer un test' }).click();
+  await expect(page.locator('#channel-test-error')).toContainText('le serveur est injoignable');
+
+  // An admin changes a rule's threshold.
+  const slow = page.locator('#alert-rules li.rule[data-kind="site-slow"]');
+  await slow.getByLabel('Seuil (ms)').fill('1500');
+  await slow.getByRole('button', { name: 'Enregistrer' }).click();
+  await expect(slow.locator('.rule-summary')).toContainText('au-delà de 1500 ms');
+  await page.screenshot({ path: 'test-results/alerts.png', fullPage: true });
+
+  // Removing asks first.
+  await channel.getByRole('button', { name: 'Supprimer' }).click();
+  await expect(channel.getByRole('alertdialog')).toContainText('Mattermost astreinte');
+  await channel.locator('button.confirm-remove').click();
+  await expect(page.locator('#alert-channels li.channel').filter({ hasText: 'Mattermost astreinte' })).toHaveCount(0);
+
+  await page.getByRole('navigation').getByRole('link', { name: 'Tableau de bord' }).click();
+  await expect(page.locator('#dashboard-alerts')).toContainText('alerte');
+});

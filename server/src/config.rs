@@ -49,10 +49,12 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_SCHEDULER_SECONDS", default_value_t = 30, global = true)]
     pub scheduler_seconds: u64,
 
-    /// PEM certificates of authorities the site probes trust besides the
-    /// system's (an internal authority a site's certificate comes from).
-    #[arg(long, env = "CONSOLE_PROBE_CA_FILE", global = true)]
-    pub probe_ca_file: Option<std::path::PathBuf>,
+    /// PEM certificates of authorities the console trusts besides the
+    /// system's, for the site probes and the alert channels (an internal
+    /// authority a site's, a webhook's or an SMTP server's certificate
+    /// comes from).
+    #[arg(long, env = "CONSOLE_CA_FILE", global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
 
     /// Where the console keeps its state (the embedded cluster, its lock).
     #[arg(long, env = "CONSOLE_DATA_DIR", default_value = "data", global = true)]
@@ -288,11 +290,11 @@ impl Config {
             .linode
             .clone()
             .with_poll(std::time::Duration::from_millis(self.linode_poll_ms.max(100)));
-        if let Some(path) = &self.probe_ca_file {
-            let pem = std::fs::read(path).with_context(|| format!("CONSOLE_PROBE_CA_FILE: {}", path.display()))?;
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path).with_context(|| format!("CONSOLE_CA_FILE: {}", path.display()))?;
             console = console
-                .with_probe_roots(&pem)
-                .with_context(|| format!("CONSOLE_PROBE_CA_FILE holds no PEM certificate: {}", path.display()))?;
+                .with_trusted_roots(&pem)
+                .with_context(|| format!("CONSOLE_CA_FILE holds no PEM certificate: {}", path.display()))?;
         }
         console.required_versions = domain::hosts::RequiredVersions {
             nginx: self.required_nginx.clone(),

@@ -47,6 +47,10 @@ pub async fn metrics(State(state): State<AppState>, headers: http::HeaderMap) ->
         Ok(probes) => text.push_str(&probes),
         Err(error) => tracing::error!(%error, "the site probes' metrics could not be read"),
     }
+    match state.console.alerts.metrics().await {
+        Ok(alerts) => text.push_str(&alerts),
+        Err(error) => tracing::error!(%error, "the alerts' metrics could not be read"),
+    }
     ([(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -1,8 +1,9 @@
-//! Background work done when due (the backup schedules, the site probes):
-//! each console process runs a pass when the next piece of work is due (at
-//! most `CONSOLE_SCHEDULER_SECONDS` apart); the database makes sure each
-//! piece runs once across every process (see `domain::backups::schedule`
-//! and `domain::probes::schedule`).
+//! Background work done when due (the backup schedules, the site probes,
+//! the alerts): each console process runs a pass when the next piece of
+//! work is due (at most `CONSOLE_SCHEDULER_SECONDS` apart); the database
+//! makes sure each piece runs once across every process (see
+//! `domain::backups::schedule`, `domain::probes::schedule` and
+//! `domain::alerts`).
 
 use std::future::Future;
 use std::time::Duration;

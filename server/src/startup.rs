@@ -311,6 +311,16 @@ impl Application {
                 async move { probes.run_due().await }
             },
         );
+        let alerts = console.alerts.clone();
+        scheduled::every_due(
+            "alerts",
+            alerts.stopped(),
+            std::time::Duration::from_secs(config.scheduler_seconds.max(1)),
+            move || {
+                let alerts = alerts.clone();
+                async move { alerts.run_due().await }
+            },
+        );
         let listener = TcpListener::bind(config.listen_address())
             .await
             .with_context(|| format!("listening on {}", config.listen_address()))?;

@@ -27,6 +27,14 @@ crate::words! {
         AccountPasswordReset = "account.password_reset",
         /// The first admin, created with the one-time setup token.
         AccountSetupAdmin = "account.setup_admin",
+        /// Alerts (manual §8): an open alert acknowledged by an operator,
+        /// a notification channel added, removed or sent a test, a rule
+        /// changed by an admin.
+        AlertAcknowledge = "alert.acknowledge",
+        AlertChannelAdd = "alert.channel_add",
+        AlertChannelRemove = "alert.channel_remove",
+        AlertChannelTest = "alert.channel_test",
+        AlertRule = "alert.rule",
         /// The chain switched to keyed hashes (once per database).
         AuditChainKeyed = "audit.chain_keyed",
         AuditExport = "audit.export",
@@ -46,7 +54,6 @@ crate::words! {
         BackupScheduleMissed = "backup.schedule_missed",
         /// A backup restored into a scratch database, its tables counted.
         BackupVerify = "backup.verify",
-        /// The prerequisites runbook.
         /// Deploys (manual §6.1, §7.2): a branch deployed, the app returned
         /// to an earlier deploy's commit, a host's deploy settings changed.
         DeployBranch = "deploy.branch",
@@ -59,6 +66,7 @@ crate::words! {
         EnvImport = "env.import",
         EnvRemove = "env.remove",
         EnvSet = "env.set",
+        /// The prerequisites runbook.
         HostCheckPrerequisites = "host.check_prerequisites",
         HostRegister = "host.register",
         HostRepin = "host.repin",
@@ -103,7 +111,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 49] = [
+    const EVER_WRITTEN: [&str; 54] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -111,6 +119,11 @@ mod tests {
         "account.password_change",
         "account.password_reset",
         "account.setup_admin",
+        "alert.acknowledge",
+        "alert.channel_add",
+        "alert.channel_remove",
+        "alert.channel_test",
+        "alert.rule",
         "audit.chain_keyed",
         "audit.export",
         "backup.download",

@@ -18,3 +18,111 @@ crate::words! {
         NoAnswer = "no-answer",
     }
 }
+
+crate::words! {
+    /// What an alert rule watches (each rule's threshold means the unit
+    /// its [`AlertKind::threshold_unit`] says).
+    pub enum AlertKind as "alert kind" {
+        /// The site found down by so many probes in a row.
+        SiteDown = "site-down",
+        /// The newest probe took longer than so many milliseconds.
+        SiteSlow = "site-slow",
+        /// The site's certificate expires within so many days.
+        CertificateExpiring = "certificate-expiring",
+        /// The host's newest backup failed.
+        BackupFailed = "backup-failed",
+        /// The host's newest successful backup is older than so many hours.
+        BackupOld = "backup-old",
+        /// The host showed another SSH key than the pinned one.
+        HostKeyChanged = "host-key-changed",
+    }
+}
+
+/// What a rule's threshold counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThresholdUnit {
+    Probes,
+    Milliseconds,
+    Days,
+    Hours,
+    /// The rule has no threshold (it holds or not).
+    None,
+}
+
+impl AlertKind {
+    /// What the rule's threshold counts.
+    pub fn threshold_unit(self) -> ThresholdUnit {
+        match self {
+            AlertKind::SiteDown => ThresholdUnit::Probes,
+            AlertKind::SiteSlow => ThresholdUnit::Milliseconds,
+            AlertKind::CertificateExpiring => ThresholdUnit::Days,
+            AlertKind::BackupOld => ThresholdUnit::Hours,
+            AlertKind::BackupFailed | AlertKind::HostKeyChanged => ThresholdUnit::None,
+        }
+    }
+}
+
+crate::words! {
+    /// A change of an alert's state, as notified.
+    pub enum AlertEvent as "alert event" {
+        Opened = "opened",
+        Resolved = "resolved",
+    }
+}
+
+crate::words! {
+    /// Where an alert's notifications go.
+    pub enum ChannelKind as "alert channel kind" {
+        /// An HTTPS POST of Slack/Mattermost-compatible JSON.
+        Webhook = "webhook",
+        /// An e-mail through an SMTP server.
+        Email = "email",
+    }
+}
+
+crate::words! {
+    /// How the console talks TLS to an SMTP server.
+    #[derive(Default)]
+    pub enum SmtpSecurity as "SMTP security" {
+        /// Plain at first, then STARTTLS, required (usually port 587).
+        #[default]
+        Starttls = "starttls",
+        /// TLS from the first byte (usually port 465).
+        Tls = "tls",
+    }
+}
+
+crate::words! {
+    /// Why a notification could not be sent (the pages translate each).
+    pub enum DeliveryFailure as "delivery failure" {
+        /// Nothing accepted the connection (or the name did not resolve).
+        NoConnection = "no-connection",
+        /// No answer in time.
+        Timeout = "timeout",
+        /// The server's certificate was refused, or TLS could not start.
+        Tls = "tls",
+        /// The webhook answered with an error status.
+        Refused = "refused",
+        /// The SMTP server refused the user name or password.
+        Credentials = "credentials",
+        /// The SMTP server refused the message (sender, recipient, size).
+        Rejected = "rejected",
+        /// The channel's secret could not be opened.
+        Secret = "secret",
+    }
+}
+
+impl DeliveryFailure {
+    /// The translation key of the sentence that says it.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            DeliveryFailure::NoConnection => "delivery-failure-no-connection",
+            DeliveryFailure::Timeout => "delivery-failure-timeout",
+            DeliveryFailure::Tls => "delivery-failure-tls",
+            DeliveryFailure::Refused => "delivery-failure-refused",
+            DeliveryFailure::Credentials => "delivery-failure-credentials",
+            DeliveryFailure::Rejected => "delivery-failure-rejected",
+            DeliveryFailure::Secret => "delivery-failure-secret",
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 use leptos::prelude::*;
 
+use crate::alerts_api::open_alerts;
 use crate::api::{newest_audit_rows, use_me};
 use crate::backups_api::backup_health;
 use crate::components::Loading;
@@ -24,6 +25,7 @@ pub fn DashboardPage() -> impl IntoView {
     let backups = Resource::new(|| (), |_| backup_health());
     let linodes = Resource::new(|| (), |_| linode_of_every_host());
     let sites = Resource::new(|| (), |_| site_lines());
+    let alerts = Resource::new(|| (), |_| open_alerts());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
         <Suspense fallback=Loading>
@@ -33,9 +35,19 @@ pub fn DashboardPage() -> impl IntoView {
                 let backups = backups.await.ok().filter(|hosts| !hosts.is_empty());
                 let linodes = linodes.await.ok().filter(|linodes| !linodes.is_empty());
                 let sites = sites.await.ok().filter(|sites| !sites.is_empty());
+                let alerts = alerts.await.ok();
                 view! {
                     {me.map(|me| view! {
                         <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
+                    })}
+                    {alerts.map(|open| view! {
+                        <section class="card" aria-labelledby="alerts-heading" id="dashboard-alerts">
+                            <h2 id="alerts-heading">{locale.t("nav-alerts")}</h2>
+                            <p class=match open { 0 => "open-alerts", _ => "open-alerts firing" }>
+                                {locale.t_with("dashboard-open-alerts", &[("count", open.into())])}
+                            </p>
+                            <p><a href="/alerts">{locale.t("dashboard-alerts-link")}</a></p>
+                        </section>
                     })}
                     {sites.map(|sites| view! {
                         <section class="card" aria-labelledby="sites-heading" id="dashboard-sites">

@@ -1,6 +1,7 @@
 //! One module per page.
 
 pub mod accounts;
+pub mod alerts;
 pub mod audit;
 pub mod backups;
 pub mod dashboard;

@@ -57,7 +57,7 @@ pub(super) async fn probe(client: &reqwest::Client, url: &str, settings: &ProbeS
     let response = match answered {
         Ok(response) => response,
         Err(error) => {
-            tracing::info!(%error, url, "a site probe got no answer");
+            tracing::info!(error = ?error, url, "a site probe got no answer");
             outcome.latency = started.elapsed();
             outcome.failure = Some(failure_of(&error));
             return outcome;
@@ -124,24 +124,22 @@ fn failure_of(error: &reqwest::Error) -> ProbeFailure {
     ProbeFailure::NoAnswer
 }
 
-/// Whether TLS refused the site's certificate somewhere in `error`'s
-/// causes (rustls's error travels inside an I/O error).
-fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether TLS refused the peer's certificate somewhere in `error`'s
+/// causes. rustls's error travels inside I/O errors, sometimes one inside
+/// another, whose `source()` skips the error they wrap: each is opened.
+pub(crate) fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(error) = cause {
-        let tls = error.downcast_ref::<rustls::Error>().or_else(|| {
-            error
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
         if matches!(
-            tls,
+            error.downcast_ref::<rustls::Error>(),
             Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
         ) {
             return true;
         }
-        cause = error.source();
+        cause = match error.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
     false
 }

@@ -111,6 +111,10 @@ async fn spawn_app_keyed(pool: PgPool, args: &[&str], leptos: LeptosOptions, mas
     argv.extend_from_slice(args);
     let config = Config::parse_from(argv);
     let backup_storage = config.backup_storage().expect("the backup storage's settings");
+    let trusted_roots = config
+        .ca_file
+        .as_ref()
+        .map(|path| std::fs::read(path).expect("the authorities file"));
     // The console serves as a role of its own, as in production: it may
     // read and insert the audit log, never rewrite it; the test's
     // superuser pool is the owner that migrates.
@@ -147,7 +151,11 @@ async fn spawn_app_keyed(pool: PgPool, args: &[&str], leptos: LeptosOptions, mas
                 .with_checkpoints(domain::audit::CheckpointFile::new(
                     data_dir.path().join("audit-checkpoints"),
                 ));
-            console
+            // The same authorities as the app's (`--ca-file`).
+            match &trusted_roots {
+                Some(pem) => console.with_trusted_roots(pem).expect("PEM certificates"),
+                None => console,
+            }
         },
         pool,
         data_dir,

@@ -2,6 +2,7 @@
 //! PostgreSQL, one fresh database per test (`#[sqlx::test]`, dropped when the
 //! test passes), spoken to over HTTP on a loopback port.
 
+mod alerts;
 mod assets;
 mod audit;
 mod backup_failures;
