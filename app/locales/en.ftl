@@ -630,7 +630,7 @@ action-probe-settings = site probe settings
 error-ca-file = The authorities file (CONSOLE_CA_FILE) holds no PEM certificate.
 
 # Alerts (manual §8)
-alerts-intro = The rules watch the sites, the backups and the hosts' keys. An alert is notified once when it opens, once when it is resolved.
+alerts-intro = The rules watch the sites, the web services, the backups and the hosts' keys. An alert is notified once when it opens, once when it is resolved.
 alerts-heading = Alerts
 alerts-none = No alert so far.
 alerts-state = State
@@ -729,3 +729,37 @@ action-alert-channel_add = alert channel added
 action-alert-channel_remove = alert channel removed
 action-alert-channel_test = alert channel tested
 action-alert-rule = alert rule changed
+
+# Web services (manual §3.3)
+web-services = Web services
+web-services-intro = The APIs the app needs, checked from each host (over SSH, with its DNS, firewall and proxy) and from the console, every 5 minutes. Any HTTP answer counts as reachable.
+web-services-check-now = Check now
+web-services-on = checked
+web-services-off = off
+web-services-turn-on = Turn on
+web-services-turn-off = Turn off
+web-services-remove = Remove
+web-services-remove-confirm = Remove the web service “{ $name }” and its checks?
+web-services-not-checked = Not checked yet.
+web-services-from-host = From { $host }
+web-services-from-console = From the console
+web-services-reachable = reachable in { $latency } ms (status { $status })
+web-services-unreachable = unreachable
+web-services-last-failure = last failure at { $at }: { $why }
+web-services-name = Service name
+web-services-url = URL to check
+web-services-add = Add the service
+probe-failure-name-not-found = The name does not resolve.
+probe-failure-host-unreachable = The host could not be reached over SSH to check.
+probe-failure-host-cannot-check = The host has no curl to check with.
+error-web-service-name = The service's name fits in 60 characters, on one line.
+error-web-service-taken = A web service already has this name.
+alert-kind-web-service-unreachable = Web service unreachable from the host
+action-web_service-add = web service added
+action-web_service-remove = web service removed
+action-web_service-enable = web service turned on
+action-web_service-disable = web service turned off
+dashboard-deploys = Newest deploys
+dashboard-deploy-line = { $what } @ { $commit }, by { $by } at { $at } ({ $status })
+dashboard-deploy-rollback = rollback
+dashboard-deploy-none = no deploy from the console

@@ -630,7 +630,7 @@ action-probe-settings = réglages de la sonde du site
 error-ca-file = Le fichier des autorités (CONSOLE_CA_FILE) ne contient aucun certificat PEM.
 
 # Alerts (manual §8)
-alerts-intro = Les règles surveillent les sites, les sauvegardes et les clés des hôtes. Une alerte est notifiée une fois quand elle s'ouvre, une fois quand elle se résout.
+alerts-intro = Les règles surveillent les sites, les services web, les sauvegardes et les clés des hôtes. Une alerte est notifiée une fois quand elle s'ouvre, une fois quand elle se résout.
 alerts-heading = Alertes
 alerts-none = Aucune alerte pour l'instant.
 alerts-state = État
@@ -729,3 +729,37 @@ action-alert-channel_add = canal d'alerte ajouté
 action-alert-channel_remove = canal d'alerte supprimé
 action-alert-channel_test = test d'un canal d'alerte
 action-alert-rule = règle d'alerte modifiée
+
+# Web services (manual §3.3)
+web-services = Services web
+web-services-intro = Les API dont l'application a besoin, vérifiées depuis chaque hôte (par SSH, avec son DNS, son pare-feu et son proxy) et depuis la console, toutes les 5 minutes. Toute réponse HTTP compte comme joignable.
+web-services-check-now = Vérifier maintenant
+web-services-on = vérifié
+web-services-off = désactivé
+web-services-turn-on = Activer
+web-services-turn-off = Désactiver
+web-services-remove = Supprimer
+web-services-remove-confirm = Supprimer le service web « { $name } » et ses vérifications ?
+web-services-not-checked = Pas encore vérifié.
+web-services-from-host = Depuis { $host }
+web-services-from-console = Depuis la console
+web-services-reachable = joignable en { $latency } ms (statut { $status })
+web-services-unreachable = injoignable
+web-services-last-failure = dernier échec le { $at } : { $why }
+web-services-name = Nom du service
+web-services-url = URL à vérifier
+web-services-add = Ajouter le service
+probe-failure-name-not-found = Le nom ne se résout pas.
+probe-failure-host-unreachable = L'hôte n'a pas pu être joint par SSH pour vérifier.
+probe-failure-host-cannot-check = L'hôte n'a pas curl pour vérifier.
+error-web-service-name = Le nom du service tient en 60 caractères, sur une ligne.
+error-web-service-taken = Un service web porte déjà ce nom.
+alert-kind-web-service-unreachable = Service web injoignable depuis l'hôte
+action-web_service-add = service web ajouté
+action-web_service-remove = service web supprimé
+action-web_service-enable = service web activé
+action-web_service-disable = service web désactivé
+dashboard-deploys = Derniers déploiements
+dashboard-deploy-line = { $what } @ { $commit }, par { $by } le { $at } ({ $status })
+dashboard-deploy-rollback = retour arrière
+dashboard-deploy-none = aucun déploiement depuis la console

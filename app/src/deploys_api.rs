@@ -213,6 +213,25 @@ pub async fn deploys_overview() -> Result<Vec<HostDeploysView>, AppError> {
 }
 
 /// Deploys `branch` on a host (operators): the job's number.
+/// Each host's newest deploy or rollback (the home page): (host id, host
+/// name, the record; none: never deployed from the console).
+#[server(endpoint = "deploys/newest")]
+pub async fn newest_deploys() -> Result<Vec<(i64, String, Option<DeployRow>)>, AppError> {
+    let caller = require(Role::Viewer).await?;
+    let (hosts, deploys) = (&caller.console.hosts, &caller.console.deploys);
+    let mut newest = Vec::new();
+    for host in hosts.list().await? {
+        let record = deploys
+            .history(host.id, 1)
+            .await?
+            .into_iter()
+            .next()
+            .map(DeployRow::from);
+        newest.push((host.id, host.name.as_str().to_owned(), record));
+    }
+    Ok(newest)
+}
+
 #[server(endpoint = "deploys/deploy")]
 pub async fn deploy_branch(host_id: i64, branch: String) -> Result<i64, AppError> {
     let caller = require(Role::Operator).await?;

@@ -166,6 +166,7 @@ mod tests {
             include_str!("../../domain/src/alerts/rules.rs"),
             include_str!("../../domain/src/alerts/channels.rs"),
             include_str!("../../domain/src/alerts/history.rs"),
+            include_str!("../../domain/src/probes/web_services.rs"),
             include_str!("../../domain/src/accounts.rs"),
             include_str!("../../domain/src/audit/mod.rs"),
             include_str!("../../domain/src/audit/entry.rs"),
@@ -266,7 +267,7 @@ mod tests {
         }
         for action in vocabulary::audit::AuditAction::ALL
             .iter()
-            .filter(|a| a.as_str().starts_with("alert."))
+            .filter(|a| a.as_str().starts_with("alert.") || a.as_str().starts_with("web_service."))
         {
             keys.push(action_key(action.as_str()));
         }

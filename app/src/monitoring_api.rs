@@ -249,3 +249,99 @@ pub async fn save_probe_settings(host_id: i64, settings: ProbeSettingsForm) -> R
     let (by, from) = (&caller.operator, &caller.provenance);
     Ok(caller.console.probes.save_settings(by, from, host_id, settings).await?)
 }
+
+/// A web service's newest check from one place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebServiceCheckView {
+    /// The host it was checked from (`None`: the console).
+    pub host: Option<(i64, String)>,
+    pub at: String,
+    pub reachable: bool,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    pub failure: Option<ProbeFailure>,
+    /// The newest failure and when.
+    pub last_failure: Option<(ProbeFailure, String)>,
+}
+
+/// A web service the app needs, with its checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebServiceView {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub enabled: bool,
+    pub checks: Vec<WebServiceCheckView>,
+}
+
+/// The web services the app needs (manual §3.3), each with its newest
+/// checks from the console and from each host.
+#[server(endpoint = "monitoring/web-services")]
+pub async fn web_services() -> Result<Vec<WebServiceView>, AppError> {
+    let caller = require(Role::Viewer).await?;
+    let hosts = caller.console.hosts.list().await?;
+    let host_name = |id: i64| {
+        hosts
+            .iter()
+            .find(|h| h.id == id)
+            .map(|h| h.name.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    Ok(caller
+        .console
+        .probes
+        .web_services()
+        .await?
+        .into_iter()
+        .map(|(service, checks)| WebServiceView {
+            id: service.id,
+            name: service.name,
+            url: service.url.as_str().to_owned(),
+            enabled: service.enabled,
+            checks: checks
+                .into_iter()
+                .map(|c| WebServiceCheckView {
+                    host: c.host_id.map(|id| (id, host_name(id))),
+                    at: utc(c.at),
+                    reachable: c.reachable,
+                    status: c.status,
+                    latency_ms: c.latency.as_millis() as u64,
+                    failure: c.failure,
+                    last_failure: c.last_failure.map(|(failure, at)| (failure, utc(at))),
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// Checks every web service that is on, now (operators).
+#[server(endpoint = "monitoring/check-web-services")]
+pub async fn check_web_services() -> Result<(), AppError> {
+    let caller = require(Role::Operator).await?;
+    Ok(caller.console.probes.check_web_services_now(&caller.operator).await?)
+}
+
+/// A web service added (admins).
+#[server(endpoint = "monitoring/add-web-service")]
+pub async fn add_web_service(name: String, url: String) -> Result<(), AppError> {
+    let caller = require(Role::Admin).await?;
+    let (by, from) = (&caller.operator, &caller.provenance);
+    caller.console.probes.add_web_service(by, from, &name, &url).await?;
+    Ok(())
+}
+
+/// A web service's checks turned on or off (admins).
+#[server(endpoint = "monitoring/switch-web-service")]
+pub async fn switch_web_service(id: i64, enabled: bool) -> Result<(), AppError> {
+    let caller = require(Role::Admin).await?;
+    let (by, from) = (&caller.operator, &caller.provenance);
+    Ok(caller.console.probes.switch_web_service(by, from, id, enabled).await?)
+}
+
+/// A web service removed (admins).
+#[server(endpoint = "monitoring/remove-web-service")]
+pub async fn remove_web_service(id: i64) -> Result<(), AppError> {
+    let caller = require(Role::Admin).await?;
+    let (by, from) = (&caller.operator, &caller.provenance);
+    Ok(caller.console.probes.remove_web_service(by, from, id).await?)
+}

@@ -381,6 +381,7 @@ test('Alerts: a webhook added (a bad URL refused first, its token never shown), 
   await add.getByLabel('URL du webhook').fill('http://127.0.0.1:9/hooks/jeton-du-canal');
   await add.getByRole('button', { name: 'Ajouter' }).click();
   await expect(add.getByRole('status')).toContainText('Canal ajouté');
+  await expect(add.getByLabel('URL du webhook')).toHaveValue('');
   const channel = page.locator('#alert-channels li.channel').filter({ hasText: 'Mattermost astreinte' });
   await expect(channel).toContainText('Adresse http://127.0.0.1:9');
   await expect(page.locator('body')).not.toContainText('jeton-du-canal');

@@ -311,6 +311,16 @@ impl Application {
                 async move { probes.run_due().await }
             },
         );
+        let web_services = console.probes.clone();
+        scheduled::every_due(
+            "web services",
+            web_services.stopped(),
+            std::time::Duration::from_secs(config.scheduler_seconds.max(1)),
+            move || {
+                let web_services = web_services.clone();
+                async move { web_services.run_due_web_services().await }
+            },
+        );
         let alerts = console.alerts.clone();
         scheduled::every_due(
             "alerts",

@@ -97,6 +97,12 @@ crate::words! {
         SessionSignOut = "session.sign_out",
         /// A host showed another key than the pinned one.
         SshHostKeyChanged = "ssh.host_key_changed",
+        /// The web services the app needs (manual §3.3): one added or
+        /// removed, its checks turned on or off.
+        WebServiceAdd = "web_service.add",
+        WebServiceDisable = "web_service.disable",
+        WebServiceEnable = "web_service.enable",
+        WebServiceRemove = "web_service.remove",
         /// The runbooks that act on the web application.
         WebappRestartWebServer = "webapp.restart_web_server",
         WebappRestartWsgiServer = "webapp.restart_wsgi_server",
@@ -111,7 +117,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 54] = [
+    const EVER_WRITTEN: [&str; 58] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -163,6 +169,10 @@ mod tests {
         "session.sign_in",
         "session.sign_out",
         "ssh.host_key_changed",
+        "web_service.add",
+        "web_service.disable",
+        "web_service.enable",
+        "web_service.remove",
         "webapp.restart_web_server",
         "webapp.restart_wsgi_server",
         "webapp.stop_web_server",

@@ -1,4 +1,5 @@
-//! Supervision (manual §8): why a probe of a site found it down.
+//! Supervision (manual §8): why a probe of a site (or a check of a web
+//! service) found it down, the alert rules and their notifications.
 
 crate::words! {
     /// Why a probe counts the site as down (the pages translate each).
@@ -16,6 +17,12 @@ crate::words! {
         TextMissing = "text-missing",
         /// The connection broke, or the answer could not be read.
         NoAnswer = "no-answer",
+        /// The name did not resolve (a web service checked from a host).
+        NameNotFound = "name-not-found",
+        /// The host could not be reached over SSH to check from it.
+        HostUnreachable = "host-unreachable",
+        /// The host has no `curl` to check with.
+        HostCannotCheck = "host-cannot-check",
     }
 }
 
@@ -35,6 +42,8 @@ crate::words! {
         BackupOld = "backup-old",
         /// The host showed another SSH key than the pinned one.
         HostKeyChanged = "host-key-changed",
+        /// A web service the app needs cannot be reached from the host.
+        WebServiceUnreachable = "web-service-unreachable",
     }
 }
 
@@ -57,7 +66,9 @@ impl AlertKind {
             AlertKind::SiteSlow => ThresholdUnit::Milliseconds,
             AlertKind::CertificateExpiring => ThresholdUnit::Days,
             AlertKind::BackupOld => ThresholdUnit::Hours,
-            AlertKind::BackupFailed | AlertKind::HostKeyChanged => ThresholdUnit::None,
+            AlertKind::BackupFailed | AlertKind::HostKeyChanged | AlertKind::WebServiceUnreachable => {
+                ThresholdUnit::None
+            }
         }
     }
 }

@@ -50,16 +50,20 @@ pub fn AlertsPage() -> impl IntoView {
                     Ok(all) => view! {
                         <AlertList alerts=all.alerts acknowledge/>
                         <ChannelList channels=all.channels test remove/>
-                        <ForRole role=Role::Admin>
-                            <AddWebhookForm add=add_webhook/>
-                            <AddEmailForm add=add_email/>
-                        </ForRole>
-                        <RuleList rules=all.rules save=rule/>
                     }
                     .into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
+        </Suspense>
+        // Outside the lists read again after each change: a refused form
+        // keeps what was typed.
+        <ForRole role=Role::Admin>
+            <AddWebhookForm add=add_webhook/>
+            <AddEmailForm add=add_email/>
+        </ForRole>
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move { view.await.ok().map(|all| view! { <RuleList rules=all.rules save=rule/> }) })}
         </Suspense>
     }
 }
@@ -279,6 +283,18 @@ fn ChannelItem(
     }
 }
 
+/// Empties `form` once `accepted` turns true: a channel's URL (its token)
+/// or password does not stay on the page after it was stored.
+fn emptied_once_accepted(form: NodeRef<leptos::html::Form>, accepted: impl Fn() -> bool + 'static) {
+    Effect::new(move |_| {
+        if accepted() {
+            if let Some(form) = form.get() {
+                form.reset();
+            }
+        }
+    });
+}
+
 /// The language a channel's messages are written in.
 #[component]
 fn LanguageChoice(id: &'static str, typed: Signal<Option<String>>) -> impl IntoView {
@@ -303,10 +319,12 @@ fn AddWebhookForm(add: ServerAction<AddWebhookChannel>) -> impl IntoView {
     let added = move || add.value().get().is_some_and(|r| r.is_ok()) || added_without_script.get();
     let typed_name = typed_value::<AddWebhookChannel>("name");
     let typed_language = typed_value::<AddWebhookChannel>("language");
+    let form = NodeRef::new();
+    emptied_once_accepted(form, move || add.value().get().is_some_and(|r| r.is_ok()));
     view! {
         <section class="card" id="add-webhook" aria-labelledby="add-webhook-heading">
             <h2 id="add-webhook-heading">{locale.t("alerts-add-webhook")}</h2>
-            <ActionForm action=add>
+            <ActionForm action=add node_ref=form>
                 <label for="webhook-name">{locale.t("alerts-channel-name")}</label>
                 <input id="webhook-name" name="name" required maxlength="60" value=typed_name/>
                 <FieldError error field="name" id="webhook-name-error"/>
@@ -336,13 +354,15 @@ fn AddEmailForm(add: ServerAction<AddEmailChannel>) -> impl IntoView {
     let typed = |field| typed_value::<AddEmailChannel>(field);
     let typed_security = typed("email[security]");
     let typed_port = typed("email[smtp_port]");
+    let form = NodeRef::new();
+    emptied_once_accepted(form, move || add.value().get().is_some_and(|r| r.is_ok()));
     let security_chosen = move |security: SmtpSecurity| {
         move || typed_security.get().as_deref().unwrap_or("starttls") == security.as_str()
     };
     view! {
         <section class="card" id="add-email" aria-labelledby="add-email-heading">
             <h2 id="add-email-heading">{locale.t("alerts-add-email")}</h2>
-            <ActionForm action=add>
+            <ActionForm action=add node_ref=form>
                 <label for="email-name">{locale.t("alerts-channel-name")}</label>
                 <input id="email-name" name="name" required maxlength="60" value=typed("name")/>
                 <FieldError error field="name" id="email-name-error"/>

@@ -10,6 +10,7 @@ use crate::alerts_api::open_alerts;
 use crate::api::{newest_audit_rows, use_me};
 use crate::backups_api::backup_health;
 use crate::components::Loading;
+use crate::deploys_api::newest_deploys;
 use crate::i18n::{use_locale, Translate};
 use crate::linode_api::linode_of_every_host;
 use crate::monitoring_api::{site_lines, SPARK_HEIGHT, SPARK_WIDTH};
@@ -26,6 +27,7 @@ pub fn DashboardPage() -> impl IntoView {
     let linodes = Resource::new(|| (), |_| linode_of_every_host());
     let sites = Resource::new(|| (), |_| site_lines());
     let alerts = Resource::new(|| (), |_| open_alerts());
+    let deploys = Resource::new(|| (), |_| newest_deploys());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
         <Suspense fallback=Loading>
@@ -36,6 +38,7 @@ pub fn DashboardPage() -> impl IntoView {
                 let linodes = linodes.await.ok().filter(|linodes| !linodes.is_empty());
                 let sites = sites.await.ok().filter(|sites| !sites.is_empty());
                 let alerts = alerts.await.ok();
+                let deploys = deploys.await.ok().filter(|hosts| !hosts.is_empty());
                 view! {
                     {me.map(|me| view! {
                         <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
@@ -90,6 +93,31 @@ pub fn DashboardPage() -> impl IntoView {
                                     }
                                 }).collect_view()}
                             </ul>
+                        </section>
+                    })}
+                    {deploys.map(|hosts| view! {
+                        <section class="card" aria-labelledby="deploys-heading" id="dashboard-deploys">
+                            <h2 id="deploys-heading">{locale.t("dashboard-deploys")}</h2>
+                            <ul class="services">
+                                {hosts.into_iter().map(|(host_id, host_name, newest)| {
+                                    let said = match newest {
+                                        Some(deploy) => {
+                                            let commit = deploy.to.as_ref().map(|c| c.short.clone()).unwrap_or_else(|| "—".into());
+                                            let what = deploy.branch.clone().unwrap_or_else(|| locale.t("dashboard-deploy-rollback"));
+                                            locale.t_with("dashboard-deploy-line", &[
+                                                ("what", what.into()),
+                                                ("commit", commit.into()),
+                                                ("by", deploy.actor.into()),
+                                                ("at", deploy.at.into()),
+                                                ("status", locale.t(&format!("job-status-{}", deploy.status)).into()),
+                                            ])
+                                        }
+                                        None => locale.t("dashboard-deploy-none"),
+                                    };
+                                    view! { <li data-host=host_id><a href=format!("/server/{host_id}")>{host_name}</a> " : " {said}</li> }
+                                }).collect_view()}
+                            </ul>
+                            <p><a href="/deployments">{locale.t("nav-deployments")}</a></p>
                         </section>
                     })}
                     {backups.map(|hosts| view! {

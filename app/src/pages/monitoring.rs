@@ -3,14 +3,18 @@
 //! how many probes in a row found it down, uptime over 24 hours, 7 and 30
 //! days, the certificate's days left, the latency over 24 hours as a chart
 //! drawn by the server — with "Probe now" (operators) and how the site is
-//! probed (admins). Readable without JavaScript.
+//! probed (admins); the web services the app needs (manual §3.3), checked
+//! from each host and from the console. Readable without JavaScript.
 
 use leptos::prelude::*;
 
 use crate::charts::LineChartFigure;
 use crate::components::{last_error, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
-use crate::monitoring_api::{sites, ProbeNow, ProbeSettingsView, SaveProbeSettings, SiteState, SiteView};
+use crate::monitoring_api::{
+    sites, web_services, AddWebService, CheckWebServices, ProbeNow, ProbeSettingsView, RemoveWebService,
+    SaveProbeSettings, SiteState, SiteView, SwitchWebService, WebServiceCheckView, WebServiceView,
+};
 use vocabulary::accounts::Role;
 
 /// Days left on a certificate under which it is shown as a warning.
@@ -43,6 +47,171 @@ pub fn MonitoringPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <WebServicesSection/>
+    }
+}
+
+/// The web services the app needs: each one's newest check from the
+/// console and from each host; "Check now" (operators); added, turned on
+/// or off and removed by admins.
+#[component]
+fn WebServicesSection() -> impl IntoView {
+    let locale = use_locale();
+    let check = ServerAction::<CheckWebServices>::new();
+    let add = ServerAction::<AddWebService>::new();
+    let switch = ServerAction::<SwitchWebService>::new();
+    let remove = ServerAction::<RemoveWebService>::new();
+    let services = Resource::new(
+        move || {
+            (
+                check.version().get(),
+                add.version().get(),
+                switch.version().get(),
+                remove.version().get(),
+            )
+        },
+        |_| web_services(),
+    );
+    let add_error = last_error(add.value());
+    let change_error = Signal::derive(move || {
+        last_error(switch.value())
+            .get()
+            .or_else(|| last_error(remove.value()).get())
+    });
+    view! {
+        <section class="card wide-card" id="web-services" aria-labelledby="web-services-heading">
+            <h2 id="web-services-heading">{locale.t("web-services")}</h2>
+            <p class="muted">{locale.t("web-services-intro")}</p>
+            <ForRole role=Role::Operator>
+                <ActionForm action=check>
+                    <button type="submit" class="check-web-services" disabled=move || check.pending().get()>{locale.t("web-services-check-now")}</button>
+                </ActionForm>
+            </ForRole>
+            <FormError error=change_error fields=&[]/>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match services.await {
+                        Ok(services) => view! {
+                            <ul class="web-services">
+                                {services.into_iter().map(|service| view! { <WebServiceItem service switch remove/> }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <ForRole role=Role::Admin>
+                <ActionForm action=add attr:class="add-web-service">
+                    <label for="web-service-name">{locale.t("web-services-name")}</label>
+                    <input id="web-service-name" name="name" required maxlength="60"/>
+                    <FieldError error=add_error field="name" id="web-service-name-error"/>
+                    <label for="web-service-url">{locale.t("web-services-url")}</label>
+                    <input id="web-service-url" name="url" type="url" required aria-describedby="web-service-url-error"/>
+                    <FieldError error=add_error field="url" id="web-service-url-error"/>
+                    <FormError error=add_error fields=&["name", "url"]/>
+                    <button type="submit">{locale.t("web-services-add")}</button>
+                </ActionForm>
+            </ForRole>
+        </section>
+    }
+}
+
+#[component]
+fn WebServiceItem(
+    service: WebServiceView,
+    switch: ServerAction<SwitchWebService>,
+    remove: ServerAction<RemoveWebService>,
+) -> impl IntoView {
+    let locale = use_locale();
+    let WebServiceView {
+        id,
+        name,
+        url,
+        enabled,
+        checks,
+    } = service;
+    let state = match enabled {
+        true => locale.t("web-services-on"),
+        false => locale.t("web-services-off"),
+    };
+    let checks = match (enabled, checks.is_empty()) {
+        (false, _) => None,
+        (true, true) => Some(view! { <p class="muted">{locale.t("web-services-not-checked")}</p> }.into_any()),
+        (true, false) => Some(
+            view! {
+                <ul class="web-service-checks">
+                    {checks.into_iter().map(|check| view! { <WebServiceCheckItem check/> }).collect_view()}
+                </ul>
+            }
+            .into_any(),
+        ),
+    };
+    let switch_label = StoredValue::new(match enabled {
+        true => locale.t("web-services-turn-off"),
+        false => locale.t("web-services-turn-on"),
+    });
+    let question = StoredValue::new(locale.t_with("web-services-remove-confirm", &[("name", name.clone().into())]));
+    let confirming = RwSignal::new(false);
+    view! {
+        <li class="web-service" data-name=name.clone()>
+            <strong>{name.clone()}</strong> " · " <code>{url}</code> " · " <span class="web-service-state">{state}</span>
+            <ForRole role=Role::Admin>
+                <ActionForm action=switch attr:class="inline">
+                    <input type="hidden" name="id" value=id/>
+                    <input type="hidden" name="enabled" value=(!enabled).to_string()/>
+                    <button type="submit" class="secondary switch-web-service">{switch_label.get_value()}</button>
+                </ActionForm>
+                <button type="button" class="secondary remove-web-service" on:click=move |_| confirming.set(true)>{locale.t("web-services-remove")}</button>
+                <Show when=move || confirming.get()>
+                    <div class="notice confirm" role="alertdialog" aria-label=question.get_value()>
+                        <p>{question.get_value()}</p>
+                        <button type="button" class="danger confirm-remove" on:click=move |_| {
+                            confirming.set(false);
+                            remove.dispatch(RemoveWebService { id });
+                        }>{locale.t("web-services-remove")}</button>
+                        <button type="button" class="secondary" on:click=move |_| confirming.set(false)>{locale.t("common-cancel")}</button>
+                    </div>
+                </Show>
+            </ForRole>
+            {checks}
+        </li>
+    }
+}
+
+/// One place's newest check: reachable or not, latency, the newest failure.
+#[component]
+fn WebServiceCheckItem(check: WebServiceCheckView) -> impl IntoView {
+    let locale = use_locale();
+    let place = match &check.host {
+        Some((_, host)) => locale.t_with("web-services-from-host", &[("host", host.clone().into())]),
+        None => locale.t("web-services-from-console"),
+    };
+    let word = match check.reachable {
+        true => "reachable",
+        false => "unreachable",
+    };
+    let outcome = match (check.reachable, check.failure) {
+        (true, _) => locale.t_with(
+            "web-services-reachable",
+            &[
+                ("latency", check.latency_ms.into()),
+                ("status", check.status.unwrap_or(0).into()),
+            ],
+        ),
+        (false, Some(failure)) => format!(
+            "{} — {}",
+            locale.t("web-services-unreachable"),
+            locale.t(&format!("probe-failure-{failure}"))
+        ),
+        (false, None) => locale.t("web-services-unreachable"),
+    };
+    let last = check.last_failure.filter(|_| check.reachable).map(|(failure, at)| {
+        view! { <span class="muted">" · " {locale.t_with("web-services-last-failure", &[("at", at.into()), ("why", locale.t(&format!("probe-failure-{failure}")).into())])}</span> }
+    });
+    view! {
+        <li class=format!("web-service-check {word}") data-host=check.host.as_ref().map(|(id, _)| id.to_string()).unwrap_or_default()>
+            {place} " : " <span class="outcome">{outcome}</span> " " <span class="muted">{check.at}</span> {last}
+        </li>
     }
 }
 

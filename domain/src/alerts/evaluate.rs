@@ -165,6 +165,18 @@ async fn holds(tx: &mut PgConnection, rule: &AlertRule) -> Result<Vec<(i64, Valu
         .into_iter()
         .map(|r| (r.host_id, json!({ "hours": r.hours })))
         .collect(),
+        AlertKind::WebServiceUnreachable => sqlx::query!(
+            r#"SELECT c.host_id AS "host_id!", string_agg(s.name, ', ' ORDER BY s.name) AS "services!"
+               FROM web_service_checks c JOIN web_services s ON s.id = c.service_id
+               WHERE s.enabled AND c.host_id IS NOT NULL AND NOT c.reachable
+                 AND c.failure IS DISTINCT FROM 'host-unreachable'
+               GROUP BY c.host_id"#
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.host_id, json!({ "services": r.services })))
+        .collect(),
         AlertKind::HostKeyChanged => sqlx::query!(
             r#"SELECT id AS "host_id!", presented_fingerprint AS "fingerprint!" FROM hosts
                WHERE presented_fingerprint IS NOT NULL"#

@@ -65,6 +65,12 @@ pub fn what(kind: AlertKind, details: &Value, locale: Locale) -> String {
             format!("l'hôte a présenté une autre clé SSH ({})", f("fingerprint"))
         }
         (Locale::En, AlertKind::HostKeyChanged) => format!("the host showed another SSH key ({})", f("fingerprint")),
+        (Locale::Fr, AlertKind::WebServiceUnreachable) => {
+            format!("depuis l'hôte, ces services web sont injoignables : {}", f("services"))
+        }
+        (Locale::En, AlertKind::WebServiceUnreachable) => {
+            format!("from the host, these web services cannot be reached: {}", f("services"))
+        }
     }
 }
 
@@ -145,7 +151,8 @@ mod tests {
     #[test]
     fn every_kind_and_event_is_written_in_both_languages() {
         let details = serde_json::json!({ "probes": 3, "latency_ms": 2500, "threshold_ms": 2000, "days": 5,
-                                          "backup_id": 7, "hours": 30, "fingerprint": "SHA256:abc" });
+                                          "backup_id": 7, "hours": 30, "fingerprint": "SHA256:abc",
+                                          "services": "PayPal" });
         for kind in AlertKind::ALL {
             for event in AlertEvent::ALL {
                 let fr = alert_message(Locale::Fr, "staging", *kind, *event, &details, "2026-12-04 06:00:00");

@@ -1,5 +1,6 @@
 //! Alerts (manual §8): rules that watch what the console already records
-//! (the site probes, the backups, the hosts' keys), an alert opened when a
+//! (the site probes, the web services' checks, the backups, the hosts'
+//! keys), an alert opened when a
 //! rule starts to hold for a host and resolved when it stops, and each of
 //! those two changes notified once to every channel (a webhook, an
 //! e-mail), retried with backoff when a channel fails.

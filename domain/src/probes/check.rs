@@ -111,7 +111,7 @@ async fn first_bytes(mut response: reqwest::Response, limit: usize) -> reqwest::
 }
 
 /// Why a request got no answer, as a code.
-fn failure_of(error: &reqwest::Error) -> ProbeFailure {
+pub(super) fn failure_of(error: &reqwest::Error) -> ProbeFailure {
     if error.is_timeout() {
         return ProbeFailure::Timeout;
     }

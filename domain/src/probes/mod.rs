@@ -9,7 +9,9 @@
 //! - [`settings`]: how a host's site is probed (admins change it);
 //! - [`store`]: results in, the site's health and history out;
 //! - [`schedule`]: the probes due, each slot run by one console process
-//!   whatever their number.
+//!   whatever their number;
+//! - [`web_services`]: the web services the app needs (manual §3.3),
+//!   checked from each host over SSH and from the console.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,11 +26,13 @@ pub mod check;
 pub mod schedule;
 pub mod settings;
 pub mod store;
+pub mod web_services;
 
 pub use check::ProbeOutcome;
 pub use settings::{ProbeSettings, ProbeUrl};
 pub use store::{LatencyPoint, SiteHealth, Uptime};
 pub use vocabulary::supervision::ProbeFailure;
+pub use web_services::{WebService, WebServiceCheck};
 
 /// How long every site's health is kept for the home page (a probe
 /// comes once a minute by default).

@@ -3,7 +3,8 @@
 //! staging host's NGINX do not change what it finds): up, then down for
 //! each reason, each slot probed once however many console processes
 //! look, the settings refused when wrong and reserved to admins, and what
-//! the Supervision page, the home page and `/metrics` then show.
+//! the Supervision page, the home page and `/metrics` then show; the web
+//! services the app needs, checked from the staging host and the console.
 
 use axum::routing::get;
 use domain::error::DomainError;
@@ -291,4 +292,105 @@ async fn wrong_probe_settings_are_refused_and_only_admins_change_them(pool: PgPo
     assert_eq!(now.interval, std::time::Duration::from_secs(30));
     assert!(!now.enabled, "an unticked box turns the probe off");
     assert_eq!(now.changed.unwrap().0, ADMIN);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn web_services_are_checked_from_the_host_and_the_console_and_an_unreachable_one_raises_its_alert(pool: PgPool) {
+    let app = spawn_app_with(pool, QUIET).await;
+    let admin = app.admin().await;
+    let operator = app.operator(&admin).await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
+    let probes = &app.console.probes;
+    let from = Default::default();
+    let reachable = own_site().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    probes
+        .add_web_service(&admin, &from, "Local", &reachable)
+        .await
+        .unwrap();
+    let shut = probes
+        .add_web_service(&admin, &from, "Fermé", &format!("http://{closed}/"))
+        .await
+        .unwrap();
+    // Refused: a URL that is not http(s), a name taken, an operator.
+    let field = |result: domain::error::Result<i64>| match result {
+        Err(DomainError::Invalid(invalid) | DomainError::Conflict(invalid)) => invalid.field,
+        other => panic!("refused by field, not {other:?}"),
+    };
+    assert_eq!(
+        field(probes.add_web_service(&admin, &from, "FTP", "ftp://x/").await),
+        "url"
+    );
+    assert_eq!(
+        field(probes.add_web_service(&admin, &from, "Local", &reachable).await),
+        "name"
+    );
+    assert!(matches!(
+        probes.add_web_service(&operator, &from, "Autre", &reachable).await,
+        Err(DomainError::Forbidden)
+    ));
+    assert_eq!(app.audit_count("web_service.add", "success").await, 2);
+    assert_eq!(app.audit_count("web_service.add", "denied").await, 1);
+
+    probes.run_due_web_services().await.unwrap();
+    let services = probes.web_services().await.unwrap();
+    let named = |name: &str| services.iter().find(|(s, _)| s.name == name).unwrap().clone();
+    // The manual's two are listed, off until an admin turns them on: never
+    // checked here (nothing leaves this machine).
+    for name in ["Google Maps", "PayPal"] {
+        let (service, checks) = named(name);
+        assert!(!service.enabled && checks.is_empty(), "{name}");
+    }
+    let (_, local) = named("Local");
+    assert_eq!(local.len(), 2, "from the console and from the host: {local:?}");
+    assert!(local.iter().all(|c| c.reachable && c.status == Some(200)), "{local:?}");
+    assert!(local.iter().any(|c| c.host_id == Some(host.id)));
+    let (_, fermé) = named("Fermé");
+    assert_eq!(fermé.len(), 2);
+    for check in &fermé {
+        assert!(!check.reachable);
+        assert_eq!(check.failure, Some(ProbeFailure::NoConnection), "{check:?}");
+        assert_eq!(check.last_failure.map(|(f, _)| f), Some(ProbeFailure::NoConnection));
+    }
+    assert!(
+        fermé.iter().any(|c| c.host_id == Some(host.id)),
+        "checked from the host too"
+    );
+
+    // Unreachable from the host: its alert opens; turned off, it resolves.
+    let changes = app.console.alerts.evaluate().await.unwrap();
+    assert_eq!(
+        changes.opened,
+        [(host.id, domain::alerts::AlertKind::WebServiceUnreachable)]
+    );
+    assert_eq!(
+        app.console.alerts.history().await.unwrap()[0].details["services"],
+        "Fermé"
+    );
+
+    // The Supervision page says it, in French.
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let page = browser.get("/monitoring").await.text().await.unwrap();
+    assert!(page.contains("Services web"), "{page}");
+    assert!(
+        page.contains("injoignable — Aucune connexion possible au site."),
+        "{page}"
+    );
+    assert!(page.contains("Depuis staging"), "{page}");
+    // The home page counts it, beside each host's newest deploy.
+    let home = browser.get("/").await.text().await.unwrap();
+    assert!(home.contains("1 alerte ouverte"), "{home}");
+    assert!(home.contains("aucun déploiement depuis la console"), "{home}");
+
+    probes.switch_web_service(&admin, &from, shut, false).await.unwrap();
+    assert_eq!(app.audit_count("web_service.disable", "success").await, 1);
+    let changes = app.console.alerts.evaluate().await.unwrap();
+    assert_eq!(
+        changes.resolved,
+        [(host.id, domain::alerts::AlertKind::WebServiceUnreachable)]
+    );
 }
