@@ -74,9 +74,8 @@ fn WebServicesSection() -> impl IntoView {
     );
     let add_error = last_error(add.value());
     let change_error = Signal::derive(move || {
-        last_error(switch.value())
-            .get()
-            .or_else(|| last_error(remove.value()).get())
+        let failed = |value: Option<Result<(), crate::errors::AppError>>| value.and_then(|r| r.err());
+        failed(switch.value().get()).or_else(|| failed(remove.value().get()))
     });
     view! {
         <section class="card wide-card" id="web-services" aria-labelledby="web-services-heading">

@@ -154,8 +154,8 @@ impl Alerts {
                       (SELECT count(*) FROM alert_notifications p
                        WHERE p.channel_id = c.id AND p.sent_at IS NULL AND NOT p.given_up) AS "pending!"
                FROM alert_channels c LEFT JOIN LATERAL (
-                   SELECT coalesce(sent_at, next_at) AS at, failure FROM alert_notifications n
-                   WHERE n.channel_id = c.id AND n.attempts > 0 ORDER BY n.id DESC LIMIT 1) l ON true
+                   SELECT tried_at AS at, failure FROM alert_notifications n
+                   WHERE n.channel_id = c.id AND n.tried_at IS NOT NULL ORDER BY n.tried_at DESC LIMIT 1) l ON true
                ORDER BY c.name"#
         )
         .fetch_all(&self.pool)

@@ -94,7 +94,7 @@ impl Alerts {
         match self.send(channel_id, &message).await {
             Ok(()) => {
                 sqlx::query!(
-                    "UPDATE alert_notifications SET sent_at = now(), failure = NULL WHERE id = $1",
+                    "UPDATE alert_notifications SET sent_at = now(), tried_at = now(), failure = NULL WHERE id = $1",
                     id
                 )
                 .execute(&self.pool)
@@ -104,7 +104,7 @@ impl Alerts {
                 let given_up = attempts >= TRIES;
                 tracing::warn!(notification = id, channel_id, %failure, attempts, given_up, "a notification could not be sent");
                 sqlx::query!(
-                    "UPDATE alert_notifications SET failure = $2, given_up = $3,
+                    "UPDATE alert_notifications SET failure = $2, given_up = $3, tried_at = now(),
                          next_at = now() + $4 * interval '1 second' WHERE id = $1",
                     id,
                     failure.as_str(),

@@ -25,6 +25,8 @@ use crate::hosts::{private_key, register};
 /// the tests run the passes themselves.
 const QUIET: [&str; 2] = ["--scheduler-seconds", "3600"];
 
+const METRICS_TOKEN: &str = "a metrics token of at least thirty-two characters";
+
 /// A port free on loopback now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -106,9 +108,15 @@ impl Authority {
         self.dir.path().join(name)
     }
 
-    /// `--ca-file` with the authority, for the console.
-    fn console_args(&self) -> Vec<String> {
-        vec!["--ca-file".into(), self.path("ca.pem").to_str().unwrap().into()]
+    /// A console's arguments: its schedulers quiet, `more`, and this
+    /// authority trusted (`--ca-file`).
+    fn console_args(&self, more: &[&str]) -> Vec<String> {
+        QUIET
+            .iter()
+            .chain(more)
+            .map(|a| a.to_string())
+            .chain(["--ca-file".into(), self.path("ca.pem").to_str().unwrap().into()])
+            .collect()
     }
 }
 
@@ -270,11 +278,7 @@ async fn a_stopped_site_is_notified_once_and_its_return_once_whatever_the_proces
     // This test stops the staging host's NGINX: the others that need it wait.
     let _turn = staging_database_alone().await;
     let authority = Authority::new(30);
-    let args: Vec<String> = QUIET
-        .iter()
-        .map(|a| a.to_string())
-        .chain(authority.console_args())
-        .collect();
+    let args = authority.console_args(&[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = spawn_app_with(pool, &args).await;
     let other = spawn_app_beside_with(&app, &args).await;
@@ -403,11 +407,7 @@ async fn a_stopped_site_is_notified_once_and_its_return_once_whatever_the_proces
 #[sqlx::test(migrations = "../migrations")]
 async fn a_failing_channel_is_retried_with_its_failure_shown_and_bad_settings_are_refused(pool: PgPool) {
     let authority = Authority::new(30);
-    let args: Vec<String> = QUIET
-        .iter()
-        .map(|a| a.to_string())
-        .chain(authority.console_args())
-        .collect();
+    let args = authority.console_args(&[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = spawn_app_with(pool, &args).await;
     let admin = app.admin().await;
@@ -597,12 +597,7 @@ fn own_https_site(authority: &Authority) -> (Peer, String) {
 async fn a_certificate_expiring_in_five_days_opens_its_alert(pool: PgPool) {
     let authority = Authority::new(5);
     let (_nginx, url) = own_https_site(&authority);
-    let args: Vec<String> = ["--metrics-token", "a metrics token of at least thirty-two characters"]
-        .iter()
-        .chain(QUIET.iter())
-        .map(|a| a.to_string())
-        .chain(authority.console_args())
-        .collect();
+    let args = authority.console_args(&["--metrics-token", METRICS_TOKEN]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = spawn_app_with(pool, &args).await;
     let admin = app.admin().await;
@@ -634,7 +629,7 @@ async fn a_certificate_expiring_in_five_days_opens_its_alert(pool: PgPool) {
         .browser()
         .client
         .get(app.browser().url("/metrics"))
-        .bearer_auth("a metrics token of at least thirty-two characters")
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap()
