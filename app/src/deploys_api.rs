@@ -218,18 +218,11 @@ pub async fn deploys_overview() -> Result<Vec<HostDeploysView>, AppError> {
 #[server(endpoint = "deploys/newest")]
 pub async fn newest_deploys() -> Result<Vec<(i64, String, Option<DeployRow>)>, AppError> {
     let caller = require(Role::Viewer).await?;
-    let (hosts, deploys) = (&caller.console.hosts, &caller.console.deploys);
-    let mut newest = Vec::new();
-    for host in hosts.list().await? {
-        let record = deploys
-            .history(host.id, 1)
-            .await?
-            .into_iter()
-            .next()
-            .map(DeployRow::from);
-        newest.push((host.id, host.name.as_str().to_owned(), record));
-    }
-    Ok(newest)
+    let newest = caller.console.deploys.newest_of_every_host().await?;
+    Ok(newest
+        .iter()
+        .map(|(id, name, record)| (*id, name.clone(), record.clone().map(DeployRow::from)))
+        .collect())
 }
 
 #[server(endpoint = "deploys/deploy")]

@@ -72,6 +72,9 @@ impl Alerts {
             changes.opened.push((host_id, kind));
         }
         tx.commit().await?;
+        if changes != Changes::default() {
+            self.open.forget_all();
+        }
         for (host_id, kind) in &changes.opened {
             tracing::warn!(host_id, kind = %kind, "an alert opened");
         }

@@ -97,13 +97,18 @@ impl Alerts {
         Ok(records)
     }
 
-    /// How many alerts are open (the home page).
+    /// How many alerts are open (the home page), read at most every few
+    /// seconds.
     pub async fn open_count(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM alerts WHERE resolved_at IS NULL"#)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        self.open
+            .get((), || async {
+                Ok(
+                    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM alerts WHERE resolved_at IS NULL"#)
+                        .fetch_one(&self.pool)
+                        .await?,
+                )
+            })
+            .await
     }
 
     /// An operator says they have seen an open alert and deal with it.

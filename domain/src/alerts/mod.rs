@@ -43,7 +43,14 @@ pub struct Alerts {
     client: reqwest::Client,
     /// Authorities trusted besides the system's (PEM), for SMTP servers.
     extra_roots: Arc<Vec<u8>>,
+    /// How many alerts are open, for the home page (every signed-in visit
+    /// shows it): read at most every few seconds, at once after this
+    /// process opened or resolved one.
+    open: Arc<crate::remembered::ReadEvery<(), i64>>,
 }
+
+/// How long the home page's count of open alerts is kept.
+const OPEN_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Alerts {
     /// The alerts, trusting the system's authorities and those of `pem`
@@ -61,6 +68,7 @@ impl Alerts {
             secrets,
             client: builder.build().expect("a client with fixed settings builds"),
             extra_roots: Arc::new(pem.to_vec()),
+            open: Arc::new(crate::remembered::ReadEvery::new(OPEN_FRESH)),
         }
     }
 

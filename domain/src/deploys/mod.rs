@@ -42,7 +42,17 @@ pub struct Deploys {
     backups: Backups,
     /// The health gate's HTTP client.
     health: reqwest::Client,
+    /// Each host's newest deploy, for the home page (every signed-in
+    /// visit shows it): read at most every few seconds.
+    newest: std::sync::Arc<crate::remembered::ReadEvery<(), NewestDeploys>>,
 }
+
+/// Each host (id, name) with its newest deploy or rollback.
+pub type NewestDeploys = std::sync::Arc<Vec<(i64, String, Option<DeployRecord>)>>;
+
+/// How long the home page's newest deploys are kept (this process's own
+/// deploys show at once).
+const NEWEST_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Deploys {
     pub fn new(pool: PgPool, hosts: HostDirectory, jobs: JobRunner, backups: Backups) -> Self {
@@ -52,7 +62,23 @@ impl Deploys {
             jobs,
             backups,
             health: health::client(),
+            newest: std::sync::Arc::new(crate::remembered::ReadEvery::new(NEWEST_FRESH)),
         }
+    }
+
+    /// Each host with its newest deploy or rollback (the home page), read
+    /// at most every few seconds, at once after this process started one.
+    pub async fn newest_of_every_host(&self) -> Result<NewestDeploys> {
+        self.newest
+            .get((), || async {
+                let mut newest = Vec::new();
+                for host in self.hosts.list().await? {
+                    let record = self.history(host.id, 1).await?.into_iter().next();
+                    newest.push((host.id, host.name.as_str().to_owned(), record));
+                }
+                Ok(std::sync::Arc::new(newest))
+            })
+            .await
     }
 
     /// Deploys `branch` on a host (operators and admins): a job made of
@@ -153,6 +179,7 @@ impl Deploys {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| failure::of_console(&e.into()))
+        .inspect(|_| self.newest.forget_all())
     }
 
     /// Records the commit a move checked out.
@@ -166,6 +193,7 @@ impl Deploys {
         .execute(&self.pool)
         .await
         .map_err(|e| failure::of_console(&e.into()))?;
+        self.newest.forget_all();
         Ok(())
     }
 }
