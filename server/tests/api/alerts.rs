@@ -17,24 +17,15 @@ use domain::jobs::{JobStatus, Runbook};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::backups::{finished, staging_database_alone};
+use crate::backups::staging_database_alone;
 use crate::helpers::*;
-use crate::hosts::{private_key, register};
+use crate::hosts::{private_key, register, run_to_end};
 
 /// The consoles' own schedulers look once at start, then sleep an hour:
 /// the tests run the passes themselves.
 const QUIET: [&str; 2] = ["--scheduler-seconds", "3600"];
 
 const METRICS_TOKEN: &str = "a metrics token of at least thirty-two characters";
-
-/// A port free on loopback now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A test authority and a certificate it signed for `localhost` and
 /// `127.0.0.1`, valid for `days` (openssl): (directory, authority's PEM,
@@ -262,14 +253,9 @@ async fn alert_round(a: &TestApp, b: &TestApp) -> (usize, usize) {
     (x.opened.len() + y.opened.len(), x.resolved.len() + y.resolved.len())
 }
 
+/// Runs a runbook action to its end; it must succeed.
 async fn operate(app: &TestApp, by: &domain::accounts::Operator, host_id: i64, runbook: Runbook) {
-    let job = app
-        .console
-        .jobs
-        .start_job(by, &Default::default(), host_id, runbook)
-        .await
-        .unwrap();
-    let done = finished(app, job).await;
+    let done = run_to_end(app, by, host_id, runbook).await;
     assert_eq!(done.status, JobStatus::Succeeded, "{:?}", done.failure);
 }
 
@@ -625,17 +611,7 @@ async fn a_certificate_expiring_in_five_days_opens_its_alert(pool: PgPool) {
     assert_eq!(history[0].details["days"], serde_json::json!(days));
 
     // Scraped: the open alert, beside the site's gauges.
-    let scrape = app
-        .browser()
-        .client
-        .get(app.browser().url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = app.browser().metrics(METRICS_TOKEN).await;
     assert!(
         scrape.contains("ocpizza_alert_open{host=\"staging\",rule=\"certificate-expiring\"} 1"),
         "{scrape}"

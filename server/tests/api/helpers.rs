@@ -40,6 +40,15 @@ pub struct TestApp {
     pub data_dir: TempDataDir,
 }
 
+/// A port free on loopback now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A temporary directory, removed when dropped.
 pub struct TempDataDir(pub std::path::PathBuf);
 
@@ -240,6 +249,18 @@ impl TestApp {
 }
 
 impl Browser {
+    /// What `/metrics` answers `token` (the console's metrics token).
+    pub async fn metrics(&self, token: &str) -> String {
+        let answer = self
+            .client
+            .get(self.url("/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        answer.text().await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

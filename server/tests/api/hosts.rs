@@ -71,7 +71,7 @@ async fn finished(app: &TestApp, job: i64) -> domain::jobs::Job {
     panic!("job {job} did not finish within 20 s");
 }
 
-async fn run_to_end(
+pub(crate) async fn run_to_end(
     app: &TestApp,
     by: &domain::accounts::Operator,
     host_id: i64,

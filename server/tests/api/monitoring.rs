@@ -158,16 +158,7 @@ async fn a_site_is_probed_on_its_schedule_found_up_or_down_and_shown(pool: PgPoo
     let home = browser.get("/").await.text().await.unwrap();
     assert!(home.contains("id=\"dashboard-sites\""), "{home}");
     assert!(home.contains("Hors ligne"), "{home}");
-    let scrape = browser
-        .client
-        .get(browser.url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = browser.metrics(METRICS_TOKEN).await;
     assert!(scrape.contains("ocpizza_site_up{host=\"staging\"} 0"), "{scrape}");
     assert!(
         scrape.contains("ocpizza_site_latency_seconds{host=\"staging\"}"),
