@@ -144,6 +144,7 @@ mod tests {
             include_str!("pages/job.rs"),
             include_str!("pages/backups.rs"),
             include_str!("pages/alerts.rs"),
+            include_str!("pages/integrations.rs"),
             include_str!("../../domain/src/backups/mod.rs"),
             include_str!("../../domain/src/backups/schedule.rs"),
             include_str!("../../domain/src/backups/retention.rs"),
@@ -167,6 +168,7 @@ mod tests {
             include_str!("../../domain/src/alerts/channels.rs"),
             include_str!("../../domain/src/alerts/history.rs"),
             include_str!("../../domain/src/probes/web_services.rs"),
+            include_str!("../../domain/src/integrations/settings.rs"),
             include_str!("../../domain/src/accounts.rs"),
             include_str!("../../domain/src/audit/mod.rs"),
             include_str!("../../domain/src/audit/entry.rs"),
@@ -265,10 +267,24 @@ mod tests {
         for failure in vocabulary::supervision::DeliveryFailure::ALL {
             keys.push(failure.message_key().to_owned());
         }
-        for action in vocabulary::audit::AuditAction::ALL
-            .iter()
-            .filter(|a| a.as_str().starts_with("alert.") || a.as_str().starts_with("web_service."))
-        {
+        for failure in vocabulary::supervision::IntegrationFailure::ALL {
+            keys.push(failure.message_key().to_owned());
+        }
+        for state in vocabulary::supervision::CiState::ALL {
+            keys.push(format!("ci-state-{state}"));
+        }
+        for provider in vocabulary::supervision::IntegrationProvider::ALL {
+            keys.push(format!("integration-provider-{provider}"));
+        }
+        for purpose in ["ci", "errors"] {
+            keys.push(format!("integrations-{purpose}-settings"));
+        }
+        keys.extend(["integrations-ci-repository", "integrations-sentry-project"].map(String::from));
+        for action in vocabulary::audit::AuditAction::ALL.iter().filter(|a| {
+            ["alert.", "web_service.", "integration."]
+                .iter()
+                .any(|p| a.as_str().starts_with(p))
+        }) {
             keys.push(action_key(action.as_str()));
         }
         let missing: Vec<_> = keys

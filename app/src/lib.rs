@@ -15,6 +15,7 @@ pub mod env_api;
 pub mod errors;
 pub mod hosts_api;
 pub mod i18n;
+pub mod integrations_api;
 pub mod linode_api;
 pub mod monitoring_api;
 pub mod pages;

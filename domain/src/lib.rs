@@ -13,7 +13,8 @@
 //! the first to talk to an API rather than a host. [`deploys`] (a branch
 //! deployed, a rollback, as jobs made of steps) and [`app_env`] (the app's
 //! environment variables, secret ones write-only) follow the same shape;
-//! [`probes`] and [`alerts`] (supervision) slot in beside them: a folder per area, its one-command
+//! [`probes`], [`alerts`] and [`integrations`] (the CI state and Sentry's
+//! issues) — supervision — slot in beside them: a folder per area, its one-command
 //! actions in the jobs' runbook (its longer work as a job plan, like
 //! `backups` and `deploys`), its words in the `vocabulary` crate.
 
@@ -25,6 +26,7 @@ pub mod backups;
 pub mod deploys;
 pub mod error;
 pub mod hosts;
+pub mod integrations;
 pub mod jobs;
 pub mod linode;
 pub mod passwords;
@@ -82,6 +84,8 @@ pub struct Console {
     pub probes: probes::SiteProbes,
     /// Alert rules, alerts and where they are notified (manual §8).
     pub alerts: alerts::Alerts,
+    /// The CI state of what each host runs, and Sentry's issues (§8.1).
+    pub integrations: integrations::Integrations,
 }
 
 impl Console {
@@ -108,10 +112,12 @@ impl Console {
         )
         .expect("the public Linode API's address is a URL");
         let backups = backups::Backups::new(pool.clone(), storage, secrets.clone(), hosts.clone(), jobs.clone());
+        let deploys = deploys::Deploys::new(pool.clone(), hosts.clone(), jobs.clone(), backups.clone());
         Self {
             linode: linode::Linode::new(pool.clone(), secrets.clone(), hosts.clone(), jobs.clone(), api),
             required_versions: hosts::RequiredVersions::default(),
-            deploys: deploys::Deploys::new(pool.clone(), hosts.clone(), jobs.clone(), backups.clone()),
+            integrations: integrations::Integrations::new(pool.clone(), secrets.clone(), deploys.clone(), &[]),
+            deploys,
             environment: app_env::AppEnvironment::new(pool.clone(), secrets.clone(), hosts.clone(), jobs.clone()),
             probes: probes::SiteProbes::new(pool.clone(), hosts.clone(), &[]),
             alerts: alerts::Alerts::new(pool.clone(), secrets.clone(), &[], &[]),
@@ -143,11 +149,13 @@ impl Console {
             self.jobs.clone(),
             self.backups.clone(),
         );
+        self.integrations =
+            integrations::Integrations::new(self.pool.clone(), self.secrets.clone(), self.deploys.clone(), &[]);
         self
     }
 
-    /// The console's site probes and alert channels (webhooks, SMTP
-    /// servers) also trusting the certificates of `pem` (an internal
+    /// The console's site probes, alert channels (webhooks, SMTP
+    /// servers) and integrations (CI, Sentry) also trusting the certificates of `pem` (an internal
     /// authority some site's or server's certificate comes from).
     pub fn with_trusted_roots(mut self, pem: &[u8]) -> Result<Self, error::DomainError> {
         let roots = reqwest::Certificate::from_pem_bundle(pem)
@@ -156,6 +164,8 @@ impl Console {
             .ok_or_else(|| error::DomainError::invalid("ca_file", "error-ca-file"))?;
         self.probes = probes::SiteProbes::new(self.pool.clone(), self.hosts.clone(), &roots);
         self.alerts = alerts::Alerts::new(self.pool.clone(), self.secrets.clone(), &roots, pem);
+        self.integrations =
+            integrations::Integrations::new(self.pool.clone(), self.secrets.clone(), self.deploys.clone(), &roots);
         Ok(self)
     }
 

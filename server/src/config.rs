@@ -56,6 +56,12 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_CA_FILE", global = true)]
     pub ca_file: Option<std::path::PathBuf>,
 
+    /// Where the console reports its own errors (a Sentry DSN,
+    /// `https://<key>@<host>/<project>`): error-level log events and
+    /// panics, with their request id. Unset: reported to nobody.
+    #[arg(long, env = "CONSOLE_SENTRY_DSN", hide_env_values = true, global = true)]
+    pub sentry_dsn: Option<String>,
+
     /// Where the console keeps its state (the embedded cluster, its lock).
     #[arg(long, env = "CONSOLE_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,

@@ -11,6 +11,7 @@ pub mod backup_scheduler;
 pub mod config;
 pub mod database_role;
 pub mod embedded_postgres;
+pub mod error_reports;
 pub mod health;
 pub mod job_stream;
 pub mod linode_double;

@@ -16,7 +16,18 @@ async fn main() -> ExitCode {
     return_large_buffers_to_the_system();
     let _ = dotenvy::dotenv();
     let config = Config::parse();
-    init_tracing(&config);
+    let reports = match server::error_reports::start(&config) {
+        Ok(reports) => reports,
+        Err(error) => {
+            eprintln!("ocpizza-console: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_tracing(&config, reports.is_some());
+    match &reports {
+        Some(_) => tracing::info!("errors are reported to Sentry (CONSOLE_SENTRY_DSN)"),
+        None => tracing::info!("errors are reported to nobody (no CONSOLE_SENTRY_DSN)"),
+    }
     match run(config).await {
         Ok(code) => code,
         Err(error) => {
@@ -55,16 +66,22 @@ fn read_host_env(path: &std::path::Path) -> Result<std::collections::HashMap<Str
         .collect())
 }
 
-fn init_tracing(config: &Config) {
+/// The log on stderr (text or JSON), and the error reports' layer when
+/// they are on.
+fn init_tracing(config: &Config, reporting: bool) {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let log = match config.log_format {
+        LogFormat::Json => log.json().boxed(),
+        LogFormat::Text => log.boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(log)
+        .with(reporting.then(server::error_reports::layer))
+        .init();
 }
 
 async fn run(config: Config) -> Result<ExitCode> {

@@ -70,6 +70,11 @@ crate::words! {
         HostCheckPrerequisites = "host.check_prerequisites",
         HostRegister = "host.register",
         HostRepin = "host.repin",
+        /// Where the app's CI state and errors are read (manual §8.1): a
+        /// CI provider or Sentry, saved (checked against its API first) or
+        /// removed by an admin; its token never recorded.
+        IntegrationRemove = "integration.remove",
+        IntegrationSave = "integration.save",
         JobCancel = "job.cancel",
         /// Linode (manual §5.1): power actions, each a job following its
         /// API event; the instance a host is, picked by an admin; the API
@@ -117,7 +122,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 58] = [
+    const EVER_WRITTEN: [&str; 60] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -150,6 +155,8 @@ mod tests {
         "host.check_prerequisites",
         "host.register",
         "host.repin",
+        "integration.remove",
+        "integration.save",
         "job.cancel",
         "job.interrupted",
         "linode.backups_enable",

@@ -137,3 +137,83 @@ impl DeliveryFailure {
         }
     }
 }
+
+crate::words! {
+    /// Where the console reads the app's CI state and its errors (manual
+    /// §8.1): a CI provider, and Sentry.
+    pub enum IntegrationProvider as "integration provider" {
+        GithubActions = "github-actions",
+        TravisCi = "travis-ci",
+        Sentry = "sentry",
+    }
+}
+
+impl IntegrationProvider {
+    /// Whether it reports CI builds (the other one reports errors).
+    pub fn is_ci(self) -> bool {
+        !matches!(self, IntegrationProvider::Sentry)
+    }
+
+    /// Its public API's address, when the form leaves it empty.
+    pub fn public_api(self) -> &'static str {
+        match self {
+            IntegrationProvider::GithubActions => "https://api.github.com",
+            IntegrationProvider::TravisCi => "https://api.travis-ci.com",
+            IntegrationProvider::Sentry => "https://sentry.io",
+        }
+    }
+}
+
+crate::words! {
+    /// A commit's CI state, as its provider reports it.
+    pub enum CiState as "CI state" {
+        /// Every build or workflow run of the commit passed.
+        Passed = "passed",
+        /// At least one failed (or errored, or was cancelled).
+        Failed = "failed",
+        /// Some are still queued or running, none failed.
+        Running = "running",
+        /// The provider has no build of the commit.
+        NoBuild = "no-build",
+    }
+}
+
+crate::words! {
+    /// Why a CI provider's or Sentry's API could not be read (the pages
+    /// translate each).
+    pub enum IntegrationFailure as "integration failure" {
+        /// Nothing accepted the connection (or the name did not resolve).
+        NoConnection = "no-connection",
+        /// No answer in time.
+        Timeout = "timeout",
+        /// The API's certificate was refused.
+        Tls = "tls",
+        /// The token was refused (401, 403): revoked, expired, mistyped,
+        /// or lacking a scope; or the project is private and no token set.
+        TokenRefused = "token-refused",
+        /// The API knows no such repository or project.
+        NotFound = "not-found",
+        /// The API answered with another error status.
+        Refused = "refused",
+        /// The answer is not what the API's documentation says.
+        Unreadable = "unreadable",
+        /// The stored token could not be opened.
+        Secret = "secret",
+    }
+}
+
+impl IntegrationFailure {
+    /// The translation key of the sentence that says it.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            IntegrationFailure::NoConnection => "integration-failure-no-connection",
+            IntegrationFailure::Timeout => "integration-failure-timeout",
+            IntegrationFailure::Tls => "integration-failure-tls",
+            IntegrationFailure::TokenRefused => "integration-failure-token-refused",
+            IntegrationFailure::NotFound => "integration-failure-not-found",
+            IntegrationFailure::Refused => "integration-failure-refused",
+            IntegrationFailure::Unreadable => "integration-failure-unreadable",
+            IntegrationFailure::Secret => "integration-failure-secret",
+        }
+    }
+}

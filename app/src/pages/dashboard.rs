@@ -1,7 +1,8 @@
 //! Tableau de bord: who is signed in, each host's backups (age of the
 //! newest, a warning past 26 hours; RPO and RTO), each host's Linode and
 //! its state, each host's site (up or down, latency, a 24-hour sparkline,
-//! the certificate's days left), and the latest events.
+//! the certificate's days left), each host's newest deploy and the CI state
+//! of what it runs, and the latest events.
 //! Each area adds its own summary here as it lands.
 
 use leptos::prelude::*;
@@ -12,10 +13,12 @@ use crate::backups_api::backup_health;
 use crate::components::Loading;
 use crate::deploys_api::newest_deploys;
 use crate::i18n::{use_locale, Translate};
+use crate::integrations_api::ci_states;
 use crate::linode_api::linode_of_every_host;
 use crate::monitoring_api::{site_lines, SPARK_HEIGHT, SPARK_WIDTH};
 use crate::pages::backups::BackupHealthFacts;
 use crate::pages::host_linode::state_label;
+use crate::pages::integrations::CiStateBadge;
 use crate::pages::monitoring::{cert_class, SiteStateBadge};
 
 #[component]
@@ -28,6 +31,7 @@ pub fn DashboardPage() -> impl IntoView {
     let sites = Resource::new(|| (), |_| site_lines());
     let alerts = Resource::new(|| (), |_| open_alerts());
     let deploys = Resource::new(|| (), |_| newest_deploys());
+    let ci = Resource::new(|| (), |_| ci_states());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
         <Suspense fallback=Loading>
@@ -39,6 +43,7 @@ pub fn DashboardPage() -> impl IntoView {
                 let sites = sites.await.ok().filter(|sites| !sites.is_empty());
                 let alerts = alerts.await.ok();
                 let deploys = deploys.await.ok().filter(|hosts| !hosts.is_empty());
+                let ci = ci.await.ok().flatten().unwrap_or_default();
                 view! {
                     {me.map(|me| view! {
                         <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
@@ -114,7 +119,10 @@ pub fn DashboardPage() -> impl IntoView {
                                         }
                                         None => locale.t("dashboard-deploy-none"),
                                     };
-                                    view! { <li data-host=host_id><a href=format!("/server/{host_id}")>{host_name}</a> " : " {said}</li> }
+                                    let ci_state = ci.iter().find(|(id, _)| *id == host_id).and_then(|(_, state)| *state).map(|state| view! {
+                                        " · " <a href="/monitoring#integrations" class="ci">{locale.t("dashboard-ci-label")} " " <CiStateBadge state/></a>
+                                    });
+                                    view! { <li data-host=host_id><a href=format!("/server/{host_id}")>{host_name}</a> " : " {said} {ci_state}</li> }
                                 }).collect_view()}
                             </ul>
                             <p><a href="/deployments">{locale.t("nav-deployments")}</a></p>

@@ -10,6 +10,7 @@ pub mod environment;
 pub mod host;
 pub mod host_linode;
 pub mod hosts;
+pub mod integrations;
 pub mod job;
 pub mod monitoring;
 pub mod my_account;

@@ -4,7 +4,9 @@
 //! days, the certificate's days left, the latency over 24 hours as a chart
 //! drawn by the server — with "Probe now" (operators) and how the site is
 //! probed (admins); the web services the app needs (manual §3.3), checked
-//! from each host and from the console. Readable without JavaScript.
+//! from each host and from the console; the CI state of what each host
+//! runs and Sentry's issues (manual §8.1, [`super::integrations`]).
+//! Readable without JavaScript.
 
 use leptos::prelude::*;
 
@@ -48,6 +50,7 @@ pub fn MonitoringPage() -> impl IntoView {
             })}
         </Suspense>
         <WebServicesSection/>
+        <crate::pages::integrations::IntegrationsSection/>
     }
 }
 

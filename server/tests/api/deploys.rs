@@ -25,7 +25,7 @@ use crate::helpers::*;
 use crate::hosts::{private_key, register, staging};
 
 /// What git answers in the staging app directory, run here.
-fn git(args: &[&str]) -> String {
+pub(crate) fn git(args: &[&str]) -> String {
     let output = Command::new("git")
         .arg("-C")
         .arg(staging("STAGING_APP_DIR"))
@@ -135,7 +135,12 @@ async fn steps(app: &TestApp, job: i64) -> Vec<(StepName, StepStatus)> {
 }
 
 /// Deploys `branch` as `by` and waits for the job to end.
-async fn deployed(app: &TestApp, by: &domain::accounts::Operator, host_id: i64, branch: &str) -> domain::jobs::Job {
+pub(crate) async fn deployed(
+    app: &TestApp,
+    by: &domain::accounts::Operator,
+    host_id: i64,
+    branch: &str,
+) -> domain::jobs::Job {
     let job = app
         .console
         .deploys

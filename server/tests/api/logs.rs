@@ -3,7 +3,8 @@
 //! wrong), a password changed, an account created, the staging host
 //! registered with a pasted private key, a job run on it. None of the
 //! secrets typed in, nor the private key, nor the setup token once used,
-//! may be found in it.
+//! may be found in it. Its errors reach Sentry when a DSN is set (a local
+//! double of Sentry's envelope endpoint), and nobody otherwise.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -33,6 +34,11 @@ struct LoggedConsole {
 
 impl LoggedConsole {
     fn start(database_url: &str, format: &str) -> Self {
+        Self::start_with(database_url, format, &[])
+    }
+
+    /// The binary with `env` besides the database's URL.
+    fn start_with(database_url: &str, format: &str, env: &[(&str, String)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -45,6 +51,7 @@ impl LoggedConsole {
             .arg("--data-dir")
             .arg(&data_dir)
             .env("DATABASE_URL", database_url)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "trace")
             .stderr(Stdio::piped())
             .stdout(Stdio::piped())
@@ -303,4 +310,125 @@ async fn the_text_log_never_holds_a_password_a_private_key_or_a_used_setup_token
 #[sqlx::test]
 async fn the_json_log_never_holds_a_password_a_private_key_or_a_used_setup_token(pool: PgPool) {
     assert_clean_log(pool, "json").await;
+}
+
+/// A double of Sentry's envelope endpoint (`POST /api/<project>/envelope/`)
+/// keeping every envelope; its DSN.
+async fn sentry_double() -> (String, Arc<Mutex<Vec<String>>>) {
+    let envelopes = Arc::new(Mutex::new(Vec::new()));
+    let kept = envelopes.clone();
+    let router = axum::Router::new().route(
+        "/api/42/envelope/",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+                axum::Json(serde_json::json!({ "id": uuid::Uuid::new_v4().simple().to_string() }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dsn = format!(
+        "http://0123456789abcdef0123456789abcdef@{}/42",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (dsn, envelopes)
+}
+
+/// Signs the admin in on `console`; a client keeping its session.
+async fn signed_in(console: &LoggedConsole) -> reqwest::Client {
+    console.wait_for("listening on").await;
+    let client = reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(format!("{}/sign-in", console.base))
+        .header("origin", &console.base)
+        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.headers()["location"], "/", "the admin is signed in");
+    client
+}
+
+/// A request that fails inside the console (the table it reads was moved
+/// away): 500, and the request id the operator is shown.
+async fn failing_request(console: &LoggedConsole, client: &reqwest::Client) -> String {
+    let failed = client
+        .post(format!("{}/api/integrations", console.base))
+        .header("origin", &console.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 500);
+    failed.headers()["x-request-id"].to_str().unwrap().to_owned()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_consoles_own_errors_are_reported_to_sentry_when_a_dsn_is_set_and_to_nobody_otherwise(pool: PgPool) {
+    let (dsn, envelopes) = sentry_double().await;
+    let url = url_of(&pool).await;
+    let key = domain::secrets::MasterKey::generate().encode().to_string();
+    let created = Command::new(env!("CARGO_BIN_EXE_ocpizza-console"))
+        .args(["create-admin", "--username", ADMIN])
+        .env("DATABASE_URL", &url)
+        .env("CONSOLE_MASTER_KEY", &key)
+        .env("CONSOLE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+
+    let reporting = LoggedConsole::start_with(
+        &url,
+        "text",
+        &[("CONSOLE_MASTER_KEY", key.clone()), ("CONSOLE_SENTRY_DSN", dsn.clone())],
+    );
+    reporting.wait_for("errors are reported to Sentry").await;
+    let client = signed_in(&reporting).await;
+    sqlx::query("ALTER TABLE integrations RENAME TO integrations_moved")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let request_id = failing_request(&reporting, &client).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let report = loop {
+        let found = envelopes
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|e| e.contains(&request_id))
+            .cloned();
+        if let Some(report) = found {
+            break report;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no report of request {request_id} reached Sentry"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // An event (Sentry's level defaults to error) of the log's error.
+    assert!(report.contains("{\"type\":\"event\""), "{report}");
+    assert!(report.contains("\"message\":\"request failed\""), "{report}");
+    assert!(!report.contains(ADMIN_PASSWORD), "no secret in a report");
+    assert!(!report.contains(&key), "no secret in a report");
+    drop(reporting);
+
+    // No DSN: the same failure is logged, and reported to nobody.
+    let reports = envelopes.lock().unwrap().len();
+    let quiet = LoggedConsole::start_with(&url, "text", &[("CONSOLE_MASTER_KEY", key.clone())]);
+    quiet.wait_for("errors are reported to nobody").await;
+    let client = signed_in(&quiet).await;
+    let request_id = failing_request(&quiet, &client).await;
+    quiet.wait_for(&request_id).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(envelopes.lock().unwrap().len(), reports, "nothing sent");
+    sqlx::query("ALTER TABLE integrations_moved RENAME TO integrations")
+        .execute(&pool)
+        .await
+        .unwrap();
 }

@@ -16,6 +16,8 @@ mod environment;
 mod forms;
 mod helpers;
 mod hosts;
+mod integration_doubles;
+mod integrations;
 mod linode;
 mod linode_console;
 mod logs;
