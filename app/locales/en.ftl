@@ -813,3 +813,6 @@ error-integration-token = The token is 8 to 512 visible characters, with no spac
 action-integration-save = integration saved
 action-integration-remove = integration removed
 dashboard-ci-label = CI:
+alert-kind-disk-nearly-full = Disk nearly full
+alert-rule-disk-nearly-full = less than { $threshold } MiB free at the newest prerequisites check
+alert-threshold-disk-nearly-full = MiB free

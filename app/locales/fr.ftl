@@ -813,3 +813,6 @@ error-integration-token = Le jeton fait de 8 à 512 caractères visibles, sans e
 action-integration-save = intégration enregistrée
 action-integration-remove = intégration supprimée
 dashboard-ci-label = CI :
+alert-kind-disk-nearly-full = Disque presque plein
+alert-rule-disk-nearly-full = moins de { $threshold } Mio libres à la dernière vérification des prérequis
+alert-threshold-disk-nearly-full = Mio libres

@@ -44,6 +44,9 @@ crate::words! {
         HostKeyChanged = "host-key-changed",
         /// A web service the app needs cannot be reached from the host.
         WebServiceUnreachable = "web-service-unreachable",
+        /// The newest prerequisites check found less than so many MiB free
+        /// in the app's file system.
+        DiskNearlyFull = "disk-nearly-full",
     }
 }
 
@@ -54,6 +57,7 @@ pub enum ThresholdUnit {
     Milliseconds,
     Days,
     Hours,
+    Mebibytes,
     /// The rule has no threshold (it holds or not).
     None,
 }
@@ -66,6 +70,7 @@ impl AlertKind {
             AlertKind::SiteSlow => ThresholdUnit::Milliseconds,
             AlertKind::CertificateExpiring => ThresholdUnit::Days,
             AlertKind::BackupOld => ThresholdUnit::Hours,
+            AlertKind::DiskNearlyFull => ThresholdUnit::Mebibytes,
             AlertKind::BackupFailed | AlertKind::HostKeyChanged | AlertKind::WebServiceUnreachable => {
                 ThresholdUnit::None
             }

@@ -180,6 +180,25 @@ async fn holds(tx: &mut PgConnection, rule: &AlertRule) -> Result<Vec<(i64, Valu
         .into_iter()
         .map(|r| (r.host_id, json!({ "services": r.services })))
         .collect(),
+        // The free space the newest successful prerequisites check found
+        // (its `disk_free_kib: N` line) under the threshold.
+        AlertKind::DiskNearlyFull => sqlx::query!(
+            r#"SELECT h.id AS "host_id!", d.free_kib AS "free_kib!" FROM hosts h CROSS JOIN LATERAL (
+                   SELECT id FROM jobs WHERE host_id = h.id AND action = $2 AND status = 'succeeded'
+                   ORDER BY id DESC LIMIT 1) j
+               CROSS JOIN LATERAL (
+                   SELECT substring(string_agg(o.lines, E'\n' ORDER BY o.first_seq) FROM 'disk_free_kib: ([0-9]+)')::bigint
+                          AS free_kib
+                   FROM job_output_chunks o WHERE o.job_id = j.id AND NOT o.stderr) d
+               WHERE d.free_kib < $1::bigint * 1024"#,
+            i64::from(threshold),
+            crate::jobs::Runbook::CheckPrerequisites.action().as_str(),
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.host_id, json!({ "free_mib": r.free_kib / 1024, "threshold_mib": threshold })))
+        .collect(),
         AlertKind::HostKeyChanged => sqlx::query!(
             r#"SELECT id AS "host_id!", presented_fingerprint AS "fingerprint!" FROM hosts
                WHERE presented_fingerprint IS NOT NULL"#

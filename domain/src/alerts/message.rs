@@ -71,6 +71,16 @@ pub fn what(kind: AlertKind, details: &Value, locale: Locale) -> String {
         (Locale::En, AlertKind::WebServiceUnreachable) => {
             format!("from the host, these web services cannot be reached: {}", f("services"))
         }
+        (Locale::Fr, AlertKind::DiskNearlyFull) => format!(
+            "le disque de l'application est presque plein : {} Mio libres (seuil {} Mio, dernière vérification des prérequis)",
+            f("free_mib"),
+            f("threshold_mib")
+        ),
+        (Locale::En, AlertKind::DiskNearlyFull) => format!(
+            "the app's disk is nearly full: {} MiB free (threshold {} MiB, newest prerequisites check)",
+            f("free_mib"),
+            f("threshold_mib")
+        ),
     }
 }
 

@@ -25,6 +25,7 @@ pub fn threshold_bounds(unit: ThresholdUnit) -> std::ops::RangeInclusive<i32> {
         ThresholdUnit::Milliseconds => 100..=60_000,
         ThresholdUnit::Days => 1..=365,
         ThresholdUnit::Hours => 1..=720,
+        ThresholdUnit::Mebibytes => 1..=1_048_576,
         ThresholdUnit::None => 1..=1,
     }
 }

@@ -632,3 +632,52 @@ async fn a_certificate_expiring_in_five_days_opens_its_alert(pool: PgPool) {
     let changes = app.console.alerts.evaluate().await.unwrap();
     assert_eq!(changes.resolved, [(host.id, AlertKind::CertificateExpiring)]);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_prerequisites_check_that_finds_the_disk_nearly_full_opens_its_alert(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let host = register(&app, &admin, KeyChoice::paste(private_key())).await;
+    let alerts = &app.console.alerts;
+    assert_eq!(alerts.evaluate().await.unwrap(), Default::default(), "no check yet");
+
+    // The staging host's real free space, as `df` on it says.
+    let check = run_to_end(&app, &admin, host.id, Runbook::CheckPrerequisites).await;
+    assert_eq!(check.status, JobStatus::Succeeded);
+    let (_, lines) = app.console.jobs.latest_prerequisites(host.id).await.unwrap().unwrap();
+    let free_kib: i64 = lines
+        .iter()
+        .find_map(|l| l.line.strip_prefix("disk_free_kib: "))
+        .expect("the check reports the free space")
+        .trim()
+        .parse()
+        .unwrap();
+    let free_mib = free_kib / 1024;
+    assert!(free_mib > 1, "the test machine has some room");
+
+    // Under the default (1 GiB) only if this machine is that full; with a
+    // threshold above what is free, the rule holds.
+    let above = i32::try_from(free_mib + 1).unwrap_or(1_048_576).min(1_048_576);
+    alerts
+        .save_rule(&admin, &Default::default(), AlertKind::DiskNearlyFull, true, above)
+        .await
+        .unwrap();
+    let changes = alerts.evaluate().await.unwrap();
+    assert_eq!(changes.opened, [(host.id, AlertKind::DiskNearlyFull)]);
+    let history = alerts.history().await.unwrap();
+    assert_eq!(history[0].details["free_mib"], serde_json::json!(free_mib));
+    assert_eq!(history[0].details["threshold_mib"], serde_json::json!(above));
+    let said = domain::alerts::message::what(AlertKind::DiskNearlyFull, &history[0].details, Locale::Fr);
+    assert!(said.contains(&format!("{free_mib} Mio libres")), "{said}");
+
+    // Evaluated again: still one alert, nothing more to notify.
+    assert_eq!(alerts.evaluate().await.unwrap(), Default::default());
+
+    // A threshold under what is free: resolved.
+    alerts
+        .save_rule(&admin, &Default::default(), AlertKind::DiskNearlyFull, true, 1)
+        .await
+        .unwrap();
+    let changes = alerts.evaluate().await.unwrap();
+    assert_eq!(changes.resolved, [(host.id, AlertKind::DiskNearlyFull)]);
+}
