@@ -816,3 +816,4 @@ dashboard-ci-label = CI:
 alert-kind-disk-nearly-full = Disk nearly full
 alert-rule-disk-nearly-full = less than { $threshold } MiB free at the newest prerequisites check
 alert-threshold-disk-nearly-full = MiB free
+dashboard-services = Web and WSGI servers

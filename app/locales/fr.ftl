@@ -816,3 +816,4 @@ dashboard-ci-label = CI :
 alert-kind-disk-nearly-full = Disque presque plein
 alert-rule-disk-nearly-full = moins de { $threshold } Mio libres à la dernière vérification des prérequis
 alert-threshold-disk-nearly-full = Mio libres
+dashboard-services = Serveurs web et WSGI

@@ -180,7 +180,7 @@ impl AppError {
 }
 
 #[cfg(feature = "ssr")]
-fn remote_message(error: &domain::ssh::SshError) -> &'static str {
+pub(crate) fn remote_message(error: &domain::ssh::SshError) -> &'static str {
     use domain::ssh::SshError as S;
     match error {
         S::Unreachable(_) => "error-ssh-unreachable",

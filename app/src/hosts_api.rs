@@ -369,3 +369,35 @@ mod tests {
         assert!(!shown.contains("b3BlbnNzaC1rZXktdjE"), "{shown}");
     }
 }
+
+/// A host's web and WSGI servers as the home page lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostServicesLine {
+    pub host_id: i64,
+    pub host_name: String,
+    /// The states, or why the host could not say (a translation key).
+    pub states: Result<Vec<ServiceStateRow>, String>,
+}
+
+/// Every host's web and WSGI servers (the home page), each host asked over
+/// SSH at most every few seconds however many pages show them, all hosts
+/// at once.
+#[server(endpoint = "hosts/every-service")]
+pub async fn services_of_every_host() -> Result<Vec<HostServicesLine>, AppError> {
+    let caller = require(Role::Viewer).await?;
+    let hosts = &caller.console.hosts;
+    let list = hosts.list().await?;
+    let reads = list.iter().map(|host| async {
+        let states = hosts
+            .service_states(host, &caller.operator, &caller.provenance)
+            .await
+            .map(|states| states.into_iter().map(ServiceStateRow::from).collect())
+            .map_err(|error| crate::errors::remote_message(&error).to_owned());
+        HostServicesLine {
+            host_id: host.id,
+            host_name: host.name.as_str().to_owned(),
+            states,
+        }
+    });
+    Ok(futures::future::join_all(reads).await)
+}

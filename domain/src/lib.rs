@@ -40,6 +40,11 @@ pub mod throttle;
 
 pub use error::{DomainError, Invalid};
 
+/// The channel the supervision tables announce their changes on (a probe
+/// result stored, an alert changed, a web service checked); the payload
+/// names which: `sites`, `alerts`, `web-services`. The home page follows it.
+pub const SUPERVISION_CHANNEL: &str = "console_dashboard";
+
 /// PostgreSQL advisory lock keys, all in one place so no two uses collide.
 /// Transaction-scoped (`pg_advisory_xact_lock`), so they hold across console
 /// processes sharing one database and end with the transaction.

@@ -4,7 +4,9 @@
 // answers again), output live on the job page, both in the audit log. The
 // Déploiements page shows the commit the app runs and its remote's branches;
 // a deploy runs its steps, a failed one offers the way back, and the history
-// returns to any version.
+// returns to any version. The home page follows the host live: NGINX
+// stopped from the host page (in another tab) turns its site red, and its
+// web server "inactive", without a reload.
 import { test, expect, Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -403,4 +405,47 @@ test('Alerts: a webhook added (a bad URL refused first, its token never shown), 
 
   await page.getByRole('navigation').getByRole('link', { name: 'Tableau de bord' }).click();
   await expect(page.locator('#dashboard-alerts')).toContainText('alerte');
+});
+
+test('the home page shows the staging host at a glance and follows it live: NGINX stopped from the host page turns the site red without a reload', async ({ page }) => {
+  test.setTimeout(120_000);
+  await signIn(page);
+  await page.goto('/');
+  await page.locator('body[data-hydrated="true"]').waitFor();
+  // Every card with the staging host's real values.
+  const site = page.locator('#dashboard-sites li').filter({ hasText: 'staging' });
+  await expect(site.locator('.state')).toHaveAttribute('data-state', 'up', { timeout: 20_000 });
+  const services = page.locator('#dashboard-services li').filter({ hasText: 'staging' });
+  await expect(services.locator('[data-unit="nginx"]')).toContainText('nginx : active');
+  await expect(services.locator('[data-unit="gunicorn"]')).toContainText('gunicorn : active');
+  await expect(page.locator('#dashboard-deploys li').filter({ hasText: 'staging' })).toContainText('@');
+  await expect(page.locator('#dashboard-backups')).toContainText('staging');
+  await expect(page.locator('#dashboard-alerts')).toBeVisible();
+  await page.screenshot({ path: 'test-results/home.png', fullPage: true });
+  // A mark that a reload would erase.
+  await page.evaluate(() => { (window as any).notReloaded = true; });
+
+  // Another tab: the host page, NGINX stopped after its confirmation.
+  const hostPage = await page.context().newPage();
+  const hostUrl = (await site.locator('a').first().getAttribute('href'))!;
+  await hostPage.goto(hostUrl);
+  await hostPage.locator('body[data-hydrated="true"]').waitFor();
+  await hostPage.locator('#stop-web-server').click();
+  await runAndFollow(hostPage, '#confirm-stop');
+
+  // The home page, untouched, turns red, and says NGINX is inactive.
+  await expect(site.locator('.state')).toHaveAttribute('data-state', 'down', { timeout: 30_000 });
+  await expect(services.locator('[data-unit="nginx"]')).toContainText('nginx : inactive', { timeout: 30_000 });
+  expect(await page.evaluate(() => (window as any).notReloaded)).toBe(true);
+  await page.screenshot({ path: 'test-results/home-down.png', fullPage: true });
+
+  // Restarted: green again, still without a reload.
+  await hostPage.goto(hostUrl);
+  await hostPage.locator('body[data-hydrated="true"]').waitFor();
+  await runAndFollow(hostPage, '#restart-web-server');
+  expect(await siteStatus()).toBe(200);
+  await expect(site.locator('.state')).toHaveAttribute('data-state', 'up', { timeout: 30_000 });
+  await expect(services.locator('[data-unit="nginx"]')).toContainText('nginx : active', { timeout: 30_000 });
+  expect(await page.evaluate(() => (window as any).notReloaded)).toBe(true);
+  await hostPage.close();
 });

@@ -13,6 +13,7 @@ pub mod database_role;
 pub mod embedded_postgres;
 pub mod error_reports;
 pub mod health;
+pub mod home_page_stream;
 pub mod job_stream;
 pub mod linode_double;
 pub mod master_key;

@@ -3,7 +3,9 @@
 //! work is due (at most `CONSOLE_SCHEDULER_SECONDS` apart); the database
 //! makes sure each piece runs once across every process (see
 //! `domain::backups::schedule`, `domain::probes::schedule` and
-//! `domain::alerts`).
+//! `domain::alerts`). A job ending wakes the site probes at once: a job
+//! that acted on a host's site made its probe due (see the migration
+//! `home_page_live`), so what it did to the site is known right away.
 
 use std::future::Future;
 use std::time::Duration;
@@ -38,6 +40,26 @@ where
             tokio::select! {
                 () = tokio::time::sleep(sleep.max(Duration::from_millis(200))) => {}
                 () = &mut stopped => return,
+            }
+        }
+    })
+}
+
+/// Probes what is due whenever a job's status changes (a job that acted
+/// on a site made its probe due as it ended), until the console stops.
+/// Every process may wake: each due probe is still run once.
+pub fn probe_after_jobs(
+    probes: domain::probes::SiteProbes,
+    jobs: &domain::jobs::JobRunner,
+) -> tokio::task::JoinHandle<()> {
+    let mut changes = jobs.changes();
+    tokio::spawn(async move {
+        while let Some(change) = changes.next().await {
+            if matches!(change, domain::jobs::JobChange::Lines { .. }) {
+                continue;
+            }
+            if let Err(error) = probes.run_due().await {
+                tracing::error!(%error, "the site probes due after a job could not run");
             }
         }
     })

@@ -28,7 +28,10 @@
 //! of backups, verifications and hosts (on
 //! [`domain::backups::HEALTH_CHANNEL`]: each host's backup health), under
 //! the same rule: nothing is remembered while the announcements are not
-//! heard.
+//! heard. It also hears the supervision's changes (on
+//! [`domain::SUPERVISION_CHANNEL`]: probe results, alerts, web services'
+//! checks), and tells every live home page of each change it hears
+//! ([`SessionCache::home_page_changes`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -81,12 +84,22 @@ pub struct SessionCache {
     home_page: HomePageMemory,
 }
 
-/// What the home page keeps in memory between changes.
+/// What the home page keeps in memory between changes, and who follows
+/// them live.
 #[derive(Debug, Clone)]
 pub struct HomePageMemory {
     pub newest_records: Arc<NewestRecords>,
     pub backup_health: Arc<Remembered<Vec<BackupHealth>>>,
+    probes: domain::probes::SiteProbes,
+    alerts: domain::alerts::Alerts,
+    /// What changed (`audit`, `backups`, `sites`, `alerts`, `web-services`),
+    /// once this process's memories of it are forgotten.
+    changes: tokio::sync::broadcast::Sender<&'static str>,
 }
+
+/// Changes kept for a slow live home page (one that falls further behind
+/// reads itself again anyway).
+const HOME_PAGE_BACKLOG: usize = 64;
 
 impl HomePageMemory {
     /// The memories of `console`'s home page.
@@ -94,6 +107,9 @@ impl HomePageMemory {
         Self {
             newest_records: console.audit.newest_records(),
             backup_health: console.backups.health_records(),
+            probes: console.probes.clone(),
+            alerts: console.alerts.clone(),
+            changes: tokio::sync::broadcast::channel(HOME_PAGE_BACKLOG).0,
         }
     }
 
@@ -102,13 +118,32 @@ impl HomePageMemory {
         self.backup_health.hearing(heard);
     }
 
-    /// A change was announced on `channel`.
-    fn changed(&self, channel: &str) {
-        if channel == domain::audit::newest::CHANNEL {
+    /// A change was announced on `channel`: what this process remembers of
+    /// it is forgotten, then the live home pages are told.
+    fn changed(&self, channel: &str, payload: &str) {
+        let what = if channel == domain::audit::newest::CHANNEL {
             self.newest_records.changed();
+            "audit"
         } else if channel == domain::backups::HEALTH_CHANNEL {
             self.backup_health.changed();
-        }
+            "backups"
+        } else if channel == domain::SUPERVISION_CHANNEL {
+            match payload {
+                "sites" => {
+                    self.probes.forget_sites();
+                    "sites"
+                }
+                "alerts" => {
+                    self.alerts.forget_open_count();
+                    "alerts"
+                }
+                _ => "web-services",
+            }
+        } else {
+            return;
+        };
+        // No live home page: nobody to tell.
+        let _ = self.changes.send(what);
     }
 }
 
@@ -137,6 +172,12 @@ impl SessionCache {
         let cache = Arc::new(Self::new(home_page));
         tokio::spawn(cache.clone().hear(pool));
         cache
+    }
+
+    /// What the home page shows changed, from now on (see
+    /// [`HomePageMemory::changed`]).
+    pub fn home_page_changes(&self) -> tokio::sync::broadcast::Receiver<&'static str> {
+        self.home_page.changes.subscribe()
     }
 
     /// An account changed in this process: its operator is read again from
@@ -173,7 +214,12 @@ impl SessionCache {
                 }
             };
             if let Err(error) = listener
-                .listen_all([CHANNEL, domain::audit::newest::CHANNEL, domain::backups::HEALTH_CHANNEL])
+                .listen_all([
+                    CHANNEL,
+                    domain::audit::newest::CHANNEL,
+                    domain::backups::HEALTH_CHANNEL,
+                    domain::SUPERVISION_CHANNEL,
+                ])
                 .await
             {
                 tracing::warn!(%error, "the session cache cannot listen; sessions are read from the database");
@@ -188,7 +234,7 @@ impl SessionCache {
                     Ok(Some(notification)) if notification.channel() == CHANNEL => {
                         self.announced(notification.payload()).await
                     }
-                    Ok(Some(notification)) => self.home_page.changed(notification.channel()),
+                    Ok(Some(notification)) => self.home_page.changed(notification.channel(), notification.payload()),
                     Ok(None) => break,
                     Err(error) => {
                         tracing::warn!(%error, "the session cache stopped hearing announcements");

@@ -26,8 +26,8 @@ use crate::config::Config;
 use crate::embedded_postgres::EmbeddedPostgres;
 use crate::session_cache::{self, CachedSessions, HomePageMemory, SessionCache};
 use crate::{
-    audit_export, audit_upkeep, auth, backup_download, backup_scheduler, database_role, health, job_stream, observe,
-    scheduled, security, session, typed_values,
+    audit_export, audit_upkeep, auth, backup_download, backup_scheduler, database_role, health, home_page_stream,
+    job_stream, observe, scheduled, security, session, typed_values,
 };
 
 /// What the routes and layers share. Each layer gets its own copy at each
@@ -321,6 +321,7 @@ impl Application {
                 async move { web_services.run_due_web_services().await }
             },
         );
+        scheduled::probe_after_jobs(console.probes.clone(), &console.jobs);
         let alerts = console.alerts.clone();
         scheduled::every_due(
             "alerts",
@@ -440,6 +441,7 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .route("/backups/key.txt", get(backup_download::export_key))
         .route("/jobs/{id}/events", get(job_stream::events))
         .route("/jobs/{id}/output.txt", get(job_stream::output))
+        .route("/events/home", get(home_page_stream::events))
         .leptos_routes_with_context(&state, routes, leptos_context.clone(), {
             let options = shell_options.clone();
             move || shell(options.clone())

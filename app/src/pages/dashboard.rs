@@ -3,7 +3,12 @@
 //! its state, each host's site (up or down, latency, a 24-hour sparkline,
 //! the certificate's days left), each host's newest deploy and the CI state
 //! of what it runs, and the latest events.
-//! Each area adds its own summary here as it lands.
+//! each host's web and WSGI servers (NGINX, Gunicorn), and the latest
+//! events. Each area adds its own summary here as it lands.
+//!
+//! Live: the page follows `/events/home` and reads itself again at each
+//! change the server announces (a probe, an alert, a job, a backup, an
+//! audit record), without reloading; readable without JavaScript as served.
 
 use leptos::prelude::*;
 
@@ -12,6 +17,7 @@ use crate::api::{newest_audit_rows, use_me};
 use crate::backups_api::backup_health;
 use crate::components::Loading;
 use crate::deploys_api::newest_deploys;
+use crate::hosts_api::services_of_every_host;
 use crate::i18n::{use_locale, Translate};
 use crate::integrations_api::ci_states;
 use crate::linode_api::linode_of_every_host;
@@ -25,16 +31,22 @@ use crate::pages::monitoring::{cert_class, SiteStateBadge};
 pub fn DashboardPage() -> impl IntoView {
     let locale = use_locale();
     let me = use_me();
-    let recent = Resource::new(|| (), |_| newest_audit_rows());
-    let backups = Resource::new(|| (), |_| backup_health());
-    let linodes = Resource::new(|| (), |_| linode_of_every_host());
-    let sites = Resource::new(|| (), |_| site_lines());
-    let alerts = Resource::new(|| (), |_| open_alerts());
-    let deploys = Resource::new(|| (), |_| newest_deploys());
-    let ci = Resource::new(|| (), |_| ci_states());
+    // Bumped at each change the server announces: every card is read again.
+    let changes = RwSignal::new(0u64);
+    #[cfg(feature = "hydrate")]
+    follow_changes(changes);
+    let recent = Resource::new(move || changes.get(), |_| newest_audit_rows());
+    let backups = Resource::new(move || changes.get(), |_| backup_health());
+    let linodes = Resource::new(move || changes.get(), |_| linode_of_every_host());
+    let sites = Resource::new(move || changes.get(), |_| site_lines());
+    let alerts = Resource::new(move || changes.get(), |_| open_alerts());
+    let deploys = Resource::new(move || changes.get(), |_| newest_deploys());
+    let ci = Resource::new(move || changes.get(), |_| ci_states());
+    let services = Resource::new(move || changes.get(), |_| services_of_every_host());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
-        <Suspense fallback=Loading>
+        // A Transition: what is shown stays while the cards are read again.
+        <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
                 let recent = recent.await.ok();
@@ -44,6 +56,7 @@ pub fn DashboardPage() -> impl IntoView {
                 let alerts = alerts.await.ok();
                 let deploys = deploys.await.ok().filter(|hosts| !hosts.is_empty());
                 let ci = ci.await.ok().flatten().unwrap_or_default();
+                let services = services.await.ok().filter(|hosts| !hosts.is_empty());
                 view! {
                     {me.map(|me| view! {
                         <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
@@ -81,6 +94,24 @@ pub fn DashboardPage() -> impl IntoView {
                                 }).collect_view()}
                             </ul>
                             <p><a href="/monitoring">{locale.t("dashboard-monitoring-link")}</a></p>
+                        </section>
+                    })}
+                    {services.map(|hosts| view! {
+                        <section class="card" aria-labelledby="services-heading" id="dashboard-services">
+                            <h2 id="services-heading">{locale.t("dashboard-services")}</h2>
+                            <ul class="services">
+                                {hosts.into_iter().map(|host| {
+                                    let said = match host.states {
+                                        Ok(states) => states.into_iter().map(|s| {
+                                            let label = if s.state.is_empty() { locale.t("hosts-state-unknown") } else { s.state.clone() };
+                                            let (unit, class) = (s.unit.clone(), format!("state {}", s.state));
+                                            view! { " " <span class="service" data-unit=unit>{s.unit} " : " <span class=class>{label}</span></span> }
+                                        }).collect_view().into_any(),
+                                        Err(message) => view! { " " <span class="error">{locale.t(&message)}</span> }.into_any(),
+                                    };
+                                    view! { <li data-host=host.host_id><a href=format!("/server/{}", host.host_id)>{host.host_name}</a> " :" {said}</li> }
+                                }).collect_view()}
+                            </ul>
                         </section>
                     })}
                     {linodes.map(|linodes| view! {
@@ -154,6 +185,23 @@ pub fn DashboardPage() -> impl IntoView {
                     </section>
                 }
             })}
-        </Suspense>
+        </Transition>
     }
+}
+
+/// Follows the server's announcements of what the home page shows: each
+/// `changed` event bumps `changes`. The event source closes with the page.
+#[cfg(feature = "hydrate")]
+fn follow_changes(changes: RwSignal<u64>) {
+    use wasm_bindgen::closure::Closure;
+    use wasm_bindgen::JsCast;
+    let Ok(source) = web_sys::EventSource::new("/events/home") else {
+        return;
+    };
+    let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_: web_sys::MessageEvent| {
+        changes.try_update(|n| *n += 1);
+    });
+    let _ = source.add_event_listener_with_callback("changed", on_change.as_ref().unchecked_ref());
+    let source = StoredValue::new_local((source, on_change));
+    on_cleanup(move || source.with_value(|(source, _)| source.close()));
 }

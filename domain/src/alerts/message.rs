@@ -162,7 +162,8 @@ mod tests {
     fn every_kind_and_event_is_written_in_both_languages() {
         let details = serde_json::json!({ "probes": 3, "latency_ms": 2500, "threshold_ms": 2000, "days": 5,
                                           "backup_id": 7, "hours": 30, "fingerprint": "SHA256:abc",
-                                          "services": "PayPal" });
+                                          "services": "PayPal", "free_mib": 512, "threshold_mib": 1024,
+                                          "status": "offline" });
         for kind in AlertKind::ALL {
             for event in AlertEvent::ALL {
                 let fr = alert_message(Locale::Fr, "staging", *kind, *event, &details, "2026-12-04 06:00:00");

@@ -72,6 +72,12 @@ impl Alerts {
         }
     }
 
+    /// The open alerts are counted again at the next request (another
+    /// console process changed one: PostgreSQL announced it).
+    pub fn forget_open_count(&self) {
+        self.open.forget_all();
+    }
+
     /// Resolves once the console's database closes (the console stops).
     pub fn stopped(&self) -> sqlx::pool::CloseEvent {
         self.pool.close_event()

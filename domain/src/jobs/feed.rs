@@ -83,6 +83,16 @@ impl JobChanges {
         }
     }
 
+    /// Drops the changes already waiting (a follower about to read
+    /// everything again needs none of them).
+    pub fn skip_waiting(&mut self) {
+        use broadcast::error::TryRecvError;
+        while !matches!(
+            self.receiver.try_recv(),
+            Err(TryRecvError::Empty | TryRecvError::Closed)
+        ) {}
+    }
+
     /// Waits for a change that concerns `job`; `None` once the console is stopping.
     pub async fn next_for(&mut self, job: i64) -> Option<JobChange> {
         loop {

@@ -63,6 +63,12 @@ impl SiteProbes {
         }
     }
 
+    /// Every site is read again at the next request (another console
+    /// process recorded a result: PostgreSQL announced it).
+    pub fn forget_sites(&self) {
+        self.every_site.forget_all();
+    }
+
     /// Every host with its site's health, read at most every few seconds
     /// (the home page, which every signed-in visit shows), and again at
     /// once after this process recorded a result.

@@ -385,3 +385,98 @@ async fn web_services_are_checked_from_the_host_and_the_console_and_an_unreachab
         [(host.id, domain::alerts::AlertKind::WebServiceUnreachable)]
     );
 }
+
+/// The next `changed` event of a home page's live stream: what changed.
+async fn next_change(stream: &mut reqwest::Response, buffer: &mut String) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
+                assert!(event.contains("event: changed"), "{event}");
+                return data.to_owned();
+            }
+            continue;
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let chunk = tokio::time::timeout(left, stream.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream goes on");
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_home_page_is_told_of_each_change_by_any_process_and_no_longer_once_signed_out(pool: PgPool) {
+    let app = spawn_app_with(pool, QUIET).await;
+    let other = spawn_app_beside_with(&app, QUIET).await;
+    let admin = app.admin().await;
+    let (host, _) = host_with_own_site(&app, &admin).await;
+    let viewer = app.viewer(&admin).await;
+    let browser = app.browser();
+    browser.sign_in(viewer.username.as_str(), VIEWER_PASSWORD).await;
+
+    let mut stream = browser.get("/events/home").await;
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut buffer = String::new();
+
+    // A probe recorded by the other process: this one's page is told, and
+    // what this one remembered of the sites (kept a few seconds) is
+    // forgotten: the page read again shows the probe at once.
+    let site_lines = || async {
+        let lines: Vec<app::monitoring_api::SiteLine> = browser
+            .post_form("/api/monitoring/lines", &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        lines[0].state
+    };
+    assert_eq!(site_lines().await, app::monitoring_api::SiteState::Unknown);
+    other.console.probes.probe_now(host.id).await.unwrap();
+    assert_eq!(next_change(&mut stream, &mut buffer).await, "sites");
+    assert_eq!(site_lines().await, app::monitoring_api::SiteState::Up);
+
+    // A job run by the other process: told (its status, its audit record:
+    // one event for changes that come together).
+    let job = other
+        .console
+        .jobs
+        .start_job(
+            &admin,
+            &Default::default(),
+            host.id,
+            domain::jobs::Runbook::CheckPrerequisites,
+        )
+        .await
+        .unwrap();
+    let first = next_change(&mut stream, &mut buffer).await;
+    assert!(["jobs", "audit"].contains(&first.as_str()), "{first}");
+    while !app.console.jobs.job(job).await.unwrap().status.finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // The page's web and WSGI servers, from the host.
+    let services: Vec<app::hosts_api::HostServicesLine> = browser
+        .post_form("/api/hosts/every-service", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let states = services[0].states.as_ref().expect("the host answers");
+    let units: Vec<&str> = states.iter().map(|s| s.unit.as_str()).collect();
+    assert_eq!(units, ["nginx", "gunicorn"]);
+
+    // Signed out: the stream ends.
+    browser.post_form("/sign-out", &[]).await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends with the session");
+    let refused = app.browser().get("/events/home").await;
+    assert_ne!(refused.status(), 200, "not signed in: no stream");
+}
