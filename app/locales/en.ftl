@@ -817,3 +817,4 @@ alert-kind-disk-nearly-full = Disk nearly full
 alert-rule-disk-nearly-full = less than { $threshold } MiB free at the newest prerequisites check
 alert-threshold-disk-nearly-full = MiB free
 dashboard-services = Web and WSGI servers
+alert-kind-linode-not-running = Linode not running

@@ -817,3 +817,4 @@ alert-kind-disk-nearly-full = Disque presque plein
 alert-rule-disk-nearly-full = moins de { $threshold } Mio libres à la dernière vérification des prérequis
 alert-threshold-disk-nearly-full = Mio libres
 dashboard-services = Serveurs web et WSGI
+alert-kind-linode-not-running = Linode à l'arrêt

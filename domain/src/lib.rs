@@ -56,6 +56,8 @@ pub(crate) mod advisory_locks {
     /// Evaluating the alert rules: one process at a time opens and
     /// resolves alerts.
     pub const ALERTS_EVALUATION: i64 = 0x0c0d_0a0d_0003;
+    /// Reading the linked Linodes' states: one process at a time.
+    pub const LINODE_WATCH: i64 = 0x0c0d_0a0d_0004;
 }
 
 use sqlx::PgPool;

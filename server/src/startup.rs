@@ -322,6 +322,16 @@ impl Application {
             },
         );
         scheduled::probe_after_jobs(console.probes.clone(), &console.jobs);
+        let linode = console.linode.clone();
+        scheduled::every_due(
+            "Linode states",
+            linode.stopped(),
+            std::time::Duration::from_secs(config.scheduler_seconds.max(1)),
+            move || {
+                let linode = linode.clone();
+                async move { linode.watch_due().await }
+            },
+        );
         let alerts = console.alerts.clone();
         scheduled::every_due(
             "alerts",

@@ -47,6 +47,9 @@ crate::words! {
         /// The newest prerequisites check found less than so many MiB free
         /// in the app's file system.
         DiskNearlyFull = "disk-nearly-full",
+        /// The host's Linode was last seen in another state than running
+        /// (offline, stopped…), no power action under way.
+        LinodeNotRunning = "linode-not-running",
     }
 }
 
@@ -71,9 +74,10 @@ impl AlertKind {
             AlertKind::CertificateExpiring => ThresholdUnit::Days,
             AlertKind::BackupOld => ThresholdUnit::Hours,
             AlertKind::DiskNearlyFull => ThresholdUnit::Mebibytes,
-            AlertKind::BackupFailed | AlertKind::HostKeyChanged | AlertKind::WebServiceUnreachable => {
-                ThresholdUnit::None
-            }
+            AlertKind::BackupFailed
+            | AlertKind::HostKeyChanged
+            | AlertKind::WebServiceUnreachable
+            | AlertKind::LinodeNotRunning => ThresholdUnit::None,
         }
     }
 }

@@ -199,6 +199,25 @@ async fn holds(tx: &mut PgConnection, rule: &AlertRule) -> Result<Vec<(i64, Valu
         .into_iter()
         .map(|r| (r.host_id, json!({ "free_mib": r.free_kib / 1024, "threshold_mib": threshold })))
         .collect(),
+        // The Linode last seen (within 10 minutes) in another state than
+        // running. While a power action runs on the host nothing changes:
+        // a planned shutdown or reboot opens nothing, and an open alert
+        // stays open through a boot until the instance runs.
+        AlertKind::LinodeNotRunning => sqlx::query!(
+            r#"SELECT s.host_id AS "host_id!", s.status AS "status!"
+               FROM linode_states s JOIN host_linodes l ON l.host_id = s.host_id
+               WHERE s.status <> 'running' AND s.read_at > now() - interval '10 minutes'
+                 AND (NOT EXISTS (SELECT 1 FROM jobs j WHERE j.host_id = s.host_id AND j.action LIKE 'linode.%'
+                                                         AND j.status IN ('queued', 'running'))
+                      OR EXISTS (SELECT 1 FROM alerts a WHERE a.host_id = s.host_id AND a.kind = $1
+                                                          AND a.resolved_at IS NULL))"#,
+            AlertKind::LinodeNotRunning.as_str()
+        )
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| (r.host_id, json!({ "status": r.status })))
+        .collect(),
         AlertKind::HostKeyChanged => sqlx::query!(
             r#"SELECT id AS "host_id!", presented_fingerprint AS "fingerprint!" FROM hosts
                WHERE presented_fingerprint IS NOT NULL"#

@@ -71,6 +71,10 @@ pub fn what(kind: AlertKind, details: &Value, locale: Locale) -> String {
         (Locale::En, AlertKind::WebServiceUnreachable) => {
             format!("from the host, these web services cannot be reached: {}", f("services"))
         }
+        (Locale::Fr, AlertKind::LinodeNotRunning) => {
+            format!("le Linode de l'hôte n'est pas en marche (état : {})", f("status"))
+        }
+        (Locale::En, AlertKind::LinodeNotRunning) => format!("the host's Linode is not running (state: {})", f("status")),
         (Locale::Fr, AlertKind::DiskNearlyFull) => format!(
             "le disque de l'application est presque plein : {} Mio libres (seuil {} Mio, dernière vérification des prérequis)",
             f("free_mib"),

@@ -143,7 +143,7 @@ impl Linode {
     }
 
     /// The instance's state: remembered, or read once for every caller.
-    async fn state(&self, linode_id: i64) -> Result<Reading> {
+    pub(super) async fn state(&self, linode_id: i64) -> Result<Reading> {
         self.states
             .get(linode_id, || {
                 self.read(linode_id, "state", |c| async move {

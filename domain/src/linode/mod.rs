@@ -30,6 +30,7 @@ mod instances;
 pub mod model;
 mod power;
 mod token;
+pub mod watch;
 
 use std::future::Future;
 use std::sync::Arc;

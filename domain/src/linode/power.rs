@@ -174,6 +174,7 @@ impl Linode {
         let state = connection.api.instance(&connection.token, linode).await;
         if let Ok(instance) = &state {
             job.say(format!("state: {}", instance.status.word())).await;
+            self.record_state(job.host.id, instance.status.word()).await;
         }
         self.states.remember(linode, state);
     }

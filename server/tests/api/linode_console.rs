@@ -419,6 +419,15 @@ async fn a_shutdown_is_refused_while_a_backup_runs_and_otherwise_leaves_the_lino
     let page = browser.get(&format!("/server/{host_id}")).await.text().await.unwrap();
     assert!(page.contains("éteint"), "{page}");
 
+    // Offline once the action ended: the rule "Linode not running" holds
+    // (it did not while the action ran: a planned shutdown is its own job).
+    app.console.alerts.evaluate().await.unwrap();
+    let history = app.console.alerts.history().await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].kind, domain::alerts::AlertKind::LinodeNotRunning);
+    assert!(history[0].is_open());
+    assert_eq!(history[0].details["status"], "offline");
+
     // An action the API refuses fails the job with the API's words.
     account.double.inject(&[server::linode_double::Fault::ServerError; 5]);
     let started = browser
@@ -428,12 +437,30 @@ async fn a_shutdown_is_refused_while_a_backup_runs_and_otherwise_leaves_the_lino
     let failed = finished(&app, job).await;
     assert_eq!(failed.status, JobStatus::Failed);
     assert_eq!(failed.failure.as_ref().map(|f| f.code()), Some("linode-unavailable"));
+    app.console.alerts.evaluate().await.unwrap();
+    let history = app.console.alerts.history().await.unwrap();
+    assert!(
+        history.len() == 1 && history[0].is_open(),
+        "still offline, still the one alert"
+    );
+
     let job_page = browser.get(&format!("/jobs/{job}")).await.text().await.unwrap();
     assert!(
         job_page.contains("l&#x27;API Linode n&#x27;a pas pu être utilisée")
             || job_page.contains("l'API Linode n'a pas pu être utilisée"),
         "{job_page}"
     );
+    // Booted: running again, the alert resolves (by this evaluation or the
+    // console's own): one alert through the failed boot, not two.
+    let started = browser
+        .post_form("/api/linode/power", &[("host_id", &host_id), ("action", "linode.boot")])
+        .await;
+    let job: i64 = started.text().await.unwrap().trim().parse().unwrap();
+    assert_eq!(finished(&app, job).await.status, JobStatus::Succeeded);
+    app.console.alerts.evaluate().await.unwrap();
+    let history = app.console.alerts.history().await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert!(!history[0].is_open());
     every_answer_keeps_to_the_contract(&account.double.served(), 6);
 }
 
