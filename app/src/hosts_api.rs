@@ -381,7 +381,7 @@ pub struct HostServicesLine {
 
 /// Every host's web and WSGI servers (the home page), each host asked over
 /// SSH at most every few seconds however many pages show them, all hosts
-/// at once.
+/// at once; a reading a few seconds old is shown while the next is made.
 #[server(endpoint = "hosts/every-service")]
 pub async fn services_of_every_host() -> Result<Vec<HostServicesLine>, AppError> {
     let caller = require(Role::Viewer).await?;
@@ -389,7 +389,7 @@ pub async fn services_of_every_host() -> Result<Vec<HostServicesLine>, AppError>
     let list = hosts.list().await?;
     let reads = list.iter().map(|host| async {
         let states = hosts
-            .service_states(host, &caller.operator, &caller.provenance)
+            .recent_service_states(host, &caller.operator, &caller.provenance)
             .await
             .map(|states| states.into_iter().map(ServiceStateRow::from).collect())
             .map_err(|error| crate::errors::remote_message(&error).to_owned());

@@ -150,17 +150,28 @@ pub struct SiteLine {
 pub const SPARK_WIDTH: f64 = 120.0;
 pub const SPARK_HEIGHT: f64 = 24.0;
 
+/// The latency over 24 hours as a polyline's points: one per pixel column
+/// of the box at most (the column's slowest probe, so a spike stays
+/// visible), whatever the number of probes — a minute's probes over a day
+/// are 1,440 points, which the page would carry for every host.
 #[cfg(feature = "ssr")]
 fn sparkline(history: &[domain::probes::LatencyPoint], now: time::OffsetDateTime) -> String {
     let highest = history.iter().map(|p| p.latency_ms).max().unwrap_or(0).max(1);
     let day = 86_400.0;
-    history
+    let columns = SPARK_WIDTH as usize;
+    let mut slowest: Vec<Option<i32>> = vec![None; columns + 1];
+    for point in history {
+        let age = (now - point.at).as_seconds_f64().clamp(0.0, day);
+        let column = ((1.0 - age / day) * SPARK_WIDTH).round() as usize;
+        let kept = &mut slowest[column.min(columns)];
+        *kept = Some(kept.map_or(point.latency_ms, |k| k.max(point.latency_ms)));
+    }
+    slowest
         .iter()
-        .map(|p| {
-            let age = (now - p.at).as_seconds_f64().clamp(0.0, day);
-            let x = SPARK_WIDTH * (1.0 - age / day);
-            let y = SPARK_HEIGHT * (1.0 - f64::from(p.latency_ms) / f64::from(highest));
-            format!("{x:.1},{y:.1}")
+        .enumerate()
+        .filter_map(|(x, latency)| {
+            let y = SPARK_HEIGHT * (1.0 - f64::from((*latency)?) / f64::from(highest));
+            Some(format!("{x},{y:.1}"))
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -344,4 +355,30 @@ pub async fn remove_web_service(id: i64) -> Result<(), AppError> {
     let caller = require(Role::Admin).await?;
     let (by, from) = (&caller.operator, &caller.provenance);
     Ok(caller.console.probes.remove_web_service(by, from, id).await?)
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sparkline_has_a_point_per_column_at_most_and_keeps_a_spike() {
+        let now = time::OffsetDateTime::now_utc();
+        let history: Vec<domain::probes::LatencyPoint> = (0..2880)
+            .map(|minute| domain::probes::LatencyPoint {
+                at: now - time::Duration::minutes(minute),
+                latency_ms: if minute == 600 { 900 } else { 30 },
+                up: true,
+            })
+            .collect();
+        let line = sparkline(&history, now);
+        let points: Vec<&str> = line.split(' ').collect();
+        assert!(points.len() <= SPARK_WIDTH as usize + 1, "{}", points.len());
+        assert!(points.len() > 100, "a day of minutes fills the box");
+        // The spike is the highest point (y = 0), ten hours back.
+        let spike: Vec<&&str> = points.iter().filter(|p| p.ends_with(",0.0")).collect();
+        assert_eq!(spike.len(), 1, "{points:?}");
+        assert_eq!(spike[0].split(',').next(), Some("70"));
+        assert_eq!(sparkline(&[], now), "");
+    }
 }

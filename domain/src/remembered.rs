@@ -125,6 +125,12 @@ impl<K: Eq + Hash + Clone, V: Clone> ReadEvery<K, V> {
         self.younger_than(key, self.period)
     }
 
+    /// The value of `key` when read less than a few periods ago: what may
+    /// be shown while it is read again.
+    pub fn recent(&self, key: &K) -> Option<V> {
+        self.younger_than(key, self.period * STALE_PERIODS)
+    }
+
     fn younger_than(&self, key: &K, age: Duration) -> Option<V> {
         let seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         seen.get(key)

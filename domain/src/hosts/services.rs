@@ -90,6 +90,31 @@ impl HostDirectory {
         }
     }
 
+    /// The state of the host's services without waiting for the host when
+    /// it was read a few seconds ago: that reading is returned and a new
+    /// one starts behind it (the home page, which every visit shows, never
+    /// waits for SSH but the first time).
+    pub async fn recent_service_states(
+        &self,
+        host: &Host,
+        by: &Operator,
+        provenance: &Provenance,
+    ) -> Result<Vec<ServiceState>, SshError> {
+        if let Some(fresh) = self.service_states.fresh(&host.id) {
+            return fresh;
+        }
+        match self.service_states.recent(&host.id) {
+            Some(recent) => {
+                let (this, host, by, provenance) = (self.clone(), host.clone(), by.clone(), provenance.clone());
+                tokio::spawn(async move {
+                    let _ = this.service_states(&host, &by, &provenance).await;
+                });
+                recent
+            }
+            None => self.service_states(host, by, provenance).await,
+        }
+    }
+
     /// What the host's services say now is read again at the next request
     /// (a job on the host may have changed it).
     pub fn forget_service_states(&self, host_id: i64) {

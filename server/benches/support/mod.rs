@@ -224,6 +224,11 @@ impl RunningConsole {
             .to_owned())
     }
 
+    /// The console's process id.
+    pub fn child_id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A line of /proc/<pid>/status, in KiB.
     pub fn memory(&self, field: &str) -> u64 {
         status_field(&self.child.id().to_string(), field)
