@@ -165,21 +165,10 @@ async fn main() -> anyhow::Result<()> {
     let size = page.bytes().await?.len();
     wrk(&home, &cookie, 2)?;
     let text = wrk(&home, &cookie, seconds)?;
-    let line = |prefix: &str| {
-        text.lines()
-            .map(str::trim)
-            .find(|l| l.starts_with(prefix))
-            .unwrap_or("?")
-            .to_owned()
-    };
     println!(
         "== home page, 10 hosts with 30 days of history, wrk 2 threads, 16 connections, {seconds} s ({size} bytes)"
     );
-    println!("{}", line("Requests/sec"));
-    for percentile in ["50%", "75%", "90%", "99%"] {
-        println!("latency p{}", line(percentile));
-    }
-    println!("{}", line("Non-2xx"));
+    support::print_wrk_figures(&text);
     running.stop();
     database.drop_it().await?;
     Ok(())

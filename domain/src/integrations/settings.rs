@@ -156,31 +156,25 @@ fn field_of(failure: IntegrationFailure) -> &'static str {
 }
 
 impl Integrations {
-    /// The integration saved for `purpose`, if any.
-    pub async fn settings(&self, purpose: Purpose) -> Result<Option<IntegrationSettings>> {
-        sqlx::query_as!(
+    async fn row(&self, purpose: Purpose) -> Result<Option<Row>> {
+        Ok(sqlx::query_as!(
             Row,
             "SELECT provider, api_url, project, token_secret_id, changed_by, changed_at
                FROM integrations WHERE purpose = $1",
             purpose.as_str(),
         )
         .fetch_optional(&self.pool)
-        .await?
-        .map(Row::settings)
-        .transpose()
+        .await?)
+    }
+
+    /// The integration saved for `purpose`, if any.
+    pub async fn settings(&self, purpose: Purpose) -> Result<Option<IntegrationSettings>> {
+        self.row(purpose).await?.map(Row::settings).transpose()
     }
 
     /// The saved integration with its token opened, to call its API.
     pub(super) async fn access(&self, purpose: Purpose) -> Result<Option<Access>> {
-        let Some(row) = sqlx::query_as!(
-            Row,
-            "SELECT provider, api_url, project, token_secret_id, changed_by, changed_at
-               FROM integrations WHERE purpose = $1",
-            purpose.as_str(),
-        )
-        .fetch_optional(&self.pool)
-        .await?
-        else {
+        let Some(row) = self.row(purpose).await? else {
             return Ok(None);
         };
         let token = match row.token_secret_id {

@@ -342,3 +342,20 @@ pub fn bench_seconds() -> u32 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10)
 }
+
+/// The figures of a `wrk --latency` run, a line each: requests per second,
+/// the latency percentiles, and the non-2xx answers when there were any.
+pub fn print_wrk_figures(text: &str) {
+    let line = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or("?")
+            .to_owned()
+    };
+    println!("{}", line("Requests/sec"));
+    for percentile in ["50%", "75%", "90%", "99%"] {
+        println!("latency p{}", line(percentile));
+    }
+    println!("{}", line("Non-2xx"));
+}
