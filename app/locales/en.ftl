@@ -818,3 +818,55 @@ alert-rule-disk-nearly-full = less than { $threshold } MiB free at the newest pr
 alert-threshold-disk-nearly-full = MiB free
 dashboard-services = Web and WSGI servers
 alert-kind-linode-not-running = Linode not running
+
+tokens-title = API tokens
+tokens-intro = A token lets a script or CI call the console's API (/api/v1) on your behalf, without a password: "read" to look, "operate" to also run actions. Never more than your role.
+tokens-none = No token.
+tokens-issue = Issue a token
+tokens-name = Name
+tokens-name-hint = What it is for, for instance "CI backup before deploy" (60 characters at most).
+tokens-scope = Scope
+tokens-scope-hint = Read: hosts, jobs, backups and deploys. Operate: also run actions.
+token-scope-read = Read
+token-scope-operate = Operate
+tokens-days = Valid for (days, 365 at most)
+tokens-issue-submit = Issue the token
+tokens-issued = Token "{ $name }" issued. Here it is:
+tokens-shown-once = Copy it now: it will never be shown again. Only its digest is kept.
+tokens-created = Created
+tokens-expires = Expires
+tokens-last-used = Last used
+tokens-never-used = Never used
+tokens-live = Active
+tokens-expired = Expired
+tokens-revoked = Revoked on { $at } by { $by }
+tokens-revoke = Revoke
+tokens-every = Every account's API tokens
+error-token-name = Give the token a name of 1 to 60 characters.
+error-token-name-taken = You already have an active token of that name.
+error-token-days = A token is valid for 1 to 365 days.
+error-token-scope = Unknown scope.
+error-token-scope-above-role = Your role does not allow this scope: a token never has more rights than its account.
+api-error-unauthorized = Missing, invalid, expired or revoked token.
+api-error-forbidden = The token's scope (or its account's role) does not allow this action.
+api-error-bad-request = Unreadable request: check the path, the parameters and the JSON body.
+api-error-too-large = Request body too large.
+api-error-media-type = The body must be JSON (Content-Type: application/json).
+api-error-cursor = Invalid cursor.
+api-error-limit = Number of items asked for out of bounds.
+
+sessions-title = My sessions
+sessions-started = Opened
+sessions-last-seen = Last seen
+sessions-address = Address
+sessions-browser = Browser
+sessions-unknown = unknown
+sessions-this-one = this session
+sessions-end = End
+sessions-end-this = End (signs you out)
+sessions-end-all = End their sessions
+sessions-ended = { $count ->
+    [0] No open session to end.
+    [one] One session ended.
+   *[other] { $count } sessions ended.
+}

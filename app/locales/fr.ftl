@@ -818,3 +818,55 @@ alert-rule-disk-nearly-full = moins de { $threshold } Mio libres à la dernière
 alert-threshold-disk-nearly-full = Mio libres
 dashboard-services = Serveurs web et WSGI
 alert-kind-linode-not-running = Linode à l'arrêt
+
+tokens-title = Jetons d'API
+tokens-intro = Un jeton permet à un script ou à la CI d'appeler l'API de la console (/api/v1) en votre nom, sans mot de passe : « lecture » pour consulter, « exploitation » pour aussi lancer des actions. Jamais plus que votre rôle.
+tokens-none = Aucun jeton.
+tokens-issue = Créer un jeton
+tokens-name = Nom
+tokens-name-hint = Ce à quoi il sert, par exemple « CI sauvegarde avant déploiement » (60 caractères au plus).
+tokens-scope = Portée
+tokens-scope-hint = Lecture : consulter les serveurs, tâches, sauvegardes et déploiements. Exploitation : aussi lancer des actions.
+token-scope-read = Lecture
+token-scope-operate = Exploitation
+tokens-days = Validité (jours, 365 au plus)
+tokens-issue-submit = Créer le jeton
+tokens-issued = Jeton « { $name } » créé. Le voici :
+tokens-shown-once = Copiez-le maintenant : il ne sera plus jamais affiché. Seule son empreinte est conservée.
+tokens-created = Créé le
+tokens-expires = Expire le
+tokens-last-used = Dernière utilisation
+tokens-never-used = Jamais utilisé
+tokens-live = Actif
+tokens-expired = Expiré
+tokens-revoked = Révoqué le { $at } par { $by }
+tokens-revoke = Révoquer
+tokens-every = Jetons d'API de tous les comptes
+error-token-name = Donnez au jeton un nom de 1 à 60 caractères.
+error-token-name-taken = Vous avez déjà un jeton actif de ce nom.
+error-token-days = La validité va de 1 à 365 jours.
+error-token-scope = Portée inconnue.
+error-token-scope-above-role = Votre rôle ne permet pas cette portée : un jeton n'a jamais plus de droits que son compte.
+api-error-unauthorized = Jeton absent, invalide, expiré ou révoqué.
+api-error-forbidden = La portée du jeton (ou le rôle de son compte) ne permet pas cette action.
+api-error-bad-request = Requête illisible : vérifiez le chemin, les paramètres et le corps JSON.
+api-error-too-large = Corps de requête trop volumineux.
+api-error-media-type = Le corps doit être du JSON (Content-Type: application/json).
+api-error-cursor = Curseur invalide.
+api-error-limit = Nombre d'éléments demandé hors des bornes.
+
+sessions-title = Mes sessions
+sessions-started = Ouverte le
+sessions-last-seen = Vue pour la dernière fois
+sessions-address = Adresse
+sessions-browser = Navigateur
+sessions-unknown = inconnu
+sessions-this-one = cette session
+sessions-end = Terminer
+sessions-end-this = Terminer (vous déconnecte)
+sessions-end-all = Terminer ses sessions
+sessions-ended = { $count ->
+    [0] Aucune session ouverte à terminer.
+    [one] Une session terminée.
+   *[other] { $count } sessions terminées.
+}

@@ -156,13 +156,6 @@ pub async fn all_alerts() -> Result<AlertsView, AppError> {
     })
 }
 
-/// How many alerts are open (the home page).
-#[server(endpoint = "alerts/open")]
-pub async fn open_alerts() -> Result<i64, AppError> {
-    let caller = require(Role::Viewer).await?;
-    Ok(caller.console.alerts.open_count().await?)
-}
-
 /// An operator acknowledges an open alert.
 #[server(endpoint = "alerts/acknowledge")]
 pub async fn acknowledge_alert(alert_id: i64) -> Result<(), AppError> {

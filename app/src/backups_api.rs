@@ -242,6 +242,7 @@ pub async fn backups_overview(
         host_id: host,
         status,
         trigger,
+        before: None,
     };
     let totals = backups.totals(&filter).await?;
     let mut catalog: Vec<BackupRow> = backups
@@ -309,11 +310,9 @@ pub async fn restore_backup(
 }
 
 /// Each host's backup health, for the home page.
-#[server(endpoint = "backups/health")]
-pub async fn backup_health() -> Result<Vec<BackupHealthRow>, AppError> {
-    let caller = require(Role::Viewer).await?;
-    Ok(caller
-        .console
+#[cfg(feature = "ssr")]
+pub(crate) async fn backup_health(console: &domain::Console) -> domain::error::Result<Vec<BackupHealthRow>> {
+    Ok(console
         .backups
         .health()
         .await?

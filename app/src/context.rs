@@ -47,10 +47,22 @@ pub struct SignedIn {
     pub account_id: i64,
     pub epoch: i32,
     pub signed_in_at: i64,
+    /// Where the sign-in came from and with which browser, for "Mes
+    /// sessions" (absent from sessions signed in before it listed them).
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub agent: Option<String>,
 }
 
-/// Marks the session as signed in for `operator`, under a new session id.
-pub async fn start_session(session: &Session, operator: &Operator) -> Result<(), tower_sessions::session::Error> {
+/// Marks the session as signed in for `operator`, under a new session id,
+/// from `provenance` with the browser `agent`.
+pub async fn start_session(
+    session: &Session,
+    operator: &Operator,
+    provenance: &Provenance,
+    agent: Option<&str>,
+) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     session.insert(SAVED_AT, now).await?;
@@ -61,6 +73,8 @@ pub async fn start_session(session: &Session, operator: &Operator) -> Result<(),
                 account_id: operator.id,
                 epoch: operator.session_epoch,
                 signed_in_at: now,
+                from: provenance.client_address.clone(),
+                agent: agent.map(str::to_owned),
             },
         )
         .await

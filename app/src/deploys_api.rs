@@ -215,10 +215,11 @@ pub async fn deploys_overview() -> Result<Vec<HostDeploysView>, AppError> {
 /// Deploys `branch` on a host (operators): the job's number.
 /// Each host's newest deploy or rollback (the home page): (host id, host
 /// name, the record; none: never deployed from the console).
-#[server(endpoint = "deploys/newest")]
-pub async fn newest_deploys() -> Result<Vec<(i64, String, Option<DeployRow>)>, AppError> {
-    let caller = require(Role::Viewer).await?;
-    let newest = caller.console.deploys.newest_of_every_host().await?;
+#[cfg(feature = "ssr")]
+pub(crate) async fn newest_deploys(
+    console: &domain::Console,
+) -> domain::error::Result<Vec<(i64, String, Option<DeployRow>)>> {
+    let newest = console.deploys.newest_of_every_host().await?;
     Ok(newest
         .iter()
         .map(|(id, name, record)| (*id, name.clone(), record.clone().map(DeployRow::from)))

@@ -382,9 +382,10 @@ pub struct HostServicesLine {
 /// Every host's web and WSGI servers (the home page), each host asked over
 /// SSH at most every few seconds however many pages show them, all hosts
 /// at once; a reading a few seconds old is shown while the next is made.
-#[server(endpoint = "hosts/every-service")]
-pub async fn services_of_every_host() -> Result<Vec<HostServicesLine>, AppError> {
-    let caller = require(Role::Viewer).await?;
+#[cfg(feature = "ssr")]
+pub(crate) async fn services_of_every_host(
+    caller: &crate::context::Caller,
+) -> domain::error::Result<Vec<HostServicesLine>> {
     let hosts = &caller.console.hosts;
     let list = hosts.list().await?;
     let reads = list.iter().map(|host| async {

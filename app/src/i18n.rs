@@ -176,11 +176,23 @@ mod tests {
             include_str!("../../domain/src/audit/export.rs"),
             include_str!("../../domain/src/audit/verify.rs"),
             include_str!("../../server/src/auth.rs"),
+            include_str!("pages/tokens.rs"),
+            include_str!("pages/sessions.rs"),
+            include_str!("../../domain/src/tokens.rs"),
         ];
         let mut keys: Vec<String> = sources.iter().flat_map(|s| used_keys(s)).collect();
         // Keys built at run time.
         for role in vocabulary::accounts::Role::ALL {
             keys.push(role.label_key().to_owned());
+        }
+        for scope in vocabulary::accounts::TokenScope::ALL {
+            keys.push(scope.label_key().to_owned());
+        }
+        // The API's own errors (the server's `api/error.rs`).
+        let api_errors = include_str!("../../server/src/api/error.rs");
+        for (i, _) in api_errors.match_indices("\"api-error-") {
+            let rest = &api_errors[i + 1..];
+            keys.push(rest[..rest.find('"').unwrap()].to_owned());
         }
         for outcome in vocabulary::audit::Outcome::ALL {
             keys.push(format!("outcome-{outcome}"));

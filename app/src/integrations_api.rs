@@ -153,10 +153,9 @@ pub async fn integrations() -> Result<IntegrationsView, AppError> {
 
 /// Each host's CI state in a word, for the home page (`None`: no CI
 /// provider saved).
-#[server(endpoint = "integrations/ci-states")]
-pub async fn ci_states() -> Result<Option<Vec<(i64, Option<CiState>)>>, AppError> {
-    let caller = require(Role::Viewer).await?;
-    Ok(caller.console.integrations.deployed_ci().await?.map(|(_, hosts)| {
+#[cfg(feature = "ssr")]
+pub(crate) async fn ci_states(console: &domain::Console) -> domain::error::Result<Option<Vec<(i64, Option<CiState>)>>> {
+    Ok(console.integrations.deployed_ci().await?.map(|(_, hosts)| {
         hosts
             .into_iter()
             .map(|h| {

@@ -13,6 +13,7 @@ pub mod context;
 pub mod deploys_api;
 pub mod env_api;
 pub mod errors;
+pub mod home_api;
 pub mod hosts_api;
 pub mod i18n;
 pub mod integrations_api;
@@ -20,6 +21,8 @@ pub mod linode_api;
 pub mod monitoring_api;
 pub mod pages;
 pub mod secret_text;
+pub mod sessions_api;
 mod shell;
+pub mod tokens_api;
 
 pub use shell::{shell, App};

@@ -327,11 +327,9 @@ pub async fn linode_state(host_id: i64) -> Result<Option<HostLinodeRow>, AppErro
 }
 
 /// Every host's Linode, for the home page.
-#[server(endpoint = "linode/every-host")]
-pub async fn linode_of_every_host() -> Result<Vec<HostLinodeRow>, AppError> {
-    let caller = require(Role::Viewer).await?;
-    Ok(caller
-        .console
+#[cfg(feature = "ssr")]
+pub(crate) async fn linode_of_every_host(console: &domain::Console) -> domain::error::Result<Vec<HostLinodeRow>> {
+    Ok(console
         .linode
         .of_every_host()
         .await?

@@ -179,11 +179,10 @@ fn sparkline(history: &[domain::probes::LatencyPoint], now: time::OffsetDateTime
 
 /// Every host's site in a line (the home page; read at most every few
 /// seconds).
-#[server(endpoint = "monitoring/lines")]
-pub async fn site_lines() -> Result<Vec<SiteLine>, AppError> {
-    let caller = require(Role::Viewer).await?;
+#[cfg(feature = "ssr")]
+pub(crate) async fn site_lines(console: &domain::Console) -> domain::error::Result<Vec<SiteLine>> {
     let now = time::OffsetDateTime::now_utc();
-    let sites = caller.console.probes.every_site().await?;
+    let sites = console.probes.every_site().await?;
     Ok(sites
         .iter()
         .map(|(host, health)| SiteLine {

@@ -172,6 +172,15 @@ async fn account_row(executor: impl sqlx::PgExecutor<'_>, which: Which<'_>) -> R
     Ok(account_rows(executor, which).await?.pop())
 }
 
+/// Every enabled account's operator, by id (what API tokens act as).
+pub(crate) async fn enabled_operators(pool: &PgPool) -> Result<std::collections::HashMap<i64, Operator>> {
+    let rows = account_rows(pool, Which::All).await?;
+    rows.iter()
+        .filter(|row| row.disabled_at.is_none())
+        .map(|row| Ok((row.id, row.operator()?)))
+        .collect()
+}
+
 /// Told an account's id right after a change to it commits in this
 /// process (disabled or enabled, password changed or reset, language).
 pub type AccountChanged = Arc<dyn Fn(i64) + Send + Sync>;

@@ -16,7 +16,9 @@
 //! [`probes`], [`alerts`] and [`integrations`] (the CI state and Sentry's
 //! issues) — supervision — slot in beside them: a folder per area, its one-command
 //! actions in the jobs' runbook (its longer work as a job plan, like
-//! `backups` and `deploys`), its words in the `vocabulary` crate.
+//! `backups` and `deploys`), its words in the `vocabulary` crate. Beside
+//! the accounts: [`tokens`] (what scripts present on the JSON API) and
+//! [`sessions`] (the signed-in browsers each account sees and ends).
 
 pub mod accounts;
 pub mod alerts;
@@ -33,10 +35,12 @@ pub mod passwords;
 pub mod probes;
 pub mod remembered;
 pub mod secrets;
+pub mod sessions;
 pub mod setup;
 pub mod ssh;
 pub mod storage;
 pub mod throttle;
+pub mod tokens;
 
 pub use error::{DomainError, Invalid};
 
@@ -67,9 +71,16 @@ use sqlx::PgPool;
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// The one handle the UI and the HTTP layer hold: every area of the console
-/// hangs off it. Cheap to clone (a connection pool inside).
+/// hangs off it ([`Areas`], reached through it as `console.hosts`).
+/// Cheap to clone: one shared pointer, whatever the number of areas (each
+/// request clones it). Changing an area (`console.audit = …`, while the
+/// console is configured) changes this handle's copy only.
 #[derive(Clone, Debug)]
-pub struct Console {
+pub struct Console(std::sync::Arc<Areas>);
+
+/// The console's areas, each a handle of its own.
+#[derive(Clone, Debug)]
+pub struct Areas {
     pool: PgPool,
     pub accounts: accounts::AccountDirectory,
     pub audit: audit::AuditLog,
@@ -93,6 +104,25 @@ pub struct Console {
     pub alerts: alerts::Alerts,
     /// The CI state of what each host runs, and Sentry's issues (§8.1).
     pub integrations: integrations::Integrations,
+    /// The API tokens each account issues for its scripts.
+    pub tokens: tokens::ApiTokens,
+    /// The signed-in browser sessions, listed and ended from "Mes sessions".
+    pub sessions: sessions::OpenSessions,
+}
+
+impl std::ops::Deref for Console {
+    type Target = Areas;
+
+    fn deref(&self) -> &Areas {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Console {
+    /// This handle's own copy of the areas, to change one of them.
+    fn deref_mut(&mut self) -> &mut Areas {
+        std::sync::Arc::make_mut(&mut self.0)
+    }
 }
 
 impl Console {
@@ -120,7 +150,7 @@ impl Console {
         .expect("the public Linode API's address is a URL");
         let backups = backups::Backups::new(pool.clone(), storage, secrets.clone(), hosts.clone(), jobs.clone());
         let deploys = deploys::Deploys::new(pool.clone(), hosts.clone(), jobs.clone(), backups.clone());
-        Self {
+        Self(std::sync::Arc::new(Areas {
             linode: linode::Linode::new(pool.clone(), secrets.clone(), hosts.clone(), jobs.clone(), api),
             required_versions: hosts::RequiredVersions::default(),
             integrations: integrations::Integrations::new(pool.clone(), secrets.clone(), deploys.clone(), &[]),
@@ -132,12 +162,14 @@ impl Console {
             jobs,
             hosts,
             secrets,
+            tokens: tokens::ApiTokens::new(pool.clone()),
+            sessions: sessions::OpenSessions::new(pool.clone()),
             accounts: accounts::AccountDirectory::new(pool.clone()),
             audit: audit::AuditLog::new(pool.clone()),
             throttle: throttle::SignInThrottle::new(pool.clone()),
             setup: setup::FirstAdminSetup::new(pool.clone()),
             pool,
-        }
+        }))
     }
 
     /// The console keeping its backups in `storage`.

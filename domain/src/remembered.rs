@@ -59,6 +59,11 @@ impl<T> Remembered<T> {
         self.changed();
     }
 
+    /// The value if it is remembered now, without reading it.
+    pub fn peek(&self) -> Option<Arc<T>> {
+        self.value.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
     /// The value: remembered, or read with `read` (and remembered when no
     /// change was announced meanwhile and announcements are heard).
     pub async fn get<F, Fut>(&self, read: F) -> Result<Arc<T>>

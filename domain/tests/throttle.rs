@@ -27,6 +27,7 @@ fn from(address: &str) -> Provenance {
     Provenance {
         client_address: Some(address.into()),
         request_id: None,
+        token: None,
     }
 }
 

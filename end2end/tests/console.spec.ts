@@ -149,3 +149,64 @@ test('keyboard: skip link first, every control focusable with a visible focus', 
   const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
   expect(outline).not.toBe('none');
 });
+
+test('an API token from the account page: shown once, used by a script, revoked; the sessions listed', async ({ page, browser, request }) => {
+  await signIn(page, OPERATOR, OPERATOR_PASSWORD);
+  await page.goto('/account');
+  await hydrated(page);
+
+  // "Mes sessions": this one, marked; another browser's too.
+  const other = await browser.newContext({ userAgent: 'Navigateur du téléphone' });
+  const phone = await other.newPage();
+  await signIn(phone, OPERATOR, OPERATOR_PASSWORD);
+  await page.reload();
+  await hydrated(page);
+  const sessions = page.locator('#my-sessions');
+  await expect(sessions.locator('tr.current')).toContainText('cette session');
+  const phoneRow = sessions.locator('tr', { hasText: 'Navigateur du téléphone' });
+  await expect(phoneRow).toBeVisible();
+  // Ended from here: the phone is signed out at its next click.
+  await phoneRow.getByRole('button', { name: 'Terminer' }).click();
+  await expect(phoneRow).toHaveCount(0);
+  await phone.goto('/');
+  await expect(phone).toHaveURL(/\/sign-in/);
+  await other.close();
+
+  // Issue a read token: its secret is shown once, with how to use it.
+  const tokens = page.locator('#my-tokens');
+  await tokens.getByLabel('Nom').fill('Supervision externe');
+  await expect(tokens.getByLabel('Portée').locator('option')).toHaveText(['Lecture', 'Exploitation']);
+  await tokens.getByLabel('Portée').selectOption('read');
+  await tokens.getByRole('button', { name: 'Créer le jeton' }).click();
+  const secret = (await page.locator('#token-secret').textContent())!.trim();
+  expect(secret).toMatch(/^ocp_[0-9a-f]{64}$/);
+  await expect(page.locator('#token-issued')).toContainText('il ne sera plus jamais affiché');
+  await expect(page.locator('#token-issued pre')).toContainText(`Authorization: Bearer ${secret}`);
+  const row = tokens.locator('tr[data-token="Supervision externe"]');
+  await expect(row).toContainText('Lecture');
+  await expect(row).toContainText('Jamais utilisé');
+
+  // A script uses it (no cookie): it reads, it may not act.
+  const hosts = await request.get('/api/v1/hosts', { headers: { Authorization: `Bearer ${secret}` } });
+  expect(hosts.status()).toBe(200);
+  expect(Array.isArray(await hosts.json())).toBe(true);
+  const refused = await request.post('/api/v1/hosts/1/jobs', {
+    headers: { Authorization: `Bearer ${secret}` },
+    data: { action: 'webapp.restart_web_server' },
+  });
+  expect(refused.status()).toBe(403);
+  expect((await refused.json()).code).toBe('forbidden');
+
+  // Read again, the page never shows the secret; the use is listed.
+  await page.reload();
+  await hydrated(page);
+  expect(await page.content()).not.toContain(secret);
+  await expect(row).toContainText('127.0.0.1');
+
+  // Revoked in one click: the script is refused at once.
+  await row.getByRole('button', { name: 'Révoquer' }).click();
+  await expect(row).toContainText('Révoqué le');
+  const after = await request.get('/api/v1/hosts', { headers: { Authorization: `Bearer ${secret}` } });
+  expect(after.status()).toBe(401);
+  await page.screenshot({ path: 'test-results/my-account.png', fullPage: true });
+});

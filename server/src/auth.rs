@@ -27,8 +27,10 @@ pub async fn sign_in(
     State(state): State<AppState>,
     Extension(context): Extension<RequestContext>,
     session: Session,
+    headers: http::HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
+    let agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok());
     let next = local_path(&form.next);
     let back = |error: &str, extra: &str| {
         let next = encode(&next);
@@ -39,7 +41,7 @@ pub async fn sign_in(
         .sign_in(&form.username, &form.password, &context.provenance)
         .await
     {
-        Ok(operator) => match app::context::start_session(&session, &operator).await {
+        Ok(operator) => match app::context::start_session(&session, &operator, &context.provenance, agent).await {
             Ok(()) => Redirect::to(&next).into_response(),
             Err(error) => {
                 tracing::error!(%error, "could not start a session");

@@ -1,7 +1,8 @@
 //! The console's server: configuration, start-up, the embedded PostgreSQL,
-//! the HTTP layers (observation, security headers, sessions) and the routes
-//! that are not Leptos pages.
+//! the HTTP layers (observation, security headers, sessions), the routes
+//! that are not Leptos pages, and the JSON API for scripts ([`api`]).
 
+pub mod api;
 pub mod assets;
 pub mod audit_export;
 pub mod audit_upkeep;

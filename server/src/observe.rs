@@ -27,6 +27,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     request.extensions_mut().insert(Provenance {
         client_address: client_address.clone(),
         request_id: Some(request_id.clone()),
+        token: None,
     });
     let span = tracing::info_span!(
         "request",

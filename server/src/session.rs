@@ -96,23 +96,54 @@ fn is_static_file(path: &str) -> bool {
 /// request still in flight when its session is signed out, or replaced,
 /// would otherwise write the session back, signed in, as it ends (and now
 /// that an active session is saved about once a minute, one often is).
+///
+/// A signed-in session's creation and saves are told to the console's
+/// [`domain::sessions::OpenSessions`], which "Mes sessions" lists.
 #[derive(Clone, Debug)]
 pub struct SessionRows {
     store: PostgresStore,
     pool: sqlx::PgPool,
+    open: domain::sessions::OpenSessions,
 }
 
 impl SessionRows {
-    /// Rows in `store`'s table (tower-sessions' default), reached by `pool`.
-    pub fn new(store: PostgresStore, pool: sqlx::PgPool) -> Self {
-        Self { store, pool }
+    /// Rows in `store`'s table (tower-sessions' default), reached by `pool`,
+    /// described in `open`.
+    pub fn new(store: PostgresStore, pool: sqlx::PgPool, open: domain::sessions::OpenSessions) -> Self {
+        Self { store, pool, open }
     }
+}
+
+/// What a stored session says of its sign-in, if it is signed in.
+fn signed_in(record: &Record) -> Option<SignedIn> {
+    serde_json::from_value(record.data.get(SIGNED_IN)?.clone()).ok()
 }
 
 #[async_trait::async_trait]
 impl SessionStore for SessionRows {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        self.store.create(record).await
+        self.store.create(record).await?;
+        // A sign-in (or a password change) stores the session under a new
+        // id: it is described for "Mes sessions". Not listed is all a
+        // failure here costs.
+        if let Some(signed_in) = signed_in(record) {
+            let started = OffsetDateTime::from_unix_timestamp(signed_in.signed_in_at)
+                .unwrap_or_else(|_| OffsetDateTime::now_utc());
+            if let Err(error) = self
+                .open
+                .opened(
+                    &record.id.to_string(),
+                    signed_in.account_id,
+                    started,
+                    signed_in.from.as_deref(),
+                    signed_in.agent.as_deref(),
+                )
+                .await
+            {
+                tracing::warn!(%error, "could not describe a new session");
+            }
+        }
+        Ok(())
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
@@ -127,6 +158,11 @@ impl SessionStore for SessionRows {
             .execute(&self.pool)
             .await
             .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+        if signed_in(record).is_some() {
+            if let Err(error) = self.open.seen(&record.id.to_string()).await {
+                tracing::warn!(%error, "could not note a session's use");
+            }
+        }
         Ok(())
     }
 

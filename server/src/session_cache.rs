@@ -31,7 +31,9 @@
 //! heard. It also hears the supervision's changes (on
 //! [`domain::SUPERVISION_CHANNEL`]: probe results, alerts, web services'
 //! checks), and tells every live home page of each change it hears
-//! ([`SessionCache::home_page_changes`]).
+//! ([`SessionCache::home_page_changes`]). The API tokens' memory
+//! ([`domain::tokens::ApiTokens`]) is told of every token issued or revoked
+//! (`tokens` on [`CHANNEL`]) and of every account change.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -82,6 +84,8 @@ pub struct SessionCache {
     changed_here: std::sync::Mutex<std::collections::HashSet<i64>>,
     /// The home page's memories, told of their tables' changes.
     home_page: HomePageMemory,
+    /// The live API tokens, forgotten at every token or account change.
+    tokens: domain::tokens::ApiTokens,
 }
 
 /// What the home page keeps in memory between changes, and who follows
@@ -148,7 +152,7 @@ impl HomePageMemory {
 }
 
 impl SessionCache {
-    fn new(home_page: HomePageMemory) -> Self {
+    fn new(home_page: HomePageMemory, tokens: domain::tokens::ApiTokens) -> Self {
         Self {
             sessions: Cache::builder()
                 .max_capacity(CAPACITY)
@@ -162,14 +166,16 @@ impl SessionCache {
             listening: AtomicBool::new(false),
             changed_here: Default::default(),
             home_page,
+            tokens,
         }
     }
 
     /// Starts listening on `pool`'s database and returns the memory, empty
     /// and unused until the first connection is established; the changes
-    /// the home page's memories depend on are passed on to `home_page`.
-    pub fn listen(pool: PgPool, home_page: HomePageMemory) -> Arc<Self> {
-        let cache = Arc::new(Self::new(home_page));
+    /// the home page's memories depend on are passed on to `home_page`,
+    /// the tokens' and accounts' to `tokens`.
+    pub fn listen(pool: PgPool, home_page: HomePageMemory, tokens: domain::tokens::ApiTokens) -> Arc<Self> {
+        let cache = Arc::new(Self::new(home_page, tokens));
         tokio::spawn(cache.clone().hear(pool));
         cache
     }
@@ -185,11 +191,19 @@ impl SessionCache {
     /// account is refused at its very next request). Synchronous, so the
     /// change's own request cannot race it.
     pub fn account_changed(&self, account_id: i64) {
+        self.tokens.changed();
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.changed_here
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(account_id);
+    }
+
+    /// A session this process ended (from "Mes sessions"): forgotten now,
+    /// without waiting for the database's announcement.
+    pub async fn session_ended(&self, digest: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.sessions.invalidate(digest).await;
     }
 
     /// Listens until the pool closes (the console stops), connecting again
@@ -229,6 +243,7 @@ impl SessionCache {
             self.forget_all();
             self.listening.store(true, Ordering::SeqCst);
             self.home_page.hearing(true);
+            self.tokens.hearing(true);
             loop {
                 match listener.try_recv().await {
                     Ok(Some(notification)) if notification.channel() == CHANNEL => {
@@ -249,6 +264,7 @@ impl SessionCache {
     fn stop_remembering(&self) {
         self.listening.store(false, Ordering::SeqCst);
         self.home_page.hearing(false);
+        self.tokens.hearing(false);
         self.forget_all();
     }
 
@@ -258,12 +274,18 @@ impl SessionCache {
             self.sessions.invalidate(session).await;
         } else if let Some(account) = payload.strip_prefix("account:").and_then(|id| id.parse::<i64>().ok()) {
             self.operators.invalidate(&account).await;
+            // A token acts as its account: disabled or its role changed,
+            // its tokens are read again.
+            self.tokens.changed();
+        } else if payload == "tokens" {
+            self.tokens.changed();
         } else {
             self.forget_all();
         }
     }
 
     fn forget_all(&self) {
+        self.tokens.changed();
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.sessions.invalidate_all();
         self.operators.invalidate_all();
@@ -328,7 +350,8 @@ impl SessionCache {
 
 /// Announces every change to a stored session on [`CHANNEL`] (a trigger on
 /// tower-sessions' table, installed by the tables' owner after the table
-/// itself). Repeating it is harmless.
+/// itself), and removes a deleted session's description from
+/// `open_sessions`. Repeating it is harmless.
 pub async fn announce_session_changes(owner: &PgPool) -> sqlx::Result<()> {
     let mut tx = owner.begin().await?;
     sqlx::query(
@@ -336,6 +359,10 @@ pub async fn announce_session_changes(owner: &PgPool) -> sqlx::Result<()> {
            LANGUAGE plpgsql AS $$
            BEGIN
                PERFORM pg_notify('console_sessions', 'session:' || encode(sha256(convert_to(OLD.id, 'UTF8')), 'hex'));
+               IF TG_OP = 'DELETE' THEN
+                   DELETE FROM public.open_sessions
+                   WHERE session_digest = encode(sha256(convert_to(OLD.id, 'UTF8')), 'hex');
+               END IF;
                RETURN NULL;
            END
            $$"#,

@@ -360,18 +360,30 @@ impl Application {
                 .clone()
                 .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
         );
-        let session_cache = SessionCache::listen(database.pool.clone(), HomePageMemory::of(&console));
+        let session_cache = SessionCache::listen(
+            database.pool.clone(),
+            HomePageMemory::of(&console),
+            console.tokens.clone(),
+        );
         console.accounts.on_change({
             let session_cache = session_cache.clone();
             Arc::new(move |account| session_cache.account_changed(account))
         });
+        console.sessions.on_end({
+            let session_cache = session_cache.clone();
+            Arc::new(move |digest: String| {
+                let session_cache = session_cache.clone();
+                Box::pin(async move { session_cache.session_ended(&digest).await })
+            })
+        });
+        let open_sessions = console.sessions.clone();
         let state = AppState::new(SharedState {
             leptos_options,
             console,
             site: Arc::new(security::Site::new(config.public_url.as_ref(), address)),
             config: Arc::new(config),
             metrics: metrics_handle(),
-            sessions: session::SessionRows::new(store.clone(), database.pool.clone()),
+            sessions: session::SessionRows::new(store.clone(), database.pool.clone(), open_sessions),
             session_cache,
         });
         let router = router(state, store);
@@ -417,7 +429,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
 
 pub fn router(state: AppState, store: PostgresStore) -> Router {
     let config = state.config.clone();
-    let rows = session::SessionRows::new(store, state.console.pool().clone());
+    let rows = session::SessionRows::new(store, state.console.pool().clone(), state.console.sessions.clone());
     let sessions = SessionManagerLayer::new(CachedSessions::new(rows, state.session_cache.clone()))
         .with_name(config.session_cookie_name())
         .with_http_only(true)
@@ -465,7 +477,9 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), security::protect))
         .layer(middleware::from_fn_with_state(state.clone(), observe::observe))
-        // After the layers: the site's files need no session nor page headers.
+        // After the layers: the site's files need no session nor page headers,
+        // the API reads no cookie (bearer tokens only).
         .merge(crate::assets::router(&state.leptos_options))
+        .merge(crate::api::router(&state))
         .with_state(state)
 }

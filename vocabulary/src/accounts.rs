@@ -26,9 +26,44 @@ impl Role {
     }
 }
 
+crate::words! {
+    /// What an API token lets a script do: read, or also operate (run
+    /// actions). Never more than its account's role.
+    #[derive(PartialOrd, Ord)]
+    pub enum TokenScope as "token scope" {
+        Read = "read",
+        Operate = "operate",
+    }
+}
+
+impl TokenScope {
+    /// The role a token of this scope acts with at most.
+    pub fn role(self) -> Role {
+        match self {
+            TokenScope::Read => Role::Viewer,
+            TokenScope::Operate => Role::Operator,
+        }
+    }
+
+    /// The translation key of the scope's name (`token-scope-read`).
+    pub fn label_key(self) -> &'static str {
+        match self {
+            TokenScope::Read => "token-scope-read",
+            TokenScope::Operate => "token-scope-operate",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Role;
+    use super::{Role, TokenScope};
+
+    #[test]
+    fn a_scope_acts_as_a_viewer_or_an_operator_never_an_admin() {
+        assert_eq!(TokenScope::Read.role(), Role::Viewer);
+        assert_eq!(TokenScope::Operate.role(), Role::Operator);
+        assert!("admin".parse::<TokenScope>().is_err());
+    }
 
     #[test]
     fn roles_are_ordered_viewer_operator_admin() {

@@ -93,15 +93,26 @@ crate::words! {
         JobInterrupted = "job.interrupted",
         /// Supervision (manual §8): how a host's site is probed, changed.
         ProbeSettings = "probe.settings",
+        /// An API request with a malformed, unknown, revoked or expired
+        /// token (never the token itself).
+        RequestBadToken = "request.bad_token",
         RequestCrossOrigin = "request.cross_origin",
         RequestForbidden = "request.forbidden",
         SecretsRotateMasterKey = "secrets.rotate_master_key",
         SecretsUpgradeFormat = "secrets.upgrade_format",
+        /// A session ended from "Mes sessions" (its own account or an
+        /// admin), or all of an account's by an admin.
+        SessionEnd = "session.end",
+        SessionEndAll = "session.end_all",
         SessionExpired = "session.expired",
         SessionSignIn = "session.sign_in",
         SessionSignOut = "session.sign_out",
         /// A host showed another key than the pinned one.
         SshHostKeyChanged = "ssh.host_key_changed",
+        /// API tokens: one issued by its account, one revoked (by its
+        /// account or an admin).
+        TokenCreate = "token.create",
+        TokenRevoke = "token.revoke",
         /// The web services the app needs (manual §3.3): one added or
         /// removed, its checks turned on or off.
         WebServiceAdd = "web_service.add",
@@ -122,7 +133,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 60] = [
+    const EVER_WRITTEN: [&str; 65] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -168,14 +179,19 @@ mod tests {
         "linode.snapshot",
         "linode.token",
         "probe.settings",
+        "request.bad_token",
         "request.cross_origin",
         "request.forbidden",
         "secrets.rotate_master_key",
         "secrets.upgrade_format",
+        "session.end",
+        "session.end_all",
         "session.expired",
         "session.sign_in",
         "session.sign_out",
         "ssh.host_key_changed",
+        "token.create",
+        "token.revoke",
         "web_service.add",
         "web_service.disable",
         "web_service.enable",

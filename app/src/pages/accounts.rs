@@ -1,5 +1,6 @@
 //! Staff accounts (admins only): create, disable, re-enable, reset a
-//! password.
+//! password, end all of an account's sessions; every account's API tokens,
+//! to revoke one.
 
 use leptos::prelude::*;
 
@@ -8,6 +9,9 @@ use crate::components::{
     accepted_without_script, last_error, typed_value, ErrorNotice, FieldError, FormError, Loading,
 };
 use crate::i18n::{use_locale, Translate};
+use crate::pages::sessions::EndAllSessionsButton;
+use crate::pages::tokens::EveryTokenSection;
+use crate::sessions_api::EndAllSessions;
 
 /// The page: what the last disable or reset said, the accounts, the form
 /// that creates one. The list is read again after each of these.
@@ -17,12 +21,15 @@ pub fn AccountsPage() -> impl IntoView {
     let create = ServerAction::<CreateAccount>::new();
     let toggle = ServerAction::<SetAccountEnabled>::new();
     let reset = ServerAction::<ResetPassword>::new();
+    let end_all = ServerAction::<EndAllSessions>::new();
     let accounts = Resource::new(
         move || (create.version().get(), toggle.version().get(), reset.version().get()),
         |_| list_accounts(),
     );
     let toggle_error = last_error(toggle.value());
     let reset_error = last_error(reset.value());
+    let end_all_error = last_error(end_all.value());
+    let ended = move || end_all.value().get().and_then(|r| r.ok());
     let reset_without_script = accepted_without_script::<ResetPassword>();
     let reset_done = move || reset.value().get().is_some_and(|r| r.is_ok()) || reset_without_script.get();
     view! {
@@ -34,11 +41,18 @@ pub fn AccountsPage() -> impl IntoView {
                     Ok(accounts) => view! {
                         <FormError error=toggle_error fields=&[] id="toggle-error"/>
                         <FormError error=reset_error fields=&[] id="reset-error"/>
+                        <FormError error=end_all_error fields=&[] id="end-all-error"/>
+                        {move || ended().map(|count| view! {
+                            <p class="notice ok" role="status" id="sessions-ended">
+                                {locale.t_with("sessions-ended", &[("count", count.into())])}
+                            </p>
+                        })}
                         <Show when=reset_done>
                             <p class="notice ok" role="status">{locale.t("accounts-password-reset-done")}</p>
                         </Show>
-                        <AccountsTable accounts toggle reset/>
+                        <AccountsTable accounts toggle reset end_all/>
                         <CreateAccountForm create/>
+                        <EveryTokenSection/>
                     }.into_any(),
                 }
             })}
@@ -52,6 +66,7 @@ fn AccountsTable(
     accounts: Vec<AccountRow>,
     toggle: ServerAction<SetAccountEnabled>,
     reset: ServerAction<ResetPassword>,
+    end_all: ServerAction<EndAllSessions>,
 ) -> impl IntoView {
     let locale = use_locale();
     view! {
@@ -67,7 +82,7 @@ fn AccountsTable(
                     </tr>
                 </thead>
                 <tbody>
-                    {accounts.into_iter().map(|account| view! { <AccountLine account toggle reset/> }).collect_view()}
+                    {accounts.into_iter().map(|account| view! { <AccountLine account toggle reset end_all/> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -81,6 +96,7 @@ fn AccountLine(
     account: AccountRow,
     toggle: ServerAction<SetAccountEnabled>,
     reset: ServerAction<ResetPassword>,
+    end_all: ServerAction<EndAllSessions>,
 ) -> impl IntoView {
     let locale = use_locale();
     let role_key = format!("role-{}", account.role);
@@ -98,6 +114,7 @@ fn AccountLine(
     let username = account.username;
     let row_name = username.clone();
     let button_name = username.clone();
+    let end_all_name = username.clone();
     view! {
         <tr data-username=row_name>
             <td>{username}</td>
@@ -113,6 +130,7 @@ fn AccountLine(
                         <span class="visually-hidden">" " {button_name}</span>
                     </button>
                 </ActionForm>
+                <EndAllSessionsButton account_id=account.id username=end_all_name end_all/>
                 <details>
                     <summary>{locale.t("accounts-reset-password")}</summary>
                     <ActionForm action=reset attr:class="inline">

@@ -1,10 +1,10 @@
 //! Tableau de bord: who is signed in, each host's backups (age of the
 //! newest, a warning past 26 hours; RPO and RTO), each host's Linode and
 //! its state, each host's site (up or down, latency, a 24-hour sparkline,
-//! the certificate's days left), each host's newest deploy and the CI state
-//! of what it runs, and the latest events.
-//! each host's web and WSGI servers (NGINX, Gunicorn), and the latest
-//! events. Each area adds its own summary here as it lands.
+//! the certificate's days left), each host's web and WSGI servers (NGINX,
+//! Gunicorn), each host's newest deploy and the CI state of what it runs,
+//! and the latest events. Each area adds its own summary to
+//! [`crate::home_api::HomeCards`], which the page reads in one request.
 //!
 //! Live: the page follows `/events/home` and reads itself again at each
 //! change the server announces (a probe, an alert, a job, a backup, an
@@ -12,16 +12,11 @@
 
 use leptos::prelude::*;
 
-use crate::alerts_api::open_alerts;
-use crate::api::{newest_audit_rows, use_me};
-use crate::backups_api::backup_health;
+use crate::api::use_me;
 use crate::components::Loading;
-use crate::deploys_api::newest_deploys;
-use crate::hosts_api::services_of_every_host;
+use crate::home_api::home_page;
 use crate::i18n::{use_locale, Translate};
-use crate::integrations_api::ci_states;
-use crate::linode_api::linode_of_every_host;
-use crate::monitoring_api::{site_lines, SPARK_HEIGHT, SPARK_WIDTH};
+use crate::monitoring_api::{SPARK_HEIGHT, SPARK_WIDTH};
 use crate::pages::backups::BackupHealthFacts;
 use crate::pages::host_linode::state_label;
 use crate::pages::integrations::CiStateBadge;
@@ -35,28 +30,19 @@ pub fn DashboardPage() -> impl IntoView {
     let changes = RwSignal::new(0u64);
     #[cfg(feature = "hydrate")]
     follow_changes(changes);
-    let recent = Resource::new(move || changes.get(), |_| newest_audit_rows());
-    let backups = Resource::new(move || changes.get(), |_| backup_health());
-    let linodes = Resource::new(move || changes.get(), |_| linode_of_every_host());
-    let sites = Resource::new(move || changes.get(), |_| site_lines());
-    let alerts = Resource::new(move || changes.get(), |_| open_alerts());
-    let deploys = Resource::new(move || changes.get(), |_| newest_deploys());
-    let ci = Resource::new(move || changes.get(), |_| ci_states());
-    let services = Resource::new(move || changes.get(), |_| services_of_every_host());
+    // The whole page in one read.
+    let home = Resource::new(move || changes.get(), |_| home_page());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
         // A Transition: what is shown stays while the cards are read again.
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
-                let recent = recent.await.ok();
-                let backups = backups.await.ok().filter(|hosts| !hosts.is_empty());
-                let linodes = linodes.await.ok().filter(|linodes| !linodes.is_empty());
-                let sites = sites.await.ok().filter(|sites| !sites.is_empty());
-                let alerts = alerts.await.ok();
-                let deploys = deploys.await.ok().filter(|hosts| !hosts.is_empty());
-                let ci = ci.await.ok().flatten().unwrap_or_default();
-                let services = services.await.ok().filter(|hosts| !hosts.is_empty());
+                let page = home.await.unwrap_or_default();
+                let alerts = page.open_alerts;
+                let (sites, services, linodes) = (listed(page.sites), listed(page.services), listed(page.linodes));
+                let (deploys, backups) = (listed(page.deploys), listed(page.backups));
+                let (ci, recent) = (page.ci, page.recent);
                 view! {
                     {me.map(|me| view! {
                         <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
@@ -187,6 +173,11 @@ pub fn DashboardPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// A card's list, `None` (no card) when empty.
+fn listed<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
 }
 
 /// Follows the server's announcements of what the home page shows: each

@@ -14,4 +14,6 @@ pub mod integrations;
 pub mod job;
 pub mod monitoring;
 pub mod my_account;
+pub mod sessions;
 pub mod sign_in;
+pub mod tokens;

@@ -50,8 +50,12 @@ impl AuditEntry {
         self.provenance = Provenance {
             client_address: provenance.client_address.as_deref().map(clean),
             request_id: provenance.request_id.as_deref().map(clean),
+            token: None,
         };
-        self
+        match &provenance.token {
+            Some(token) => self.detail("token", token.as_str()),
+            None => self,
+        }
     }
 
     /// Appends this record inside the caller's transaction, chained to the

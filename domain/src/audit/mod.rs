@@ -73,6 +73,9 @@ impl Actor {
 pub struct Provenance {
     pub client_address: Option<String>,
     pub request_id: Option<String>,
+    /// The name of the API token the request was made with, if it was:
+    /// every record it leads to names it (`token` in the details).
+    pub token: Option<String>,
 }
 
 /// The audit log as staff and the console's own checks read it.

@@ -105,6 +105,7 @@ fn summary(
         .from(&Provenance {
             client_address: Some(source.to_owned()),
             request_id: None,
+            token: None,
         })
 }
 

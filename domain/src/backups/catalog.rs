@@ -75,6 +75,8 @@ pub struct CatalogFilter {
     pub host_id: Option<i64>,
     pub status: Option<BackupStatus>,
     pub trigger: Option<BackupTrigger>,
+    /// Only the backups listed after this one (older): a page's cursor.
+    pub before: Option<i64>,
 }
 
 /// What the catalog's filter selects, in all (not only the rows shown).
@@ -107,11 +109,13 @@ impl Backups {
              FROM backups b JOIN hosts h ON h.id = b.host_id
              WHERE ($1::bigint IS NULL OR b.host_id = $1) AND ($2::text IS NULL OR b.status = $2)
                AND ($3::text IS NULL OR b.trigger = $3)
+               AND ($5::bigint IS NULL OR (b.started_at, b.id) < (SELECT started_at, id FROM backups WHERE id = $5))
              ORDER BY b.started_at DESC, b.id DESC LIMIT $4",
             filter.host_id,
             filter.status.map(|s| s.as_str()),
             filter.trigger.map(|t| t.as_str()),
-            limit
+            limit,
+            filter.before
         )
         .fetch_all(&self.pool)
         .await?;

@@ -322,7 +322,8 @@ mod tests {
             pool.clone(),
             crate::secrets::SecretBox::new(crate::secrets::MasterKey::generate()),
         )
-        .jobs;
+        .jobs
+        .clone();
         let mut changes = runner.changes();
         // Lines in runs of each stream, some arriving apart (so in chunks of
         // their own), one empty, one with a NUL.

@@ -322,9 +322,14 @@ impl RunningConsole {
 /// `wrk --latency` on `url` as the signed-in `cookie`, 2 threads and 16
 /// connections for `seconds`: its report.
 pub fn wrk(url: &str, cookie: &str, seconds: u32) -> anyhow::Result<String> {
+    wrk_with(url, &format!("Cookie: {cookie}"), seconds)
+}
+
+/// `wrk` as [`wrk`] does, sending `header` (`Name: value`) with each request.
+pub fn wrk_with(url: &str, header: &str, seconds: u32) -> anyhow::Result<String> {
     let output = Command::new("wrk")
         .args(["-t2", "-c16", &format!("-d{seconds}s"), "--latency", "-H"])
-        .arg(format!("Cookie: {cookie}"))
+        .arg(header)
         .arg(url)
         .output()?;
     anyhow::ensure!(

@@ -173,12 +173,17 @@ async fn spawn_app_keyed(pool: PgPool, args: &[&str], leptos: LeptosOptions, mas
 
 impl TestApp {
     pub fn browser(&self) -> Browser {
+        self.browser_named("")
+    }
+
+    /// A browser that says it is `user_agent` (none when empty).
+    pub fn browser_named(&self, user_agent: &str) -> Browser {
         let jar = Arc::new(Jar::default());
-        let client = Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(Policy::none())
-            .build()
-            .expect("a client");
+        let mut client = Client::builder().cookie_provider(jar.clone()).redirect(Policy::none());
+        if !user_agent.is_empty() {
+            client = client.user_agent(user_agent.to_owned());
+        }
+        let client = client.build().expect("a client");
         Browser {
             client,
             jar,

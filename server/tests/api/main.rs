@@ -3,6 +3,7 @@
 //! test passes), spoken to over HTTP on a loopback port.
 
 mod alerts;
+mod api_v1;
 mod assets;
 mod audit;
 mod backup_failures;
@@ -22,6 +23,7 @@ mod linode;
 mod linode_console;
 mod logs;
 mod monitoring;
+mod my_sessions;
 mod own_s3;
 mod own_sshd;
 mod secrets;

@@ -426,15 +426,11 @@ async fn the_home_page_is_told_of_each_change_by_any_process_and_no_longer_once_
     // A probe recorded by the other process: this one's page is told, and
     // what this one remembered of the sites (kept a few seconds) is
     // forgotten: the page read again shows the probe at once.
-    let site_lines = || async {
-        let lines: Vec<app::monitoring_api::SiteLine> = browser
-            .post_form("/api/monitoring/lines", &[])
-            .await
-            .json()
-            .await
-            .unwrap();
-        lines[0].state
+    let home_page = || async {
+        let page: app::home_api::HomeCards = browser.post_form("/api/home/page", &[]).await.json().await.unwrap();
+        page
     };
+    let site_lines = || async { home_page().await.sites[0].state };
     assert_eq!(site_lines().await, app::monitoring_api::SiteState::Unknown);
     other.console.probes.probe_now(host.id).await.unwrap();
     assert_eq!(next_change(&mut stream, &mut buffer).await, "sites");
@@ -460,12 +456,7 @@ async fn the_home_page_is_told_of_each_change_by_any_process_and_no_longer_once_
     }
 
     // The page's web and WSGI servers, from the host.
-    let services: Vec<app::hosts_api::HostServicesLine> = browser
-        .post_form("/api/hosts/every-service", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let services = home_page().await.services;
     let states = services[0].states.as_ref().expect("the host answers");
     let units: Vec<&str> = states.iter().map(|s| s.unit.as_str()).collect();
     assert_eq!(units, ["nginx", "gunicorn"]);

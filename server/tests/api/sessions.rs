@@ -470,6 +470,7 @@ async fn a_session_signed_out_during_a_request_is_not_written_back(pool: PgPool)
     let rows = server::session::SessionRows::new(
         tower_sessions_sqlx_store::PostgresStore::new(app.pool.clone()),
         app.pool.clone(),
+        app.console.sessions.clone(),
     );
     // The in-flight request loaded the session…
     let loaded = rows.load(&id).await.unwrap().expect("the signed-in session");
