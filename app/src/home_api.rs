@@ -71,7 +71,10 @@ pub async fn home_page() -> Result<HomeCards, AppError> {
 /// the request id, as every failure is).
 #[cfg(feature = "ssr")]
 fn card<T>(read: domain::error::Result<T>) -> Option<T> {
-    let request_id = crate::context::request_context().and_then(|c| c.provenance.request_id);
-    read.map_err(|error| AppError::from_domain(error, request_id.as_deref()))
-        .ok()
+    read.map_err(|error| {
+        // Only on failure: the request's context is read (and cloned) for its id.
+        let request_id = crate::context::request_context().and_then(|c| c.provenance.request_id);
+        AppError::from_domain(error, request_id.as_deref())
+    })
+    .ok()
 }
