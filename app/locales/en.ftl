@@ -870,3 +870,52 @@ sessions-ended = { $count ->
     [one] One session ended.
    *[other] { $count } sessions ended.
 }
+
+## Second factor (TOTP)
+second-factor-title = Two-factor authentication
+second-factor-intro = After your password, the console will ask for a 6-digit code from your authenticator app (FreeOTP, Google Authenticator, Aegis…). A stolen password is no longer enough.
+second-factor-off = Two-factor authentication is off.
+second-factor-begin = Turn on two-factor authentication
+second-factor-scan = Scan this QR code with your authenticator app.
+second-factor-qr-label = QR code to scan with the authenticator app
+second-factor-type-instead = Or type this key into the app:
+second-factor-first-code = Code shown by the app
+second-factor-confirm = Confirm and turn on
+second-factor-enrolled = Two-factor authentication is on.
+second-factor-recovery-intro = Here are your 10 recovery codes. Each signs you in once if you lose your phone: write them down and keep them safe.
+second-factor-recovery-once = These codes will never be shown again.
+second-factor-on-since = On since { $since } (UTC).
+second-factor-recovery-left = { $count ->
+    [0] No recovery code left.
+    [one] One recovery code left.
+   *[other] { $count } recovery codes left.
+}
+second-factor-disable = Turn off two-factor authentication
+second-factor-disable-submit = Turn off
+second-factor-disabled = Two-factor authentication is off.
+second-factor-code-or-recovery = 6-digit code or recovery code
+second-factor-required-note = The admins require two-factor authentication for your account.
+second-factor-required-title = Two-factor authentication required
+second-factor-required-intro = The admins require two-factor authentication for your account. Turn it on to go on: the rest of the console opens to you afterwards.
+second-factor-continue = Go on to the console
+sign-in-code-title = Verification code
+sign-in-code-intro = Type the 6-digit code shown by your authenticator app, or one of your recovery codes.
+sign-in-code-restart = Start signing in again
+error-second-factor-code-format = Type the code's 6 digits, or a recovery code (16 characters).
+error-second-factor-code-wrong = Wrong code. Check your phone's clock and type the current code.
+error-second-factor-code-used = This code was already used. Wait for the next one (30 seconds at most).
+error-second-factor-not-begun = Turn on two-factor authentication first.
+error-second-factor-already-on = Two-factor authentication is already on for this account.
+error-second-factor-expired = Signing in took too long: type your password again.
+second-factors-title = Accounts' two-factor authentication
+second-factors-policy = Required for
+second-factors-policy-hint = An account it applies to that has not turned it on yet must do so before anything else.
+second-factors-policy-save = Save
+second-factors-policy-saved = Choice saved.
+second-factor-policy-nobody = Nobody (each account's choice)
+second-factor-policy-admins = Admins
+second-factor-policy-everyone = Every account
+second-factors-enrolled = Accounts with two-factor authentication
+second-factors-none = No account has turned it on.
+second-factors-reset = Remove two-factor authentication
+second-factors-reset-confirm = Remove two-factor authentication from { $name }? This account will sign in with its password alone (and must turn it on again if it is required).

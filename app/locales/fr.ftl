@@ -870,3 +870,52 @@ sessions-ended = { $count ->
     [one] Une session terminée.
    *[other] { $count } sessions terminées.
 }
+
+## Second factor (TOTP)
+second-factor-title = Double authentification
+second-factor-intro = Après votre mot de passe, la console vous demandera un code à 6 chiffres de votre application d'authentification (FreeOTP, Google Authenticator, Aegis…). Un mot de passe volé ne suffit plus.
+second-factor-off = La double authentification n'est pas activée.
+second-factor-begin = Activer la double authentification
+second-factor-scan = Scannez ce QR code avec votre application d'authentification.
+second-factor-qr-label = QR code à scanner avec l'application d'authentification
+second-factor-type-instead = Ou saisissez cette clé dans l'application :
+second-factor-first-code = Code affiché par l'application
+second-factor-confirm = Confirmer et activer
+second-factor-enrolled = La double authentification est activée.
+second-factor-recovery-intro = Voici vos 10 codes de secours. Chacun ouvre une session une seule fois si vous perdez votre téléphone : notez-les et gardez-les en lieu sûr.
+second-factor-recovery-once = Ces codes ne seront plus jamais affichés.
+second-factor-on-since = Activée depuis le { $since } (UTC).
+second-factor-recovery-left = { $count ->
+    [0] Aucun code de secours restant.
+    [one] Un code de secours restant.
+   *[other] { $count } codes de secours restants.
+}
+second-factor-disable = Désactiver la double authentification
+second-factor-disable-submit = Désactiver
+second-factor-disabled = La double authentification est désactivée.
+second-factor-code-or-recovery = Code à 6 chiffres ou code de secours
+second-factor-required-note = Les administrateurs exigent la double authentification pour votre compte.
+second-factor-required-title = Double authentification obligatoire
+second-factor-required-intro = Les administrateurs exigent une double authentification pour votre compte. Activez-la pour continuer : le reste de la console vous sera ouvert ensuite.
+second-factor-continue = Continuer vers la console
+sign-in-code-title = Code de vérification
+sign-in-code-intro = Saisissez le code à 6 chiffres affiché par votre application d'authentification, ou l'un de vos codes de secours.
+sign-in-code-restart = Recommencer la connexion
+error-second-factor-code-format = Saisissez les 6 chiffres du code, ou un code de secours (16 caractères).
+error-second-factor-code-wrong = Code incorrect. Vérifiez l'heure de votre téléphone et saisissez le code actuel.
+error-second-factor-code-used = Ce code a déjà servi. Attendez le suivant (30 secondes au plus).
+error-second-factor-not-begun = Commencez par activer la double authentification.
+error-second-factor-already-on = La double authentification est déjà activée pour ce compte.
+error-second-factor-expired = La connexion a expiré : saisissez à nouveau votre mot de passe.
+second-factors-title = Double authentification des comptes
+second-factors-policy = Obligatoire pour
+second-factors-policy-hint = Un compte concerné qui ne l'a pas encore activée devra l'activer avant toute autre chose.
+second-factors-policy-save = Enregistrer
+second-factors-policy-saved = Choix enregistré.
+second-factor-policy-nobody = Personne (au choix de chacun)
+second-factor-policy-admins = Les administrateurs
+second-factor-policy-everyone = Tous les comptes
+second-factors-enrolled = Comptes avec la double authentification
+second-factors-none = Aucun compte ne l'a activée.
+second-factors-reset = Retirer la double authentification
+second-factors-reset-confirm = Retirer la double authentification de { $name } ? Ce compte se connectera avec son seul mot de passe (et devra l'activer à nouveau si elle est obligatoire).

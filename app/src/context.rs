@@ -55,6 +55,38 @@ pub struct SignedIn {
     pub agent: Option<String>,
 }
 
+/// The session key holding a sign-in whose password was right, waiting for
+/// its second factor's code ([`AwaitingCode`]).
+pub const AWAITING_CODE: &str = "awaiting_code";
+
+/// How long a sign-in waits for its code before the password is asked again.
+pub const CODE_WAIT_SECONDS: i64 = 300;
+
+/// A sign-in waiting for its second factor's code: not signed in yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AwaitingCode {
+    pub pending: domain::PendingSignIn,
+    /// When the password was accepted (Unix seconds).
+    pub since: i64,
+}
+
+/// Marks the session as waiting for `pending`'s code, under a new session id.
+pub async fn await_code(
+    session: &Session,
+    pending: domain::PendingSignIn,
+) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    let since = OffsetDateTime::now_utc().unix_timestamp();
+    session.insert(AWAITING_CODE, AwaitingCode { pending, since }).await
+}
+
+/// The sign-in this session waits for a code for, unless it waited too long.
+pub async fn awaited_code(session: &Session) -> Option<AwaitingCode> {
+    let awaiting = session.get::<AwaitingCode>(AWAITING_CODE).await.ok().flatten()?;
+    let waited = OffsetDateTime::now_utc().unix_timestamp() - awaiting.since;
+    (0..=CODE_WAIT_SECONDS).contains(&waited).then_some(awaiting)
+}
+
 /// Marks the session as signed in for `operator`, under a new session id,
 /// from `provenance` with the browser `agent`.
 pub async fn start_session(
@@ -64,6 +96,7 @@ pub async fn start_session(
     agent: Option<&str>,
 ) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
+    session.remove_value(AWAITING_CODE).await?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     session.insert(SAVED_AT, now).await?;
     session

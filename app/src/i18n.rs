@@ -179,6 +179,8 @@ mod tests {
             include_str!("pages/tokens.rs"),
             include_str!("pages/sessions.rs"),
             include_str!("../../domain/src/tokens.rs"),
+            include_str!("pages/second_factor.rs"),
+            include_str!("../../domain/src/totp.rs"),
         ];
         let mut keys: Vec<String> = sources.iter().flat_map(|s| used_keys(s)).collect();
         // Keys built at run time.
@@ -187,6 +189,9 @@ mod tests {
         }
         for scope in vocabulary::accounts::TokenScope::ALL {
             keys.push(scope.label_key().to_owned());
+        }
+        for policy in vocabulary::accounts::SecondFactorPolicy::ALL {
+            keys.push(policy.label_key().to_owned());
         }
         // The API's own errors (the server's `api/error.rs`).
         let api_errors = include_str!("../../server/src/api/error.rs");

@@ -20,6 +20,7 @@ pub mod integrations_api;
 pub mod linode_api;
 pub mod monitoring_api;
 pub mod pages;
+pub mod second_factor_api;
 pub mod secret_text;
 pub mod sessions_api;
 mod shell;

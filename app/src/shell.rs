@@ -21,6 +21,7 @@ use crate::pages::hosts::HostsPage;
 use crate::pages::job::JobPage;
 use crate::pages::monitoring::MonitoringPage;
 use crate::pages::my_account::MyAccountPage;
+use crate::pages::second_factor::{SecondFactorRequiredPage, SignInCodePage};
 use crate::pages::sign_in::{SetupPage, SignInPage};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -153,6 +154,8 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/sign-in/code") view=SignInCodePage ssr=SsrMode::Async/>
+                <Route path=path!("/second-factor") view=SecondFactorRequiredPage ssr=SsrMode::Async/>
                 <Route path=path!("/setup") view=SetupPage ssr=SsrMode::Async/>
                 <ParentRoute path=path!("") view=Layout ssr=SsrMode::Async>
                     <Route path=path!("") view=DashboardPage ssr=SsrMode::Async/>

@@ -408,10 +408,8 @@ impl AccountDirectory {
 
     /// Changes the operator's own password after checking the current one.
     /// Returns the new session epoch: the caller's session keeps working,
-    /// every other session of the account ends. Wrong current passwords
-    /// count against the account like failed sign-ins (someone holding an
-    /// open session must not guess the password at leisure), and are
-    /// refused with [`DomainError::Throttled`] while it waits.
+    /// every other session of the account ends. The current password is
+    /// checked as [`AccountDirectory::confirm_own_password`] says.
     #[tracing::instrument(skip_all, fields(me = %me.username))]
     pub async fn change_own_password(
         &self,
@@ -420,6 +418,8 @@ impl AccountDirectory {
         current_password: &str,
         new_password: &str,
     ) -> Result<i32> {
+        self.confirm_own_password(me, provenance, current_password, AuditAction::AccountPasswordChange)
+            .await?;
         let audit = |outcome| {
             AuditEntry::new(
                 me.actor(),
@@ -429,6 +429,28 @@ impl AccountDirectory {
             )
             .from(provenance)
         };
+        let password = NewPassword::parse(new_password, &me.username)?;
+        let mut tx = self.pool.begin().await?;
+        let epoch = store_password(&mut tx, me.id, &password).await?;
+        audit(Outcome::Success).record(&mut tx).await?;
+        tx.commit().await?;
+        self.changed(me.id);
+        Ok(epoch)
+    }
+
+    /// Checks `me`'s own password before `action` (a password change, the
+    /// second factor turned off). Wrong ones count against the account like
+    /// failed sign-ins (someone holding an open session must not guess the
+    /// password at leisure), are audited as `action` failed, and are refused
+    /// with [`DomainError::Throttled`] while it waits.
+    pub(crate) async fn confirm_own_password(
+        &self,
+        me: &Operator,
+        provenance: &Provenance,
+        current_password: &str,
+        action: AuditAction,
+    ) -> Result<()> {
+        let audit = |outcome| AuditEntry::new(me.actor(), action, me.username.as_str(), outcome).from(provenance);
         let account = ThrottleSubject::Account(me.username.to_string());
         let reservation = match self.throttle.reserve(std::slice::from_ref(&account)).await {
             Ok(reservation) => reservation,
@@ -453,14 +475,7 @@ impl AccountDirectory {
                 .await?;
             return Err(DomainError::invalid("current_password", "error-current-password-wrong"));
         }
-        self.throttle.succeeded(reservation, &account).await?;
-        let password = NewPassword::parse(new_password, &me.username)?;
-        let mut tx = self.pool.begin().await?;
-        let epoch = store_password(&mut tx, me.id, &password).await?;
-        audit(Outcome::Success).record(&mut tx).await?;
-        tx.commit().await?;
-        self.changed(me.id);
-        Ok(epoch)
+        self.throttle.succeeded(reservation, &account).await
     }
 
     /// Remembers the interface language the operator chose.

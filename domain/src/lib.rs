@@ -41,6 +41,7 @@ pub mod ssh;
 pub mod storage;
 pub mod throttle;
 pub mod tokens;
+pub mod totp;
 
 pub use error::{DomainError, Invalid};
 
@@ -78,6 +79,34 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 #[derive(Clone, Debug)]
 pub struct Console(std::sync::Arc<Areas>);
 
+/// Where a right password leads.
+#[derive(Debug)]
+pub enum SignInStep {
+    SignedIn(accounts::Operator),
+    /// The account has a second factor: its code is asked next.
+    CodeNeeded(PendingSignIn),
+}
+
+/// A sign-in whose password was right, waiting for its second factor's
+/// code (kept in the browser's session meanwhile).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingSignIn {
+    pub account_id: i64,
+    pub username: String,
+    /// The account's credentials epoch at the password step: a password
+    /// changed meanwhile ends the sign-in.
+    pub epoch: i32,
+}
+
+/// What a sign-in attempt counts against: the account named, and the
+/// address it comes from.
+fn sign_in_subjects(username: &str, provenance: &Provenance) -> [ThrottleSubject; 2] {
+    [
+        ThrottleSubject::Account(username.to_owned()),
+        ThrottleSubject::Address(provenance.client_address.clone().unwrap_or_else(|| "unknown".into())),
+    ]
+}
+
 /// The console's areas, each a handle of its own.
 #[derive(Clone, Debug)]
 pub struct Areas {
@@ -108,6 +137,8 @@ pub struct Areas {
     pub tokens: tokens::ApiTokens,
     /// The signed-in browser sessions, listed and ended from "Mes sessions".
     pub sessions: sessions::OpenSessions,
+    /// The second factor at sign-in, and who must have one.
+    pub second_factors: totp::SecondFactors,
 }
 
 impl std::ops::Deref for Console {
@@ -161,6 +192,7 @@ impl Console {
             backups,
             jobs,
             hosts,
+            second_factors: totp::SecondFactors::new(pool.clone(), secrets.clone()),
             secrets,
             tokens: tokens::ApiTokens::new(pool.clone()),
             sessions: sessions::OpenSessions::new(pool.clone()),
@@ -232,36 +264,30 @@ impl Console {
     }
 }
 
-use accounts::Operator;
 use audit::{Actor, AuditAction, AuditEntry, Outcome, Provenance};
 use throttle::ThrottleSubject;
 
 impl Console {
     /// Signs a staff member in: throttle, credentials, audit. The answer to
     /// an unknown name, a wrong password and a disabled account is the same
-    /// [`DomainError::BadCredentials`].
-    pub async fn sign_in(&self, username: &str, password: &str, provenance: &Provenance) -> error::Result<Operator> {
-        let subjects = [
-            ThrottleSubject::Account(username.to_owned()),
-            ThrottleSubject::Address(provenance.client_address.clone().unwrap_or_else(|| "unknown".into())),
-        ];
+    /// [`DomainError::BadCredentials`]. An account with a second factor is
+    /// not signed in yet: its code is asked next ([`Console::sign_in_code`]).
+    pub async fn sign_in(&self, username: &str, password: &str, provenance: &Provenance) -> error::Result<SignInStep> {
+        let subjects = sign_in_subjects(username, provenance);
         let attempt =
             |outcome| AuditEntry::new(Actor::Anonymous, AuditAction::SessionSignIn, username, outcome).from(provenance);
         // Counted before the password is checked: parallel guesses cannot
         // all slip in before the first failure is recorded.
-        let reservation = match self.throttle.reserve(&subjects).await {
-            Ok(reservation) => reservation,
-            Err(throttled @ DomainError::Throttled(_)) => {
-                // Coalesced: an anonymous loop of guesses writes one row a minute.
-                attempt(Outcome::Denied)
-                    .detail("reason", "throttled")
-                    .record_coalesced(&self.pool, "throttled")
-                    .await?;
-                return Err(throttled);
-            }
-            Err(other) => return Err(other),
-        };
+        let reservation = self.reserve_attempt(&subjects, attempt(Outcome::Denied)).await?;
         match self.accounts.check_credentials(username, password).await {
+            Ok(operator) if self.second_factors.enrolled(operator.id).await? => {
+                self.throttle.given_back(reservation).await?;
+                Ok(SignInStep::CodeNeeded(PendingSignIn {
+                    account_id: operator.id,
+                    username: operator.username.to_string(),
+                    epoch: operator.session_epoch,
+                }))
+            }
             Ok(operator) => {
                 self.throttle.succeeded(reservation, &subjects[0]).await?;
                 AuditEntry::new(
@@ -273,7 +299,7 @@ impl Console {
                 .from(provenance)
                 .record_alone(&self.pool)
                 .await?;
-                Ok(operator)
+                Ok(SignInStep::SignedIn(operator))
             }
             Err(DomainError::BadCredentials) => {
                 let failures = self.throttle.failed(reservation).await?;
@@ -286,6 +312,118 @@ impl Console {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// Counts an attempt against `subjects`, or refuses it while one of them
+    /// waits ([`DomainError::Throttled`]), with `refused` written to the
+    /// audit log (coalesced: a loop of guesses writes one row a minute).
+    async fn reserve_attempt(
+        &self,
+        subjects: &[ThrottleSubject],
+        refused: AuditEntry,
+    ) -> error::Result<throttle::Reservation> {
+        match self.throttle.reserve(subjects).await {
+            Ok(reservation) => Ok(reservation),
+            Err(throttled @ DomainError::Throttled(_)) => {
+                refused
+                    .detail("reason", "throttled")
+                    .record_coalesced(&self.pool, "throttled")
+                    .await?;
+                Err(throttled)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The second step of a sign-in: the code from the account's app (or a
+    /// recovery code). A code is accepted once; a wrong or reused one is
+    /// refused on `code`, audited, and counted by the throttle like a wrong
+    /// password. An account disabled (or its password changed) since the
+    /// password step gets [`DomainError::BadCredentials`].
+    pub async fn sign_in_code(
+        &self,
+        pending: &PendingSignIn,
+        code: &str,
+        provenance: &Provenance,
+    ) -> error::Result<accounts::Operator> {
+        let subjects = sign_in_subjects(&pending.username, provenance);
+        let actor = Actor::Operator {
+            id: pending.account_id,
+            username: pending.username.clone(),
+        };
+        let refused = |outcome| {
+            AuditEntry::new(
+                actor.clone(),
+                AuditAction::SecondFactorRefused,
+                &pending.username,
+                outcome,
+            )
+            .from(provenance)
+        };
+        let reservation = self.reserve_attempt(&subjects, refused(Outcome::Denied)).await?;
+        let Some(operator) = self
+            .accounts
+            .operator_for_session(pending.account_id, pending.epoch)
+            .await?
+        else {
+            self.throttle.failed(reservation).await?;
+            return Err(DomainError::BadCredentials);
+        };
+        match self.second_factors.use_code(operator.id, code).await {
+            Ok(accepted) => {
+                self.throttle.succeeded(reservation, &subjects[0]).await?;
+                let mut tx = self.pool.begin().await?;
+                AuditEntry::new(
+                    operator.actor(),
+                    AuditAction::SessionSignIn,
+                    operator.username.as_str(),
+                    Outcome::Success,
+                )
+                .detail("second_factor", totp::accepted_word(accepted))
+                .from(provenance)
+                .record(&mut tx)
+                .await?;
+                if let totp::Accepted::Recovery { left } = accepted {
+                    AuditEntry::new(
+                        operator.actor(),
+                        AuditAction::SecondFactorRecoveryUsed,
+                        operator.username.as_str(),
+                        Outcome::Success,
+                    )
+                    .detail("left", left)
+                    .from(provenance)
+                    .record(&mut tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(operator)
+            }
+            Err(DomainError::Invalid(invalid)) => {
+                let failures = self.throttle.failed(reservation).await?;
+                refused(Outcome::Failure)
+                    .detail("reason", invalid.message)
+                    .detail("consecutive_failures", failures)
+                    .record_alone(&self.pool)
+                    .await?;
+                Err(DomainError::Invalid(invalid))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Turns `me`'s second factor off: their password and a code (or a
+    /// recovery code), both checked and audited.
+    pub async fn disable_second_factor(
+        &self,
+        me: &accounts::Operator,
+        provenance: &Provenance,
+        password: &str,
+        code: &str,
+    ) -> error::Result<()> {
+        self.accounts
+            .confirm_own_password(me, provenance, password, AuditAction::SecondFactorDisable)
+            .await?;
+        self.second_factors.disable(me, provenance, code).await
     }
 
     /// Records a sign-out, or a session that ended on its own (`session.expired`).

@@ -207,20 +207,38 @@ impl SignInThrottle {
         sqlx::query!("DELETE FROM sign_in_failures WHERE subject = $1", account)
             .execute(&mut *tx)
             .await?;
-        for counted in reservation.counted.iter().filter(|c| c.key != account) {
-            sqlx::query!(
-                "UPDATE sign_in_failures SET failures = greatest(failures - 1, 0),
-                    locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $2 THEN NULL ELSE locked_until END
-                 WHERE subject = $1",
-                counted.key,
-                counted.locked_until,
-            )
-            .execute(&mut *tx)
-            .await?;
-        }
+        give_back(&mut tx, reservation.counted.iter().filter(|c| c.key != account)).await?;
         tx.commit().await?;
         Ok(())
     }
+
+    /// The password was right but a second factor's code is asked next:
+    /// the attempt is given back to every subject, and the account's
+    /// earlier failures stay (only the whole sign-in forgets them, so a
+    /// right password cannot wipe the count of wrong codes).
+    pub async fn given_back(&self, reservation: Reservation) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        give_back(&mut tx, reservation.counted.iter()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Takes each counted attempt back (and the wait it started, if no other
+/// attempt pushed that wait further since).
+async fn give_back(tx: &mut sqlx::PgConnection, counted: impl Iterator<Item = &Counted>) -> Result<()> {
+    for counted in counted {
+        sqlx::query!(
+            "UPDATE sign_in_failures SET failures = greatest(failures - 1, 0),
+                locked_until = CASE WHEN locked_until IS NOT DISTINCT FROM $2 THEN NULL ELSE locked_until END
+             WHERE subject = $1",
+            counted.key,
+            counted.locked_until,
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 // sign-in without JavaScript, the language switch.
 import { test, expect, Page } from '@playwright/test';
 import * as fs from 'node:fs';
+import * as crypto from 'node:crypto';
 
 const ADMIN = 'admin.marie';
 const ADMIN_PASSWORD = 'une pizza au feu de bois';
@@ -19,6 +20,35 @@ async function signIn(page: Page, username: string, password: string) {
   await page.getByLabel('Mot de passe').fill(password);
   await page.getByRole('button', { name: 'Se connecter' }).click();
 }
+
+/// The bytes of a second factor's secret, as the page shows it (base32).
+function base32(text: string): Buffer {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0;
+  let value = 0;
+  const bytes: number[] = [];
+  for (const c of text.replace(/\s/g, '')) {
+    value = ((value << 5) | alphabet.indexOf(c)) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      bytes.push((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return Buffer.from(bytes);
+}
+
+/// The code an authenticator app shows for `secret` at time step `step`
+/// (RFC 6238: HMAC-SHA1, 30 s, 6 digits).
+function totp(secret: Buffer, step: number): string {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const digest = crypto.createHmac('sha1', secret).update(counter).digest();
+  const offset = digest[digest.length - 1] & 0x0f;
+  return ((digest.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).toString().padStart(6, '0');
+}
+
+const currentStep = () => Math.floor(Date.now() / 30_000);
 
 test.describe.configure({ mode: 'serial' });
 
@@ -42,7 +72,7 @@ test('first start to audit export: setup, admin, operator, roles, audit', async 
 
   // The admin creates an operator from the accounts page.
   await page.getByRole('link', { name: 'Comptes' }).click();
-  await expect(page.getByRole('heading', { name: 'Comptes' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Comptes', exact: true })).toBeVisible();
   await page.getByLabel('Identifiant').fill(OPERATOR);
   await page.getByLabel('Rôle').selectOption('operator');
   await page.getByLabel('Mot de passe initial').fill('court');
@@ -209,4 +239,99 @@ test('an API token from the account page: shown once, used by a script, revoked;
   const after = await request.get('/api/v1/hosts', { headers: { Authorization: `Bearer ${secret}` } });
   expect(after.status()).toBe(401);
   await page.screenshot({ path: 'test-results/my-account.png', fullPage: true });
+});
+
+test('a second factor required of admins: a new admin is sent to enrol, signs in with a code once, a recovery code once, and turns it off', async ({ page, browser }) => {
+  const SECOND = 'admin.secours';
+  const SECOND_PASSWORD = 'une margherita bien cuite';
+  await signIn(page, ADMIN, ADMIN_PASSWORD);
+  await page.goto('/accounts');
+  await hydrated(page);
+  await page.getByLabel('Identifiant').fill(SECOND);
+  await page.getByLabel('Rôle').selectOption('admin');
+  await page.getByLabel('Mot de passe initial').fill(SECOND_PASSWORD);
+  await page.getByRole('button', { name: 'Créer le compte' }).click();
+  await expect(page.locator(`tr[data-username="${SECOND}"]`)).toBeVisible();
+  // Required of admins from now on.
+  const policy = page.locator('#second-factors');
+  await policy.getByLabel('Obligatoire pour').selectOption('admins');
+  await policy.getByRole('button', { name: 'Enregistrer' }).click();
+  await expect(policy.getByText('Choix enregistré.')).toBeVisible();
+
+  // The new admin signs in and is sent to enrol before anything else.
+  const context = await browser.newContext();
+  const second = await context.newPage();
+  await signIn(second, SECOND, SECOND_PASSWORD);
+  await expect(second).toHaveURL(/\/second-factor$/);
+  await expect(second.getByRole('heading', { name: 'Double authentification obligatoire' })).toBeVisible();
+  await hydrated(second);
+  await second.getByRole('button', { name: 'Activer la double authentification' }).click();
+  await expect(second.getByRole('img', { name: "QR code à scanner avec l'application d'authentification" })).toBeVisible();
+  await expect(second.locator('.qr svg')).toBeVisible();
+  const secret = base32((await second.locator('#second-factor-secret').textContent())!);
+  expect(secret.length).toBe(20);
+  // A wrong code first, then the app's.
+  const enrolledAt = currentStep();
+  await second.getByLabel("Code affiché par l'application").fill(totp(secret, enrolledAt + 5));
+  await second.getByRole('button', { name: 'Confirmer et activer' }).click();
+  await expect(second.locator('#second-factor-first-code-error')).toContainText('Code incorrect');
+  await second.getByLabel("Code affiché par l'application").fill(totp(secret, enrolledAt));
+  await second.getByRole('button', { name: 'Confirmer et activer' }).click();
+  const codes = second.locator('#recovery-codes li');
+  await expect(codes).toHaveCount(10);
+  await expect(second.locator('#recovery-codes')).toContainText('ne seront plus jamais affichés');
+  const recovery = (await codes.allTextContents()).map((c) => c.trim());
+  await second.screenshot({ path: 'test-results/second-factor-enrolled.png', fullPage: true });
+  await second.getByRole('link', { name: 'Continuer vers la console' }).click();
+  await expect(second.locator('#welcome')).toHaveText(`Bonjour ${SECOND}.`);
+
+  // Signing in again: the password, then the code (the next step's: the
+  // one used to enrol is spent).
+  await second.getByRole('button', { name: 'Se déconnecter' }).click();
+  await signIn(second, SECOND, SECOND_PASSWORD);
+  await expect(second).toHaveURL(/\/sign-in\/code/);
+  await expect(second.getByRole('heading', { name: 'Code de vérification' })).toBeVisible();
+  const next = totp(secret, enrolledAt + 1);
+  await second.getByLabel('Code à 6 chiffres ou code de secours').fill(next);
+  await second.getByRole('button', { name: 'Se connecter' }).click();
+  await expect(second.locator('#welcome')).toHaveText(`Bonjour ${SECOND}.`);
+
+  // The same code again: refused, said next to the field.
+  await second.getByRole('button', { name: 'Se déconnecter' }).click();
+  await signIn(second, SECOND, SECOND_PASSWORD);
+  await second.getByLabel('Code à 6 chiffres ou code de secours').fill(next);
+  await second.getByRole('button', { name: 'Se connecter' }).click();
+  await expect(second.locator('#code-error')).toHaveText('Ce code a déjà servi. Attendez le suivant (30 secondes au plus).');
+  // A recovery code instead: once.
+  await second.getByLabel('Code à 6 chiffres ou code de secours').fill(recovery[0]);
+  await second.getByRole('button', { name: 'Se connecter' }).click();
+  await expect(second.locator('#welcome')).toHaveText(`Bonjour ${SECOND}.`);
+
+  // The requirement lifted (by the enrolled admin: the first admin, who has
+  // no second factor, would be sent to enrol), then the factor turned off
+  // from the account page with the password and a recovery code.
+  await second.goto('/accounts');
+  await hydrated(second);
+  const choice = second.locator('#second-factors');
+  await expect(choice.locator('ul.enrolled')).toContainText(SECOND);
+  await choice.getByLabel('Obligatoire pour').selectOption('nobody');
+  await choice.getByRole('button', { name: 'Enregistrer' }).click();
+  await expect(choice.getByText('Choix enregistré.')).toBeVisible();
+  await second.goto('/account');
+  await hydrated(second);
+  const own = second.locator('#second-factor');
+  await expect(own.locator('#second-factor-state')).toContainText('9 codes de secours restants');
+  await own.getByLabel('Mot de passe actuel').fill(SECOND_PASSWORD);
+  await own.getByLabel('Code à 6 chiffres ou code de secours').fill(recovery[1]);
+  await own.getByRole('button', { name: 'Désactiver' }).click();
+  await expect(own.locator('#second-factor-off')).toBeVisible();
+  await expect(own.locator('#second-factor-state')).toHaveText("La double authentification n'est pas activée.");
+  await context.close();
+
+  // The first admin's console answers again; the audit log has it all.
+  await page.goto('/audit');
+  await hydrated(page);
+  for (const action of ['second_factor.policy', 'second_factor.enrol', 'second_factor.refused', 'second_factor.recovery_used', 'second_factor.disable']) {
+    await expect(page.locator('table').getByText(action).first()).toBeVisible();
+  }
 });

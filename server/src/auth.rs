@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
 use domain::accounts::Locale;
 use domain::audit::AuditAction;
-use domain::DomainError;
+use domain::{DomainError, SignInStep};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -41,10 +41,19 @@ pub async fn sign_in(
         .sign_in(&form.username, &form.password, &context.provenance)
         .await
     {
-        Ok(operator) => match app::context::start_session(&session, &operator, &context.provenance, agent).await {
-            Ok(()) => Redirect::to(&next).into_response(),
+        Ok(SignInStep::SignedIn(operator)) => {
+            match app::context::start_session(&session, &operator, &context.provenance, agent).await {
+                Ok(()) => Redirect::to(&next).into_response(),
+                Err(error) => {
+                    tracing::error!(%error, "could not start a session");
+                    back("internal", "")
+                }
+            }
+        }
+        Ok(SignInStep::CodeNeeded(pending)) => match app::context::await_code(&session, pending).await {
+            Ok(()) => Redirect::to(&format!("/sign-in/code?next={}", encode(&next))).into_response(),
             Err(error) => {
-                tracing::error!(%error, "could not start a session");
+                tracing::error!(%error, "could not keep a sign-in waiting for its code");
                 back("internal", "")
             }
         },
@@ -59,6 +68,68 @@ pub async fn sign_in(
         Err(error) => {
             tracing::error!(error = ?error, "sign-in failed");
             back("internal", "")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// The sign-in's second step: the code of the account whose password this
+/// session gave (within five minutes), or back to the password.
+pub async fn sign_in_code(
+    State(state): State<AppState>,
+    Extension(context): Extension<RequestContext>,
+    session: Session,
+    headers: http::HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let next = local_path(&form.next);
+    let again = |error: &str, extra: &str| {
+        let next = encode(&next);
+        Redirect::to(&format!("/sign-in/code?error={error}{extra}&next={next}")).into_response()
+    };
+    let from_the_start = |error: &str| {
+        let next = encode(&next);
+        Redirect::to(&format!("/sign-in?error={error}&next={next}")).into_response()
+    };
+    let Some(awaiting) = app::context::awaited_code(&session).await else {
+        return from_the_start("error-second-factor-expired");
+    };
+    match state
+        .console
+        .sign_in_code(&awaiting.pending, &form.code, &context.provenance)
+        .await
+    {
+        Ok(operator) => match app::context::start_session(&session, &operator, &context.provenance, agent).await {
+            Ok(()) => Redirect::to(&next).into_response(),
+            Err(error) => {
+                tracing::error!(%error, "could not start a session");
+                again("internal", "")
+            }
+        },
+        Err(DomainError::Invalid(invalid)) => {
+            metrics::counter!("sign_in_failures_total", "reason" => "code").increment(1);
+            again(invalid.message, "")
+        }
+        Err(DomainError::Throttled(wait)) => {
+            metrics::counter!("sign_in_failures_total", "reason" => "throttled").increment(1);
+            again("throttled", &format!("&wait={}", wait.as_secs()))
+        }
+        Err(DomainError::BadCredentials) => {
+            if let Err(error) = session.flush().await {
+                tracing::error!(%error, "could not end a sign-in");
+            }
+            from_the_start("credentials")
+        }
+        Err(error) => {
+            tracing::error!(error = ?error, "sign-in code check failed");
+            again("internal", "")
         }
     }
 }

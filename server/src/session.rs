@@ -2,7 +2,8 @@
 //! enforces the idle and absolute timeouts and the account's current state
 //! (a disabled account's sessions stop at their next request), keeps an
 //! active session's idle deadline moving, picks the interface language,
-//! sends anyone not signed in to the sign-in page, and keeps what a
+//! sends anyone not signed in to the sign-in page (and an account that
+//! must enrol a second factor to its enrolment), and keeps what a
 //! signed-in operator sees out of every cache.
 
 use app::context::{RequestContext, SignedIn, SAVED_AT, SIGNED_IN};
@@ -48,6 +49,13 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         );
         return Redirect::to(&target).into_response();
     }
+    if let Some(operator) = &operator {
+        let page = is_page(&request);
+        let path = request.uri().path().to_owned();
+        if let Some(elsewhere) = sent_to_enrol(&state, operator, &path, page).await {
+            return elsewhere;
+        }
+    }
     let csp_nonce = request
         .extensions()
         .get::<CspNonce>()
@@ -84,6 +92,41 @@ async fn keep_alive(state: &AppState, session: &Session) {
     }
     // Marks the session changed even when the second has not moved on.
     session.set_expiry(session.expiry());
+}
+
+/// An account the admins require a second factor of and that has none yet
+/// is sent to enrol before anything else: only its enrolment (the page and
+/// its own server functions), signing out, the language, the static files
+/// and the probes answer it. A page sends it to the enrolment page, any
+/// other request is refused (403). The answer to the request for `path`
+/// (a `page` or not), or `None` to go on.
+async fn sent_to_enrol(state: &AppState, operator: &Operator, path: &str, page: bool) -> Option<Response> {
+    let open = path == ENROLMENT_PAGE
+        || path.starts_with(app::second_factor_api::OWN_ENDPOINTS)
+        || ["/sign-out", "/language", "/healthz", "/metrics"].contains(&path)
+        || is_static_file(path);
+    if open {
+        return None;
+    }
+    match state.console.second_factors.must_enrol(operator).await {
+        Ok(false) => None,
+        Ok(true) if page => Some(Redirect::to(ENROLMENT_PAGE).into_response()),
+        Ok(true) => Some(app::context::Refusal::Forbidden.into_response()),
+        Err(error) => {
+            // Closed, not open: who must enrol cannot be told.
+            tracing::error!(%error, "could not tell whether the account must enrol a second factor");
+            Some(http::StatusCode::SERVICE_UNAVAILABLE.into_response())
+        }
+    }
+}
+
+/// Where an account that must enrol a second factor is sent.
+const ENROLMENT_PAGE: &str = "/second-factor";
+
+/// A page asked by the browser (not a server function, not a form post).
+fn is_page(request: &Request) -> bool {
+    let read = request.method() == http::Method::GET || request.method() == http::Method::HEAD;
+    read && !request.uri().path().starts_with("/api/")
 }
 
 /// The built stylesheet, script and wasm: the same for everyone, cacheable.
@@ -295,14 +338,14 @@ fn needs_sign_in(request: &Request) -> bool {
     let path = request.uri().path();
     let public = [
         "/sign-in",
+        "/sign-in/code",
         "/setup",
         "/healthz",
         "/metrics",
         "/favicon.ico",
         "/language",
     ];
-    let is_page_request = request.method() == http::Method::GET || request.method() == http::Method::HEAD;
-    is_page_request && !public.contains(&path) && !path.starts_with("/pkg/") && !path.starts_with("/api/")
+    is_page(request) && !public.contains(&path) && !path.starts_with("/pkg/")
 }
 
 pub fn cookie(request: &Request, name: &str) -> Option<String> {

@@ -33,7 +33,9 @@
 //! checks), and tells every live home page of each change it hears
 //! ([`SessionCache::home_page_changes`]). The API tokens' memory
 //! ([`domain::tokens::ApiTokens`]) is told of every token issued or revoked
-//! (`tokens` on [`CHANNEL`]) and of every account change.
+//! (`tokens` on [`CHANNEL`]) and of every account change; the second
+//! factors' ([`domain::totp::SecondFactors`]: who has one, who must) of
+//! each enrolment and policy change (`second_factor`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -86,6 +88,8 @@ pub struct SessionCache {
     home_page: HomePageMemory,
     /// The live API tokens, forgotten at every token or account change.
     tokens: domain::tokens::ApiTokens,
+    /// Who has a second factor and who must.
+    second_factors: domain::totp::SecondFactors,
 }
 
 /// What the home page keeps in memory between changes, and who follows
@@ -152,7 +156,11 @@ impl HomePageMemory {
 }
 
 impl SessionCache {
-    fn new(home_page: HomePageMemory, tokens: domain::tokens::ApiTokens) -> Self {
+    fn new(
+        home_page: HomePageMemory,
+        tokens: domain::tokens::ApiTokens,
+        second_factors: domain::totp::SecondFactors,
+    ) -> Self {
         Self {
             sessions: Cache::builder()
                 .max_capacity(CAPACITY)
@@ -167,15 +175,22 @@ impl SessionCache {
             changed_here: Default::default(),
             home_page,
             tokens,
+            second_factors,
         }
     }
 
     /// Starts listening on `pool`'s database and returns the memory, empty
     /// and unused until the first connection is established; the changes
     /// the home page's memories depend on are passed on to `home_page`,
-    /// the tokens' and accounts' to `tokens`.
-    pub fn listen(pool: PgPool, home_page: HomePageMemory, tokens: domain::tokens::ApiTokens) -> Arc<Self> {
-        let cache = Arc::new(Self::new(home_page, tokens));
+    /// the tokens' and accounts' to `tokens`, the second factors' to
+    /// `second_factors`.
+    pub fn listen(
+        pool: PgPool,
+        home_page: HomePageMemory,
+        tokens: domain::tokens::ApiTokens,
+        second_factors: domain::totp::SecondFactors,
+    ) -> Arc<Self> {
+        let cache = Arc::new(Self::new(home_page, tokens, second_factors));
         tokio::spawn(cache.clone().hear(pool));
         cache
     }
@@ -244,6 +259,7 @@ impl SessionCache {
             self.listening.store(true, Ordering::SeqCst);
             self.home_page.hearing(true);
             self.tokens.hearing(true);
+            self.second_factors.hearing(true);
             loop {
                 match listener.try_recv().await {
                     Ok(Some(notification)) if notification.channel() == CHANNEL => {
@@ -265,6 +281,7 @@ impl SessionCache {
         self.listening.store(false, Ordering::SeqCst);
         self.home_page.hearing(false);
         self.tokens.hearing(false);
+        self.second_factors.hearing(false);
         self.forget_all();
     }
 
@@ -279,6 +296,8 @@ impl SessionCache {
             self.tokens.changed();
         } else if payload == "tokens" {
             self.tokens.changed();
+        } else if payload == "second_factor" {
+            self.second_factors.changed();
         } else {
             self.forget_all();
         }
@@ -286,6 +305,7 @@ impl SessionCache {
 
     fn forget_all(&self) {
         self.tokens.changed();
+        self.second_factors.changed();
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.sessions.invalidate_all();
         self.operators.invalidate_all();

@@ -364,6 +364,7 @@ impl Application {
             database.pool.clone(),
             HomePageMemory::of(&console),
             console.tokens.clone(),
+            console.second_factors.clone(),
         );
         console.accounts.on_change({
             let session_cache = session_cache.clone();
@@ -455,6 +456,7 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/sign-in", post(auth::sign_in))
+        .route("/sign-in/code", post(auth::sign_in_code))
         .route("/sign-out", post(auth::sign_out))
         .route("/setup", post(auth::setup))
         .route("/language", post(auth::language))

@@ -54,9 +54,48 @@ impl TokenScope {
     }
 }
 
+crate::words! {
+    /// Who must sign in with a second factor (an admin's choice): such an
+    /// account without one is sent to enrol before anything else.
+    pub enum SecondFactorPolicy as "second factor policy" {
+        Nobody = "nobody",
+        Admins = "admins",
+        Everyone = "everyone",
+    }
+}
+
+impl SecondFactorPolicy {
+    /// Whether an account of `role` must have a second factor.
+    pub fn applies_to(self, role: Role) -> bool {
+        match self {
+            SecondFactorPolicy::Nobody => false,
+            SecondFactorPolicy::Admins => role == Role::Admin,
+            SecondFactorPolicy::Everyone => true,
+        }
+    }
+
+    /// The translation key of the choice (`second-factor-policy-admins`).
+    pub fn label_key(self) -> &'static str {
+        match self {
+            SecondFactorPolicy::Nobody => "second-factor-policy-nobody",
+            SecondFactorPolicy::Admins => "second-factor-policy-admins",
+            SecondFactorPolicy::Everyone => "second-factor-policy-everyone",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{Role, TokenScope};
+    use super::{Role, SecondFactorPolicy, TokenScope};
+
+    #[test]
+    fn the_second_factor_policy_names_who_must_have_one() {
+        assert!(Role::ALL.iter().all(|&r| !SecondFactorPolicy::Nobody.applies_to(r)));
+        assert!(SecondFactorPolicy::Admins.applies_to(Role::Admin));
+        assert!(!SecondFactorPolicy::Admins.applies_to(Role::Operator));
+        assert!(Role::ALL.iter().all(|&r| SecondFactorPolicy::Everyone.applies_to(r)));
+        assert!("all".parse::<SecondFactorPolicy>().is_err());
+    }
 
     #[test]
     fn a_scope_acts_as_a_viewer_or_an_operator_never_an_admin() {

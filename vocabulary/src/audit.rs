@@ -98,6 +98,15 @@ crate::words! {
         RequestBadToken = "request.bad_token",
         RequestCrossOrigin = "request.cross_origin",
         RequestForbidden = "request.forbidden",
+        /// The second factor at sign-in: an account enrolled or turned its
+        /// own off, an admin removed an account's (a lost phone), changed
+        /// who must have one; a code refused at sign-in, a recovery code used.
+        SecondFactorDisable = "second_factor.disable",
+        SecondFactorEnrol = "second_factor.enrol",
+        SecondFactorPolicy = "second_factor.policy",
+        SecondFactorRecoveryUsed = "second_factor.recovery_used",
+        SecondFactorRefused = "second_factor.refused",
+        SecondFactorReset = "second_factor.reset",
         SecretsRotateMasterKey = "secrets.rotate_master_key",
         SecretsUpgradeFormat = "secrets.upgrade_format",
         /// A session ended from "Mes sessions" (its own account or an
@@ -133,7 +142,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 65] = [
+    const EVER_WRITTEN: [&str; 71] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -182,6 +191,12 @@ mod tests {
         "request.bad_token",
         "request.cross_origin",
         "request.forbidden",
+        "second_factor.disable",
+        "second_factor.enrol",
+        "second_factor.policy",
+        "second_factor.recovery_used",
+        "second_factor.refused",
+        "second_factor.reset",
         "secrets.rotate_master_key",
         "secrets.upgrade_format",
         "session.end",

@@ -1,6 +1,7 @@
 //! Staff accounts (admins only): create, disable, re-enable, reset a
-//! password, end all of an account's sessions; every account's API tokens,
-//! to revoke one.
+//! password, end all of an account's sessions; who must have a second
+//! factor (and removing a lost one); every account's API tokens, to revoke
+//! one.
 
 use leptos::prelude::*;
 
@@ -9,6 +10,7 @@ use crate::components::{
     accepted_without_script, last_error, typed_value, ErrorNotice, FieldError, FormError, Loading,
 };
 use crate::i18n::{use_locale, Translate};
+use crate::pages::second_factor::SecondFactorsAdminSection;
 use crate::pages::sessions::EndAllSessionsButton;
 use crate::pages::tokens::EveryTokenSection;
 use crate::sessions_api::EndAllSessions;
@@ -52,6 +54,7 @@ pub fn AccountsPage() -> impl IntoView {
                         </Show>
                         <AccountsTable accounts toggle reset end_all/>
                         <CreateAccountForm create/>
+                        <SecondFactorsAdminSection/>
                         <EveryTokenSection/>
                     }.into_any(),
                 }

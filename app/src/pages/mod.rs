@@ -14,6 +14,7 @@ pub mod integrations;
 pub mod job;
 pub mod monitoring;
 pub mod my_account;
+pub mod second_factor;
 pub mod sessions;
 pub mod sign_in;
 pub mod tokens;

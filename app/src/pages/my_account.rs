@@ -1,11 +1,12 @@
-//! The signed-in operator's own account: change password, language, open
-//! sessions, API tokens.
+//! The signed-in operator's own account: change password, language, the
+//! second factor, open sessions, API tokens.
 
 use leptos::prelude::*;
 
 use crate::api::ChangePassword;
 use crate::components::{accepted_without_script, last_error, FieldError, FormError};
 use crate::i18n::{use_locale, Translate};
+use crate::pages::second_factor::SecondFactorSection;
 use crate::pages::sessions::MySessionsSection;
 use crate::pages::tokens::MyTokensSection;
 use crate::shell::LanguageSwitch;
@@ -46,6 +47,7 @@ pub fn MyAccountPage() -> impl IntoView {
             <h2 id="language-heading">{locale.t("language-title")}</h2>
             <LanguageSwitch/>
         </section>
+        <SecondFactorSection/>
         <MySessionsSection/>
         <MyTokensSection/>
     }

@@ -28,7 +28,7 @@ pub fn SignInPage() -> impl IntoView {
             let wait = param("wait").and_then(|w| w.parse::<u64>().ok()).unwrap_or(1);
             Some(locale.t_with("error-throttled-wait", &[("seconds", wait.into())]))
         }
-        Some(_) => Some(locale.t("error-internal")),
+        Some(key) => known_message(locale, Some(key.to_owned())).or_else(|| Some(locale.t("error-internal"))),
         None => None,
     };
     let notice = move || {

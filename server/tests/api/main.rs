@@ -26,6 +26,7 @@ mod monitoring;
 mod my_sessions;
 mod own_s3;
 mod own_sshd;
+mod second_factor;
 mod secrets;
 mod security;
 mod sessions;
