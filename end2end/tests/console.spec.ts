@@ -189,6 +189,8 @@ test('an API token from the account page: shown once, used by a script, revoked;
   const other = await browser.newContext({ userAgent: 'Navigateur du téléphone' });
   const phone = await other.newPage();
   await signIn(phone, OPERATOR, OPERATOR_PASSWORD);
+  // Signed in (not merely posted) before this page lists the sessions.
+  await expect(phone.locator('#welcome')).toHaveText(`Bonjour ${OPERATOR}.`);
   await page.reload();
   await hydrated(page);
   const sessions = page.locator('#my-sessions');
