@@ -34,6 +34,7 @@ pub mod linode;
 pub mod passwords;
 pub mod probes;
 pub mod remembered;
+pub mod schema;
 pub mod secrets;
 pub mod sessions;
 pub mod setup;

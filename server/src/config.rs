@@ -215,6 +215,23 @@ pub struct Config {
     pub command: Option<Command>,
 }
 
+impl Config {
+    /// The command line (and environment), with `--version` naming the
+    /// schema this console migrates its database to.
+    pub fn parsed() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let version = format!(
+            "{} (schema {})",
+            env!("CARGO_PKG_VERSION"),
+            domain::schema::version_of(&domain::MIGRATOR)
+        );
+        // Once per process: the command line keeps it until the end.
+        let version: &'static str = Box::leak(version.into_boxed_str());
+        let matches = Self::command().version(version).get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|error| error.exit())
+    }
+}
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run the console (the default).
@@ -228,6 +245,11 @@ pub enum Command {
         username: String,
     },
     /// Walk the audit log's hash chain and name the first broken link.
+    /// Checks what a running install needs (data directory, master key,
+    /// public URL, database and schema, secrets, each host with its pinned
+    /// key, clocks): one line per check, a fix for each failure; exit 1
+    /// when one fails. Changes nothing.
+    Doctor,
     VerifyAudit,
     /// Re-seal every stored secret under a new master key.
     RotateMasterKey,

@@ -11,6 +11,7 @@ pub mod backup_download;
 pub mod backup_scheduler;
 pub mod config;
 pub mod database_role;
+pub mod doctor;
 pub mod embedded_postgres;
 pub mod error_reports;
 pub mod health;

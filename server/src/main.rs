@@ -1,12 +1,11 @@
 //! `ocpizza-console`: serves the OC Pizza operations console, and the
 //! sub-commands an operator runs by hand (migrate, create-admin,
-//! verify-audit).
+//! verify-audit, doctor…).
 
 use std::io::Read;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use domain::audit::ChainStatus;
 use server::config::{Command, Config, LogFormat};
 use server::startup::{Application, Database};
@@ -15,7 +14,7 @@ use server::startup::{Application, Database};
 async fn main() -> ExitCode {
     return_large_buffers_to_the_system();
     let _ = dotenvy::dotenv();
-    let config = Config::parse();
+    let config = Config::parsed();
     let reports = match server::error_reports::start(&config) {
         Ok(reports) => reports,
         Err(error) => {
@@ -93,6 +92,20 @@ async fn run(config: Config) -> Result<ExitCode> {
             let application = Application::build(config, leptos.leptos_options).await?;
             application.run_until_stopped().await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Doctor => {
+            let lines = server::doctor::examine(&config).await;
+            for line in &lines {
+                println!("{line}");
+            }
+            let failed = lines.iter().filter(|line| line.failed()).count();
+            if failed == 0 {
+                println!("every check passed");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                println!("{failed} check(s) failed");
+                Ok(ExitCode::FAILURE)
+            }
         }
         Command::Migrate => {
             let database = Database::open(&config).await?;

@@ -141,10 +141,37 @@ impl Database {
     }
 
     /// Applies the migrations as the owner, grants the console's role its
-    /// rights, and warns when that role could rewrite the audit log.
+    /// rights, and warns when that role could rewrite the audit log. One
+    /// console process at a time (two started at once: the second waits,
+    /// then finds nothing left to do); an upgrade that fails leaves the
+    /// schema as it was ([`domain::schema::upgrade`]).
     pub async fn migrate(&self) -> Result<()> {
         let owner = self.owner.as_ref().unwrap_or(&self.pool);
-        domain::MIGRATOR.run(owner).await.context("applying migrations")?;
+        let mut held = owner.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(START_UP_LOCK)
+            .execute(&mut *held)
+            .await?;
+        let outcome = self.migrate_alone(owner).await;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(START_UP_LOCK)
+            .execute(&mut *held)
+            .await?;
+        outcome
+    }
+
+    async fn migrate_alone(&self, owner: &PgPool) -> Result<()> {
+        let upgrade = domain::schema::upgrade(owner, &domain::MIGRATOR)
+            .await
+            .context("applying migrations")?;
+        if !upgrade.applied.is_empty() {
+            tracing::info!(
+                from = upgrade.from,
+                to = upgrade.to,
+                migrations = upgrade.applied.len(),
+                "the database's schema was upgraded"
+            );
+        }
         PostgresStore::new(owner.clone())
             .migrate()
             .await
@@ -210,6 +237,10 @@ async fn pool(options: PgConnectOptions) -> Result<PgPool> {
         .await
         .context("connecting to PostgreSQL")
 }
+
+/// Held by the console process that migrates and grants at start (across
+/// processes: a PostgreSQL advisory lock).
+const START_UP_LOCK: i64 = 0x0c0d_0a0d_0100;
 
 /// A small pool for the owner: migrations and grants only.
 async fn owner_pool(options: PgConnectOptions) -> Result<PgPool> {

@@ -362,5 +362,9 @@ pub fn print_wrk_figures(text: &str) {
     for percentile in ["50%", "75%", "90%", "99%"] {
         println!("latency p{}", line(percentile));
     }
-    println!("{}", line("Non-2xx"));
+    // wrk prints the line only when some answers were not 2xx or 3xx.
+    match text.lines().map(str::trim).find(|l| l.starts_with("Non-2xx")) {
+        Some(non_2xx) => println!("{non_2xx}"),
+        None => println!("every answer 2xx or 3xx"),
+    }
 }
