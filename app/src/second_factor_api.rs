@@ -152,13 +152,15 @@ pub async fn second_factors_overview() -> Result<SecondFactorAccounts, AppError>
     })
 }
 
-/// Changes who must have a second factor (admins).
+/// Changes who must have a second factor (admins). Answers whether the
+/// admin who chose must now enrol (required of admins, and they have none).
 #[server(endpoint = "accounts/second-factor-policy")]
-pub async fn set_second_factor_policy(policy: SecondFactorPolicy) -> Result<(), AppError> {
+pub async fn set_second_factor_policy(policy: SecondFactorPolicy) -> Result<bool, AppError> {
     let caller = require(Role::Admin).await?;
     let (by, from) = (&caller.operator, &caller.provenance);
-    caller.console.second_factors.set_policy(by, from, policy).await?;
-    Ok(())
+    let factors = &caller.console.second_factors;
+    factors.set_policy(by, from, policy).await?;
+    Ok(factors.must_enrol(by).await?)
 }
 
 /// Removes an account's second factor (admins: a lost phone).

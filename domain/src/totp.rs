@@ -268,13 +268,7 @@ impl SecondFactors {
         let entry = |outcome| {
             AuditEntry::new(by.actor(), AuditAction::SecondFactorPolicy, policy.as_str(), outcome).from(provenance)
         };
-        if by.require(Role::Admin).is_err() {
-            entry(Outcome::Denied)
-                .detail("role", by.role.as_str())
-                .record_alone(&self.pool)
-                .await?;
-            return Err(DomainError::Forbidden);
-        }
+        self.admins_only(by, entry(Outcome::Denied)).await?;
         let mut tx = self.pool.begin().await?;
         let before = sqlx::query_scalar!("SELECT required_for FROM second_factor_policy FOR UPDATE")
             .fetch_one(&mut *tx)
@@ -290,6 +284,16 @@ impl SecondFactors {
         tx.commit().await?;
         self.changed();
         Ok(())
+    }
+
+    /// Lets an admin through; anyone else is refused, `denied` audited with
+    /// their role.
+    async fn admins_only(&self, by: &Operator, denied: AuditEntry) -> Result<()> {
+        if by.require(Role::Admin).is_ok() {
+            return Ok(());
+        }
+        denied.detail("role", by.role.as_str()).record_alone(&self.pool).await?;
+        Err(DomainError::Forbidden)
     }
 
     /// Whether `operator` must enrol before anything else: the admins'
@@ -556,13 +560,7 @@ impl SecondFactors {
             .ok_or(DomainError::NotFound("account"))?;
         let entry =
             |outcome| AuditEntry::new(by.actor(), AuditAction::SecondFactorReset, &username, outcome).from(provenance);
-        if by.require(Role::Admin).is_err() {
-            entry(Outcome::Denied)
-                .detail("role", by.role.as_str())
-                .record_alone(&self.pool)
-                .await?;
-            return Err(DomainError::Forbidden);
-        }
+        self.admins_only(by, entry(Outcome::Denied)).await?;
         let mut tx = self.pool.begin().await?;
         if !remove(&mut tx, account_id).await? {
             return Err(DomainError::NotFound("second factor"));

@@ -254,11 +254,15 @@ test('a second factor required of admins: a new admin is sent to enrol, signs in
   await page.getByLabel('Mot de passe initial').fill(SECOND_PASSWORD);
   await page.getByRole('button', { name: 'Créer le compte' }).click();
   await expect(page.locator(`tr[data-username="${SECOND}"]`)).toBeVisible();
-  // Required of admins from now on.
+  // Required of admins from now on: this admin, who has none, is taken
+  // to enrol at once, and the console's pages send her back there.
   const policy = page.locator('#second-factors');
   await policy.getByLabel('Obligatoire pour').selectOption('admins');
   await policy.getByRole('button', { name: 'Enregistrer' }).click();
-  await expect(policy.getByText('Choix enregistré.')).toBeVisible();
+  await expect(page).toHaveURL(/\/second-factor$/);
+  await expect(page.getByRole('heading', { name: 'Double authentification obligatoire' })).toBeVisible();
+  await page.goto('/audit');
+  await expect(page).toHaveURL(/\/second-factor$/);
 
   // The new admin signs in and is sent to enrol before anything else.
   const context = await browser.newContext();

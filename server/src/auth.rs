@@ -30,7 +30,7 @@ pub async fn sign_in(
     headers: http::HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let agent = user_agent(&headers);
     let next = local_path(&form.next);
     let back = |error: &str, extra: &str| {
         let next = encode(&next);
@@ -42,7 +42,7 @@ pub async fn sign_in(
         .await
     {
         Ok(SignInStep::SignedIn(operator)) => {
-            match app::context::start_session(&session, &operator, &context.provenance, agent).await {
+            match app::context::start_session(&session, &operator, &context.provenance, agent.as_deref()).await {
                 Ok(()) => Redirect::to(&next).into_response(),
                 Err(error) => {
                     tracing::error!(%error, "could not start a session");
@@ -88,7 +88,7 @@ pub async fn sign_in_code(
     headers: http::HeaderMap,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    let agent = headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let agent = user_agent(&headers);
     let next = local_path(&form.next);
     let again = |error: &str, extra: &str| {
         let next = encode(&next);
@@ -106,13 +106,15 @@ pub async fn sign_in_code(
         .sign_in_code(&awaiting.pending, &form.code, &context.provenance)
         .await
     {
-        Ok(operator) => match app::context::start_session(&session, &operator, &context.provenance, agent).await {
-            Ok(()) => Redirect::to(&next).into_response(),
-            Err(error) => {
-                tracing::error!(%error, "could not start a session");
-                again("internal", "")
+        Ok(operator) => {
+            match app::context::start_session(&session, &operator, &context.provenance, agent.as_deref()).await {
+                Ok(()) => Redirect::to(&next).into_response(),
+                Err(error) => {
+                    tracing::error!(%error, "could not start a session");
+                    again("internal", "")
+                }
             }
-        },
+        }
         Err(DomainError::Invalid(invalid)) => {
             metrics::counter!("sign_in_failures_total", "reason" => "code").increment(1);
             again(invalid.message, "")
@@ -232,6 +234,15 @@ pub async fn language(
         Redirect::to(&local_path(&form.next)),
     )
         .into_response()
+}
+
+/// The browser's description of itself, for "Mes sessions": read as UTF-8
+/// whatever its bytes (a browser named "Navigateur du téléphone" sends them
+/// raw, which a strict header read would drop).
+fn user_agent(headers: &http::HeaderMap) -> Option<String> {
+    let value = headers.get(http::header::USER_AGENT)?;
+    let text = String::from_utf8_lossy(value.as_bytes()).trim().to_owned();
+    (!text.is_empty()).then_some(text)
 }
 
 /// Where a form may send the browser next: `next` when it is a path on this

@@ -33,7 +33,7 @@ async fn an_account_lists_its_sessions_and_ends_one_an_admin_ends_them_all(pool:
     let admin = app.admin().await;
     let operator = app.operator(&admin).await;
     let laptop = app.browser_named("Firefox on the laptop");
-    let phone = app.browser_named("Safari on the phone");
+    let phone = app.browser_named("Safari sur le téléphone");
     for browser in [&laptop, &phone] {
         assert_eq!(browser.sign_in(OPERATOR, OPERATOR_PASSWORD).await.status(), 303);
     }
@@ -48,9 +48,9 @@ async fn an_account_lists_its_sessions_and_ends_one_an_admin_ends_them_all(pool:
     assert_eq!(mine["agent"], "Firefox on the laptop");
     assert_eq!(mine["address"], "127.0.0.1");
     let other = listed.iter().find(|s| s["current"] == false).unwrap();
-    assert_eq!(other["agent"], "Safari on the phone");
+    assert_eq!(other["agent"], "Safari sur le téléphone");
     let page = laptop.get("/account").await.text().await.unwrap();
-    assert!(page.contains("Safari on the phone"), "the page lists them");
+    assert!(page.contains("Safari sur le téléphone"), "the page lists them");
 
     // Someone else cannot end it (not found), the account can: at once.
     let intruder = app.browser();

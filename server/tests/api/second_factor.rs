@@ -335,6 +335,10 @@ async fn an_account_the_admins_require_a_second_factor_of_is_sent_to_enrol_first
         .post_form("/api/accounts/second-factor-policy", &[("policy", "admins")])
         .await;
     assert_eq!(chosen.status(), 200);
+    assert!(
+        chosen.json::<bool>().await.unwrap(),
+        "the admin, who has none, must enrol now"
+    );
     assert_eq!(first.audit_count("second_factor.policy", "success").await, 1);
     let unknown = admin_browser
         .post_form("/api/accounts/second-factor-policy", &[("policy", "all")])
