@@ -90,6 +90,16 @@ pub async fn database_version(pool: &PgPool) -> Result<i64, SchemaError> {
     )
 }
 
+/// How many tables the database holds outside PostgreSQL's own catalogs
+/// (0: an empty database, where a console's state may be restored).
+pub async fn table_count(pool: &PgPool) -> Result<i64, SchemaError> {
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Brings `pool`'s database to `migrator`'s schema: every pending migration
 /// in one transaction, under the migration lock. Refuses a database a newer
 /// console migrated, or one whose applied migrations differ from ours.

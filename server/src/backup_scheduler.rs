@@ -23,16 +23,7 @@ pub fn scratch_server_from_url(
     pg_bin_dir: std::path::PathBuf,
 ) -> anyhow::Result<domain::backups::ScratchServer> {
     use anyhow::Context;
-    let parsed = url::Url::parse(url).context("CONSOLE_VERIFY_DATABASE_URL is not a valid PostgreSQL URL")?;
-    let password = parsed
-        .password()
-        .map(|p| {
-            percent_encoding::percent_decode_str(p)
-                .decode_utf8()
-                .map(|p| p.into_owned())
-        })
-        .transpose()
-        .context("CONSOLE_VERIFY_DATABASE_URL's password is not valid UTF-8")?;
+    let password = crate::config::url_password(url, "CONSOLE_VERIFY_DATABASE_URL")?;
     let options: sqlx::postgres::PgConnectOptions = url
         .parse()
         .context("CONSOLE_VERIFY_DATABASE_URL is not a valid PostgreSQL URL")?;

@@ -149,6 +149,16 @@ pub struct Config {
     #[arg(long, env = "CONSOLE_PUBLIC_URL", global = true)]
     pub public_url: Option<url::Url>,
 
+    /// The certificate chain (PEM, the server's first) the console serves
+    /// HTTPS with, itself. With CONSOLE_TLS_KEY; read again on SIGHUP.
+    /// Unset: plain HTTP (behind a TLS-terminating proxy, or on loopback).
+    #[arg(long, env = "CONSOLE_TLS_CERT", global = true, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM), readable by the console only.
+    #[arg(long, env = "CONSOLE_TLS_KEY", global = true, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Whether cookies carry `Secure` and responses carry HSTS. `auto`: when
     /// the public URL is https (set it when behind a TLS-terminating proxy).
     #[arg(long, env = "CONSOLE_SECURE_COOKIES", value_enum, default_value_t = SecureCookies::Auto, global = true)]
@@ -244,15 +254,42 @@ pub enum Command {
         #[arg(long)]
         username: String,
     },
-    /// Walk the audit log's hash chain and name the first broken link.
     /// Checks what a running install needs (data directory, master key,
     /// public URL, database and schema, secrets, each host with its pinned
     /// key, clocks): one line per check, a fix for each failure; exit 1
     /// when one fails. Changes nothing.
     Doctor,
+    /// Walk the audit log's hash chain and name the first broken link.
     VerifyAudit,
     /// Re-seal every stored secret under a new master key.
     RotateMasterKey,
+    /// Write the console's own state to one archive: its database (one
+    /// consistent snapshot, taken while the console serves) and its audit
+    /// checkpoints; with --key-output, the master key to a separate file.
+    /// Run it as the console's user (the embedded database admits no one
+    /// else). The site's backups are not in it: keep their directory or
+    /// bucket off this server.
+    BackupSelf {
+        /// The archive to write (replaced if it exists; written to a
+        /// temporary name first).
+        #[arg(long)]
+        output: PathBuf,
+        /// Also write the master key here (a new file, mode 0600). Keep it
+        /// apart from the archive: together they open every secret.
+        #[arg(long)]
+        key_output: Option<PathBuf>,
+    },
+    /// Bring back an archive written by backup-self into an empty database
+    /// and a new data directory (a new machine), with its master key; then
+    /// open the secrets and walk the audit chain.
+    RestoreSelf {
+        /// The archive written by backup-self.
+        #[arg(long)]
+        input: PathBuf,
+        /// The master key written with it (or set CONSOLE_MASTER_KEY).
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
     /// Register the local staging host (scripts/staging-host) as the demo
     /// host, if no host is registered yet. Its key is pinned from the host
     /// key file on this machine.
@@ -380,6 +417,10 @@ impl Config {
             Some(url) if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() => {
                 anyhow::bail!("CONSOLE_PUBLIC_URL must be an http:// or https:// URL with a host name, not {url}")
             }
+            Some(url) if self.serves_tls() && url.scheme() != "https" => anyhow::bail!(
+                "CONSOLE_PUBLIC_URL is {url} but the console serves HTTPS itself (CONSOLE_TLS_CERT): \
+                 set it to the https:// address staff open"
+            ),
             _ => {}
         }
         if self
@@ -408,12 +449,41 @@ impl Config {
         match self.secure_cookies {
             SecureCookies::Always => true,
             SecureCookies::Never => false,
-            SecureCookies::Auto => self.public_url.as_ref().is_some_and(|u| u.scheme() == "https"),
+            SecureCookies::Auto => self.serves_tls() || self.public_url.as_ref().is_some_and(|u| u.scheme() == "https"),
+        }
+    }
+
+    /// Whether the console terminates TLS itself (CONSOLE_TLS_CERT and
+    /// CONSOLE_TLS_KEY).
+    pub fn serves_tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// The scheme staff reach the listening socket with.
+    pub fn scheme(&self) -> &'static str {
+        if self.serves_tls() {
+            "https"
+        } else {
+            "http"
         }
     }
 }
 
-/// `CONSOLE_RESTORE_ROLE`: `operator` or `admin` (a viewer never restores).
+/// The password a PostgreSQL URL carries (percent-decoded), for
+/// PostgreSQL's programs, which get it in their environment.
+pub fn url_password(url: &str, setting: &str) -> anyhow::Result<Option<String>> {
+    let parsed = url::Url::parse(url).with_context(|| format!("{setting} is not a valid PostgreSQL URL"))?;
+    parsed
+        .password()
+        .map(|p| {
+            percent_encoding::percent_decode_str(p)
+                .decode_utf8()
+                .map(|p| p.into_owned())
+        })
+        .transpose()
+        .with_context(|| format!("{setting}'s password is not valid UTF-8"))
+}
+
 /// A configuration value that never shows in a log or a `Debug` print.
 #[derive(Clone)]
 pub struct Hidden(pub String);
@@ -432,6 +502,7 @@ impl std::str::FromStr for Hidden {
     }
 }
 
+/// `CONSOLE_RESTORE_ROLE`: `operator` or `admin` (a viewer never restores).
 fn restore_role(text: &str) -> Result<domain::accounts::Role, String> {
     use domain::accounts::Role;
     match text.parse::<Role>() {

@@ -86,7 +86,7 @@ pub async fn examine(config: &Config) -> Vec<Line> {
     // key) without a usable one.
     let embedded_unusable = config.database_url.is_none() && directory.failed();
     let key_usable = !key.failed();
-    let mut lines = vec![directory, key, public_url(config)];
+    let mut lines = vec![directory, key, public_url(config), tls(config)];
     if embedded_unusable {
         lines.push(Line::skipped("database", "the data directory holding it is not right"));
         return lines;
@@ -204,6 +204,10 @@ fn public_url(config: &Config) -> Line {
     const CHECK: &str = "public URL";
     let listen = config.listen_address();
     match &config.public_url {
+        None if listen.ip().is_loopback() && config.serves_tls() => Line::pass(
+            CHECK,
+            format!("none, listening on https://{listen} (this machine only): Secure cookies and HSTS"),
+        ),
         None if listen.ip().is_loopback() => Line::pass(
             CHECK,
             format!("none, listening on {listen} (this machine only): cookies are not marked Secure"),
@@ -231,6 +235,68 @@ fn public_url(config: &Config) -> Line {
         ),
     }
 }
+
+/// The certificate the console serves HTTPS with, when it does: readable,
+/// matching its key, the key private, and not about to expire.
+fn tls(config: &Config) -> Line {
+    const CHECK: &str = "TLS";
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return match &config.public_url {
+            Some(url) if url.scheme() == "https" => {
+                Line::pass(CHECK, "terminated in front of the console (the public URL is https)")
+            }
+            _ => Line::skipped(CHECK, "not served by the console (no CONSOLE_TLS_CERT)"),
+        };
+    };
+    if let Ok(metadata) = std::fs::metadata(key) {
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o007 != 0 {
+            return Line::fail(
+                CHECK,
+                format!(
+                    "{} has mode {mode:04o}: other users may read the certificate's key",
+                    key.display()
+                ),
+                format!("chmod 640 {}", key.display()),
+            );
+        }
+    }
+    let certificates = match crate::tls::Certificates::load(cert, key) {
+        Ok(certificates) => certificates,
+        Err(error) => {
+            return Line::fail(
+                CHECK,
+                format!("{error:#}"),
+                "give CONSOLE_TLS_CERT the certificate chain (PEM, the server's first) and CONSOLE_TLS_KEY its key",
+            )
+        }
+    };
+    let Some(not_after) = certificates.not_after() else {
+        return Line::pass(
+            CHECK,
+            format!("serving {} (its end of validity is unreadable)", cert.display()),
+        );
+    };
+    let days = (not_after - time::OffsetDateTime::now_utc()).whole_days();
+    if days < RENEW_WITHIN_DAYS {
+        return Line::fail(
+            CHECK,
+            format!(
+                "the certificate in {} expires in {days} days ({not_after})",
+                cert.display()
+            ),
+            "renew it (your ACME client, e.g. certbot renew), then `systemctl reload ocpizza-console` (SIGHUP)",
+        );
+    }
+    Line::pass(
+        CHECK,
+        format!("the console serves HTTPS; its certificate is valid {days} more days"),
+    )
+}
+
+/// A certificate expiring sooner than this fails the check: ACME clients
+/// renew 30 days ahead, so it means renewals stopped.
+const RENEW_WITHIN_DAYS: i64 = 14;
 
 fn is_loopback_host(host: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())

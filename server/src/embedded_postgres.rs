@@ -9,7 +9,7 @@
 //! must be able to reach the cluster's files: when the data directory lies
 //! inside a directory it cannot enter (a clone in root's home, mode 0700),
 //! the cluster's files live instead in
-//! `/var/lib/ocpizza-console/clusters/<digest of the data directory>`, owned
+//! `/var/lib/ocpizza-console-dev/clusters/<digest of the data directory>`, owned
 //! by `postgres`; the log says so and `<data dir>/postgres.location` names
 //! the place. The operator's home directory is never opened up.
 
@@ -253,8 +253,34 @@ fn cluster_home(data_dir: &Path, run_as: Option<(Uid, Gid)>) -> Result<PathBuf> 
     Ok(home)
 }
 
+/// When a console serves from `data_dir` (it holds the directory's lock),
+/// how to reach its running cluster: its socket, as its superuser (the
+/// socket admits the data directory's owner only). `None` when no console
+/// holds it.
+pub fn running_in(data_dir: &Path) -> Result<Option<PgConnectOptions>> {
+    let file = match File::open(data_dir.join("console.lock")) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).with_context(|| format!("opening {}/console.lock", data_dir.display())),
+    };
+    if Flock::lock(file, FlockArg::LockSharedNonblock).is_ok() {
+        // Nobody holds it (ours is released as it drops).
+        return Ok(None);
+    }
+    let home = match fs::read_to_string(data_dir.join(LOCATION_FILE)) {
+        Ok(place) => PathBuf::from(place.trim()),
+        Err(_) => data_dir.to_owned(),
+    };
+    Ok(Some(
+        PgConnectOptions::new()
+            .socket(home.join("run"))
+            .username(SUPERUSER)
+            .database(DATABASE),
+    ))
+}
+
 /// As root, where clusters go whose data directory `postgres` cannot reach.
-pub const RELOCATED_CLUSTERS: &str = "/var/lib/ocpizza-console/clusters";
+pub const RELOCATED_CLUSTERS: &str = "/var/lib/ocpizza-console-dev/clusters";
 /// The file in the data directory that names a relocated cluster's place.
 pub const LOCATION_FILE: &str = "postgres.location";
 
@@ -357,6 +383,12 @@ fn unprivileged_owner() -> Result<Option<(Uid, Gid)>> {
 /// Finds the installed PostgreSQL's programs: PG_BIN_DIR, else the newest
 /// /usr/lib/postgresql/<version>/bin, else the PATH.
 pub fn find_bin_dir() -> Result<PathBuf> {
+    find_bin_dir_with("initdb")
+}
+
+/// Where PostgreSQL's `program` is (as [`find_bin_dir`] looks): the client
+/// programs (`pg_dump`, `pg_restore`) are installed without the server's.
+pub fn find_bin_dir_with(program: &str) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("PG_BIN_DIR") {
         return Ok(PathBuf::from(dir));
     }
@@ -367,7 +399,7 @@ pub fn find_bin_dir() -> Result<PathBuf> {
         .filter_map(|entry| {
             let version = entry.file_name().to_str()?.parse().ok()?;
             let bin = entry.path().join("bin");
-            bin.join("initdb").exists().then_some((version, bin))
+            bin.join(program).exists().then_some((version, bin))
         })
         .collect();
     versions.sort();
@@ -377,10 +409,11 @@ pub fn find_bin_dir() -> Result<PathBuf> {
     let initdb = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .find(|dir| dir.join("initdb").exists());
+        .find(|dir| dir.join(program).exists());
     initdb.ok_or_else(|| {
         anyhow!(
-            "PostgreSQL's initdb was not found: install PostgreSQL (apt-get install postgresql) or set DATABASE_URL"
+            "PostgreSQL's {program} was not found: install PostgreSQL (apt-get install postgresql, or \
+             postgresql-client with DATABASE_URL) or set PG_BIN_DIR"
         )
     })
 }

@@ -154,6 +154,43 @@ async fn run(config: Config) -> Result<ExitCode> {
             println!("master key rotated: {} secrets re-sealed", result?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::BackupSelf { output, key_output } => {
+            let manifest = server::self_backup::backup(&config, &output, key_output.as_deref()).await?;
+            println!(
+                "console backed up to {} (schema {}, database dump of {} bytes, master key {})",
+                output.display(),
+                manifest.schema,
+                manifest.dump_bytes,
+                manifest.master_key_id
+            );
+            println!("it holds the accounts' password hashes and the audit log: keep it where only admins read it");
+            match key_output {
+                Some(path) => println!(
+                    "WARNING: the master key is in {}: keep it apart from the archive (together they open every secret)",
+                    path.display()
+                ),
+                None => println!(
+                    "the master key is not in the archive: a restore needs it too (write it once with --key-output)"
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RestoreSelf { input, key } => {
+            let restored = server::self_backup::restore(&config, &input, key.as_deref()).await?;
+            println!(
+                "console restored from {} (written {} by console {}, schema {})",
+                input.display(),
+                restored.manifest.written_at,
+                restored.manifest.console_version,
+                restored.manifest.schema
+            );
+            println!(
+                "{} accounts, {} hosts, {} secrets open with the key, audit log intact: {} rows verified",
+                restored.accounts, restored.hosts, restored.secrets, restored.audit_rows
+            );
+            println!("staff sign in again (sessions are not kept); start the console");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::RegisterDemoHost { host_env } => {
             let settings = read_host_env(&host_env)?;
             let get = |name: &str| {

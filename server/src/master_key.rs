@@ -174,6 +174,35 @@ pub async fn rotate(config: &Config, store: &SecretStore) -> Result<u64> {
     Ok(count)
 }
 
+/// The key that seals new secrets for this configuration, without creating
+/// one: CONSOLE_MASTER_KEY, else `<data dir>/master.key` (`None` when
+/// neither is there).
+pub fn current(config: &Config) -> Result<Option<MasterKey>> {
+    match &config.master_key {
+        Some(text) => Ok(Some(
+            MasterKey::decode(text).context("CONSOLE_MASTER_KEY is not 64 hex digits")?,
+        )),
+        None => read(&config.data_dir.join(FILE)),
+    }
+}
+
+/// Reads a key file given by hand (`restore-self --key`), with the same
+/// checks as the console's own.
+pub fn read_file(path: &Path) -> Result<MasterKey> {
+    read(path)?.with_context(|| format!("{} does not exist", path.display()))
+}
+
+/// Installs `key` as `<dir>/master.key`, which must not exist yet.
+pub fn install(dir: &Path, key: &MasterKey) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    create_exclusive(&dir.join(FILE), key)
+}
+
+/// Writes `key` to a new file at `path` (mode 0600), for safekeeping.
+pub fn export(path: &Path, key: &MasterKey) -> Result<()> {
+    create_exclusive(path, key)
+}
+
 /// Reads a key file; refuses one that other users may read or change.
 fn read(path: &Path) -> Result<Option<MasterKey>> {
     let file = match fs::File::open(path) {

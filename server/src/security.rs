@@ -31,7 +31,7 @@ pub struct Site {
 }
 
 impl Site {
-    pub fn new(public_url: Option<&url::Url>, bound: SocketAddr) -> Self {
+    pub fn new(public_url: Option<&url::Url>, bound: SocketAddr, scheme: &str) -> Self {
         match public_url {
             Some(url) => {
                 let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
@@ -52,7 +52,7 @@ impl Site {
                 };
                 let hosts = vec![format!("{address}:{port}"), format!("localhost:{port}")];
                 Self {
-                    origins: hosts.iter().map(|host| format!("http://{host}")).collect(),
+                    origins: hosts.iter().map(|host| format!("{scheme}://{host}")).collect(),
                     hosts,
                 }
             }

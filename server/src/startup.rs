@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use app::{shell, App};
 use axum::extract::FromRef;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{middleware, Router};
 use domain::Console;
 use leptos::config::LeptosOptions;
@@ -27,7 +28,7 @@ use crate::embedded_postgres::EmbeddedPostgres;
 use crate::session_cache::{self, CachedSessions, HomePageMemory, SessionCache};
 use crate::{
     audit_export, audit_upkeep, auth, backup_download, backup_scheduler, database_role, health, home_page_stream,
-    job_stream, observe, scheduled, security, session, typed_values,
+    job_stream, observe, scheduled, security, service_manager, session, tls, typed_values,
 };
 
 /// What the routes and layers share. Each layer gets its own copy at each
@@ -272,6 +273,8 @@ pub fn metrics_handle() -> PrometheusHandle {
 /// A console bound to its port, ready to serve.
 pub struct Application {
     listener: TcpListener,
+    /// The certificate served when the console terminates TLS itself.
+    tls: Option<Arc<tls::Certificates>>,
     router: Router,
     database: Database,
     audit: domain::audit::AuditLog,
@@ -282,13 +285,20 @@ impl Application {
     /// account exists, and binds the listening socket.
     pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Self> {
         config.check_serving()?;
+        certificates(&config)?;
         let database = Database::open(&config).await?;
         Self::build_on(config, leptos_options, database).await
     }
 
     /// Like [`Application::build`], on a database already open (tests).
     pub async fn build_on(config: Config, leptos_options: LeptosOptions, database: Database) -> Result<Self> {
-        config.check_serving()?;
+        let tls = match config.check_serving().and_then(|()| certificates(&config)) {
+            Ok(tls) => tls,
+            Err(error) => {
+                let _ = database.close().await;
+                return Err(error);
+            }
+        };
         database.migrate().await?;
         let built = async {
             let scratch = database.scratch_server(&config)?;
@@ -382,7 +392,7 @@ impl Application {
                 .public_url
                 .as_ref()
                 .map(|u| u.as_str().trim_end_matches('/').to_owned())
-                .unwrap_or_else(|| format!("http://{address}"));
+                .unwrap_or_else(|| format!("{}://{address}", config.scheme()));
             tracing::warn!("no account exists yet: create the first admin at {base}/setup?token={token}");
         }
         let store = PostgresStore::new(database.pool.clone());
@@ -412,7 +422,11 @@ impl Application {
         let state = AppState::new(SharedState {
             leptos_options,
             console,
-            site: Arc::new(security::Site::new(config.public_url.as_ref(), address)),
+            site: Arc::new(security::Site::new(
+                config.public_url.as_ref(),
+                address,
+                config.scheme(),
+            )),
             config: Arc::new(config),
             metrics: metrics_handle(),
             sessions: session::SessionRows::new(store.clone(), database.pool.clone(), open_sessions),
@@ -421,6 +435,7 @@ impl Application {
         let router = router(state, store);
         Ok(Self {
             listener,
+            tls,
             router,
             database,
             audit,
@@ -436,12 +451,68 @@ impl Application {
         // Handlers first: a signal sent as soon as "listening" shows must be
         // caught, not kill the process with its cluster still running.
         let stop = shutdown_signal()?;
-        tracing::info!("listening on http://{}", self.address());
+        // Requests in flight get DRAIN to finish after the signal; live
+        // pages (their event streams) and clients that keep a connection
+        // would otherwise hold the stop until the service manager kills
+        // every process, the embedded cluster with them.
+        let (stopped, drain) = tokio::sync::oneshot::channel::<()>();
+        let stop = async move {
+            stop.await;
+            let _ = stopped.send(());
+        };
+        let address = self.address();
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(stop).await?;
-        tracing::info!("requests drained; stopping");
+        let served = async move {
+            match self.tls {
+                Some(certificates) => {
+                    certificates.reload_on_hangup()?;
+                    // `tap_io` only to carry the peer's address to the handlers
+                    // (axum gives any listener's tapped form its `ConnectInfo`).
+                    let listener = tls::TlsListener::new(self.listener, certificates.acceptor()?)?.tap_io(|_| {});
+                    tracing::info!(expires = ?certificates.not_after(), "listening on https://{address}");
+                    service_manager::ready();
+                    axum::serve(listener, service).with_graceful_shutdown(stop).await?;
+                }
+                None => {
+                    tracing::info!("listening on http://{address}");
+                    service_manager::ready();
+                    axum::serve(self.listener, service).with_graceful_shutdown(stop).await?;
+                }
+            }
+            anyhow::Ok(())
+        };
+        let drained = async {
+            if drain.await.is_ok() {
+                tokio::time::sleep(DRAIN).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = served => {
+                served?;
+                tracing::info!("requests drained; stopping");
+            }
+            () = drained => tracing::warn!(
+                "connections still open {} s after the signal (live pages): closed; stopping",
+                DRAIN.as_secs()
+            ),
+        }
         audit_upkeep::at_shutdown(&self.audit).await;
         self.database.close().await
+    }
+}
+
+/// How long requests in flight may take to finish once the console is
+/// told to stop.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The certificate to serve HTTPS with, when one is configured: read now,
+/// so a wrong file stops the start with its reason.
+fn certificates(config: &Config) -> Result<Option<Arc<tls::Certificates>>> {
+    match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Ok(Some(tls::Certificates::load(cert, key)?)),
+        _ => Ok(None),
     }
 }
 
@@ -456,6 +527,7 @@ fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
             _ = terminate.recv() => tracing::info!("SIGTERM received"),
             _ = interrupt.recv() => tracing::info!("SIGINT received"),
         }
+        service_manager::stopping();
     })
 }
 

@@ -19,6 +19,7 @@
 mod catalog;
 mod download;
 mod key;
+pub mod libpq;
 mod pipeline;
 mod remote;
 mod restore;

@@ -90,23 +90,16 @@ impl ScratchServer {
                 "--dbname",
                 database,
             ])
-            .env(
-                "PGHOST",
-                match self.options.get_socket() {
-                    Some(socket) => socket.display().to_string(),
-                    None => self.options.get_host().to_owned(),
-                },
-            )
-            .env("PGPORT", self.options.get_port().to_string())
-            .env("PGUSER", self.options.get_username())
-            .env_remove("PGPASSWORD")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(password) = &self.password {
-            command.env("PGPASSWORD", password);
+        for inherited in super::libpq::INHERITED {
+            command.env_remove(inherited);
         }
+        // The scratch database is named on the command line.
+        let server = self.options.clone().database("postgres");
+        command.envs(super::libpq::environment(&server, self.password.as_deref()));
         command
     }
 }

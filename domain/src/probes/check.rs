@@ -67,7 +67,7 @@ pub(super) async fn probe(client: &reqwest::Client, url: &str, settings: &ProbeS
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
         .and_then(|info| info.peer_certificate())
-        .and_then(not_after);
+        .and_then(certificate_not_after);
     let status = response.status().as_u16();
     outcome.status = Some(status);
     if status != settings.expected_status {
@@ -144,8 +144,9 @@ pub(crate) fn refused_certificate(error: &(dyn std::error::Error + 'static)) -> 
     false
 }
 
-/// The end of validity of a DER certificate.
-fn not_after(der: &[u8]) -> Option<OffsetDateTime> {
+/// The end of validity of a DER certificate (a probed site's, the
+/// console's own).
+pub fn certificate_not_after(der: &[u8]) -> Option<OffsetDateTime> {
     use x509_cert::der::Decode;
     let certificate = x509_cert::Certificate::from_der(der).ok()?;
     let end = certificate.tbs_certificate.validity.not_after.to_unix_duration();

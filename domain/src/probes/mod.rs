@@ -28,7 +28,7 @@ pub mod settings;
 pub mod store;
 pub mod web_services;
 
-pub use check::ProbeOutcome;
+pub use check::{certificate_not_after, ProbeOutcome};
 pub use settings::{ProbeSettings, ProbeUrl};
 pub use store::{LatencyPoint, SiteHealth, Uptime};
 pub use vocabulary::supervision::ProbeFailure;

@@ -178,7 +178,7 @@ fn as_root_a_clone_in_a_private_home_runs_its_cluster_where_postgres_can_reach_i
         said.contains(place.to_str().unwrap()),
         "the log names the place: {said}"
     );
-    assert!(place.starts_with("/var/lib/ocpizza-console/clusters"), "{place:?}");
+    assert!(place.starts_with("/var/lib/ocpizza-console-dev/clusters"), "{place:?}");
     let postgres = nix::unistd::User::from_name("postgres").unwrap().unwrap();
     let version = std::fs::metadata(place.join("postgres/PG_VERSION")).unwrap();
     assert_eq!(version.uid(), postgres.uid.as_raw(), "the cluster belongs to postgres");

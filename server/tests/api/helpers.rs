@@ -104,6 +104,14 @@ pub async fn spawn_app_beside_with(first: &TestApp, args: &[&str]) -> TestApp {
     spawn_app_keyed(first.pool.clone(), args, leptos, master_key).await
 }
 
+/// A console on `pool` sealing with `master_key` (64 hex digits): the
+/// console of a database restored elsewhere.
+pub async fn spawn_app_on(pool: PgPool, master_key: &str) -> TestApp {
+    let leptos = LeptosOptions::builder().output_name("ocpizza-console").build();
+    let master_key = MasterKey::decode(master_key).expect("a master key");
+    spawn_app_keyed(pool, &[], leptos, master_key).await
+}
+
 async fn spawn_app_keyed(pool: PgPool, args: &[&str], leptos: LeptosOptions, master_key: MasterKey) -> TestApp {
     let master_key_text = master_key.encode();
     let data_dir = TempDataDir::new();

@@ -30,5 +30,7 @@ mod own_sshd;
 mod second_factor;
 mod secrets;
 mod security;
+mod self_backup;
 mod sessions;
+mod tls;
 mod upgrades;
