@@ -3,9 +3,10 @@
 //! nothing (it does not migrate, generate a key, or write to a host).
 //!
 //! With the embedded PostgreSQL and the console running, the data
-//! directory is the console's: the database is then checked through the
-//! console's own `/healthz`, and the checks that need the database (schema,
-//! secrets, hosts, clocks) are said to be skipped.
+//! directory is the console's: the doctor then reaches its cluster over its
+//! socket (run as the console's user), or, failing that, checks the
+//! console's own `/healthz` and says the checks that need the database
+//! (schema, secrets, hosts, clocks) are skipped.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -312,6 +313,17 @@ async fn open_database(config: &Config) -> Result<Database, Unavailable> {
     match Database::open(config).await {
         Ok(database) => Ok(database),
         Err(error) if config.database_url.is_none() && format!("{error:#}").contains("already running") => {
+            // The running console's own cluster, over its socket (which
+            // admits the console's user: the doctor run as that user).
+            if let Ok(Some(options)) = crate::embedded_postgres::running_in(&config.data_dir) {
+                if let Ok(pool) = sqlx::PgPool::connect_with(options).await {
+                    return Ok(Database {
+                        pool,
+                        owner: None,
+                        embedded: None,
+                    });
+                }
+            }
             Err(Unavailable::HeldByTheConsole(running_console(config).await))
         }
         Err(error) => Err(Unavailable::Failed(Line::fail(
@@ -327,9 +339,14 @@ async fn open_database(config: &Config) -> Result<Database, Unavailable> {
 
 /// The database as the running console sees it: its `/healthz`.
 async fn running_console(config: &Config) -> Line {
-    let url = format!("http://{}/healthz", config.listen_address());
+    let url = format!("{}://{}/healthz", config.scheme(), config.listen_address());
     let answer = async {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+        // Its own listening socket, by address: the certificate names the
+        // public host, not this address; only liveness is asked.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .danger_accept_invalid_certs(true)
+            .build()?;
         let body = client.get(&url).send().await?.bytes().await?;
         Ok::<_, reqwest::Error>(serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default())
     }

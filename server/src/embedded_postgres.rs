@@ -181,6 +181,9 @@ impl EmbeddedPostgres {
     fn command(&self, program: &str) -> Command {
         let mut command = Command::new(self.bin_dir.join(program));
         command.current_dir(&self.socket_dir).env("LC_ALL", "C.UTF-8");
+        // Debian's PostgreSQL tells systemd it is ready when it finds this:
+        // only the console says when the service is.
+        command.env_remove("NOTIFY_SOCKET");
         // Its own process group: a Ctrl-C in the terminal reaches the console,
         // which then stops the cluster in order, not the cluster directly.
         command.process_group(0);

@@ -13,6 +13,18 @@ use server::startup::{Application, Database};
 #[tokio::main]
 async fn main() -> ExitCode {
     return_large_buffers_to_the_system();
+    // The installed service's settings (`CONSOLE_ENV_FILE=/etc/ocpizza-console/console.env`
+    // for a command run by hand beside it), then a `.env` in the working
+    // directory; neither overrides a variable already set.
+    if let Some(path) = std::env::var_os("CONSOLE_ENV_FILE") {
+        if let Err(error) = dotenvy::from_path(&path) {
+            eprintln!(
+                "ocpizza-console: CONSOLE_ENV_FILE {}: {error}",
+                std::path::Path::new(&path).display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
     let _ = dotenvy::dotenv();
     let config = Config::parsed();
     let reports = match server::error_reports::start(&config) {
