@@ -61,13 +61,42 @@ async fn served(client: &reqwest::Client, port: u16) -> (Vec<u8>, reqwest::Respo
         .send()
         .await
         .unwrap();
-    let der = response
+    (peer_certificate(&response), response)
+}
+
+/// The certificate the answer came with.
+fn peer_certificate(response: &reqwest::Response) -> Vec<u8> {
+    response
         .extensions()
         .get::<reqwest::tls::TlsInfo>()
         .and_then(|info| info.peer_certificate())
         .expect("the served certificate")
-        .to_vec();
-    (der, response)
+        .to_vec()
+}
+
+/// A client trusting `pem` alone, that keeps what TLS presented.
+fn trusting(pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pem).unwrap())
+        .tls_info(true)
+        .build()
+        .unwrap()
+}
+
+/// The console's binary running `command` with the certificate and key.
+fn console_with_tls(command: &str, port: u16, cert: &Path, key: &Path, data_dir: &Path) -> Command {
+    let mut console = Command::new(env!("CARGO_BIN_EXE_ocpizza-console"));
+    console
+        .arg(command)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--public-url", &format!("https://localhost:{port}")])
+        .arg("--tls-cert")
+        .arg(cert)
+        .arg("--tls-key")
+        .arg(key)
+        .arg("--data-dir")
+        .arg(data_dir);
+    console
 }
 
 fn next_state(socket: &UnixDatagram) -> String {
@@ -88,16 +117,7 @@ async fn the_console_serves_https_says_when_it_is_ready_and_takes_a_renewed_cert
     let mut url = url::Url::parse(&std::env::var("DATABASE_URL").unwrap()).unwrap();
     url.set_path(&database);
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ocpizza-console"))
-        .arg("serve")
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--public-url", &format!("https://localhost:{port}")])
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
+    let mut child = console_with_tls("serve", port, &cert, &key, &dir.path().join("data"))
         .env("DATABASE_URL", url.as_str())
         .env("NOTIFY_SOCKET", &notify)
         .env(
@@ -114,11 +134,7 @@ async fn the_console_serves_https_says_when_it_is_ready_and_takes_a_renewed_cert
 
     // Ready means /healthz answers, at once, over HTTPS.
     assert_eq!(next_state(&states), "READY=1");
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&first_pem).unwrap())
-        .tls_info(true)
-        .build()
-        .unwrap();
+    let client = trusting(&first_pem);
     let (der, response) = served(&client, port).await;
     assert_eq!(response.status(), 200);
     assert!(
@@ -140,20 +156,11 @@ async fn the_console_serves_https_says_when_it_is_ready_and_takes_a_renewed_cert
     std::fs::copy(&renewed_key, &key).unwrap();
     let hang_up = || nix::sys::signal::kill(nix::unistd::Pid::from_raw(console.0 as i32), nix::sys::signal::SIGHUP);
     hang_up().unwrap();
-    let client = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(&renewed_pem).unwrap())
-        .tls_info(true)
-        .build()
-        .unwrap();
+    let client = trusting(&renewed_pem);
     let mut presented = Vec::new();
     for _ in 0..100 {
         if let Ok(response) = client.get(format!("https://localhost:{port}/healthz")).send().await {
-            presented = response
-                .extensions()
-                .get::<reqwest::tls::TlsInfo>()
-                .and_then(|info| info.peer_certificate())
-                .unwrap()
-                .to_vec();
+            presented = peer_certificate(&response);
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -191,16 +198,7 @@ async fn the_console_serves_https_says_when_it_is_ready_and_takes_a_renewed_cert
     let doctor = |key_mode: u32| {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(key_mode)).unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_ocpizza-console"))
-            .arg("doctor")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--public-url", &format!("https://localhost:{port}")])
-            .arg("--tls-cert")
-            .arg(&cert)
-            .arg("--tls-key")
-            .arg(&key)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
+        let output = console_with_tls("doctor", port, &cert, &key, &dir.path().join("data"))
             .env("DATABASE_URL", url.as_str())
             .env("RUST_LOG", "warn")
             .output()
