@@ -178,12 +178,20 @@ fn sparkline(history: &[domain::probes::LatencyPoint], now: time::OffsetDateTime
 }
 
 /// Every host's site in a line (the home page; read at most every few
-/// seconds).
+/// seconds). The lines are drawn once per reading of the sites, not at
+/// every visit: a day of probes is a thousand points per host.
 #[cfg(feature = "ssr")]
 pub(crate) async fn site_lines(console: &domain::Console) -> domain::error::Result<Vec<SiteLine>> {
-    let now = time::OffsetDateTime::now_utc();
+    use std::sync::{Arc, Mutex, PoisonError};
+    /// The last reading and its lines.
+    static DRAWN: Mutex<Option<(domain::probes::EverySite, Arc<Vec<SiteLine>>)>> = Mutex::new(None);
     let sites = console.probes.every_site().await?;
-    Ok(sites
+    let drawn = DRAWN.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    if let Some((_, lines)) = drawn.filter(|(read, _)| Arc::ptr_eq(read, &sites)) {
+        return Ok(lines.as_ref().clone());
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let lines: Vec<SiteLine> = sites
         .iter()
         .map(|(host, health)| SiteLine {
             host_id: host.id,
@@ -193,7 +201,9 @@ pub(crate) async fn site_lines(console: &domain::Console) -> domain::error::Resu
             cert_days_left: health.cert_days_left(now),
             sparkline: sparkline(&health.history, now),
         })
-        .collect())
+        .collect();
+    *DRAWN.lock().unwrap_or_else(PoisonError::into_inner) = Some((sites, Arc::new(lines.clone())));
+    Ok(lines)
 }
 
 /// Every host's site as the probes see it.

@@ -100,8 +100,15 @@ pub struct HomePageMemory {
     pub backup_health: Arc<Remembered<Vec<BackupHealth>>>,
     probes: domain::probes::SiteProbes,
     alerts: domain::alerts::Alerts,
-    /// What changed (`audit`, `backups`, `sites`, `alerts`, `web-services`),
-    /// once this process's memories of it are forgotten.
+    /// The settings the home page reads at every visit: the hosts, their
+    /// Linodes, the CI provider's.
+    hosts: domain::hosts::HostDirectory,
+    deploys: domain::deploys::Deploys,
+    linode: domain::linode::Linode,
+    integrations: domain::integrations::Integrations,
+    /// What changed (`audit`, `backups`, `sites`, `alerts`, `web-services`,
+    /// `hosts`, `linodes`, `integrations`), once this process's memories of
+    /// it are forgotten.
     changes: tokio::sync::broadcast::Sender<&'static str>,
 }
 
@@ -117,6 +124,10 @@ impl HomePageMemory {
             backup_health: console.backups.health_records(),
             probes: console.probes.clone(),
             alerts: console.alerts.clone(),
+            hosts: console.hosts.clone(),
+            deploys: console.deploys.clone(),
+            linode: console.linode.clone(),
+            integrations: console.integrations.clone(),
             changes: tokio::sync::broadcast::channel(HOME_PAGE_BACKLOG).0,
         }
     }
@@ -124,6 +135,9 @@ impl HomePageMemory {
     fn hearing(&self, heard: bool) {
         self.newest_records.hearing(heard);
         self.backup_health.hearing(heard);
+        self.hosts.hearing(heard);
+        self.linode.hearing(heard);
+        self.integrations.hearing(heard);
     }
 
     /// A change was announced on `channel`: what this process remembers of
@@ -144,6 +158,21 @@ impl HomePageMemory {
                 "alerts" => {
                     self.alerts.forget_open_count();
                     "alerts"
+                }
+                "hosts" => {
+                    // And the lists made of it, kept a few seconds.
+                    self.hosts.forget_list();
+                    self.probes.forget_sites();
+                    self.deploys.forget_newest();
+                    "hosts"
+                }
+                "linodes" => {
+                    self.linode.forget_links();
+                    "linodes"
+                }
+                "integrations" => {
+                    self.integrations.settings_changed();
+                    "integrations"
                 }
                 _ => "web-services",
             }

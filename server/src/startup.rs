@@ -230,13 +230,34 @@ impl Database {
 }
 
 async fn pool(options: PgConnectOptions) -> Result<PgPool> {
-    let options = options.log_statements(tracing::log::LevelFilter::Trace);
-    PgPoolOptions::new()
-        .max_connections(16)
-        .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect_with(options)
+    pool_options(16)
+        .connect_with(options.log_statements(tracing::log::LevelFilter::Trace))
         .await
         .context("connecting to PostgreSQL")
+}
+
+/// How long a pooled connection may have been idle and still be handed out
+/// without asking PostgreSQL first whether it is alive.
+const TRUSTED_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A pool of at most `max` connections. sqlx asks PostgreSQL whether a
+/// connection is alive as it returns to the pool, and by default again
+/// as it is taken: the second question (a round trip per query) is asked
+/// only of a connection idle for more than [`TRUSTED_IDLE`] (one unused
+/// since PostgreSQL may have restarted).
+fn pool_options(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for > TRUSTED_IDLE {
+                    sqlx::Connection::ping(connection).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// Held by the console process that migrates and grants at start (across
@@ -245,11 +266,8 @@ const START_UP_LOCK: i64 = 0x0c0d_0a0d_0100;
 
 /// A small pool for the owner: migrations and grants only.
 async fn owner_pool(options: PgConnectOptions) -> Result<PgPool> {
-    let options = options.log_statements(tracing::log::LevelFilter::Trace);
-    PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(std::time::Duration::from_secs(10))
-        .connect_with(options)
+    pool_options(2)
+        .connect_with(options.log_statements(tracing::log::LevelFilter::Trace))
         .await
         .context("connecting to PostgreSQL as the tables' owner")
 }

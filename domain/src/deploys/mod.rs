@@ -81,6 +81,12 @@ impl Deploys {
             .await
     }
 
+    /// The hosts changed: each host's newest deploy is read again at the
+    /// next request.
+    pub fn forget_newest(&self) {
+        self.newest.forget_all();
+    }
+
     /// Deploys `branch` on a host (operators and admins): a job made of
     /// steps. Refused, nothing changed, for a name that is not a branch
     /// name, a branch the host's remote does not have (as last fetched),

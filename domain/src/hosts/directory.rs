@@ -72,13 +72,22 @@ pub(super) async fn host_rows(executor: impl sqlx::PgExecutor<'_>, id: Option<i6
 }
 
 impl HostDirectory {
+    /// Every host, by name: remembered from one change of the hosts table
+    /// to the next while its announcements are heard (this process's own
+    /// changes are forgotten at once), read otherwise.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn list(&self) -> Result<Vec<Host>> {
-        host_rows(&self.pool, None)
-            .await?
-            .into_iter()
-            .map(HostRow::host)
-            .collect()
+        let hosts = self
+            .listed
+            .get(|| async {
+                host_rows(&self.pool, None)
+                    .await?
+                    .into_iter()
+                    .map(HostRow::host)
+                    .collect()
+            })
+            .await?;
+        Ok(hosts.as_ref().clone())
     }
 
     #[tracing::instrument(level = "debug", skip(self))]

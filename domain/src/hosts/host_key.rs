@@ -56,6 +56,7 @@ impl HostDirectory {
             .record(&mut tx)
             .await?;
         tx.commit().await?;
+        self.listed.changed();
         self.forget_service_states(host_id);
         self.warm.forget(host_id);
         self.get(host_id).await
@@ -105,6 +106,7 @@ impl HostDirectory {
                 .record(&mut tx)
                 .await?;
                 tx.commit().await?;
+                self.listed.changed();
                 Ok::<_, DomainError>(())
             };
             if let Err(error) = recorded.await {

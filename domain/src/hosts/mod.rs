@@ -18,7 +18,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::remembered::ReadEvery;
+use crate::remembered::{ReadEvery, Remembered};
 use crate::secrets::{SecretId, SecretStore};
 use crate::ssh::{HostKey, SshSettings, SshTarget, WarmSessions};
 
@@ -63,6 +63,9 @@ pub struct HostDirectory {
     /// Each host's services as last read over SSH, kept
     /// [`services::SERVICES_FRESH`] (a job on the host forgets them).
     service_states: Arc<ReadEvery<i64, services::ServiceReading>>,
+    /// Every host, kept from one change to the next (the hosts table
+    /// announces its changes; see [`Remembered`]).
+    listed: Arc<Remembered<Vec<Host>>>,
 }
 
 impl HostDirectory {
@@ -73,10 +76,23 @@ impl HostDirectory {
             ssh,
             warm: WarmSessions::default(),
             service_states: Arc::new(ReadEvery::new(services::SERVICES_FRESH)),
+            listed: Arc::default(),
         }
     }
 
     pub fn ssh_settings(&self) -> SshSettings {
         self.ssh
+    }
+
+    /// Whether the hosts table's announcements are heard (see
+    /// [`Remembered::hearing`]): while they are not, the list is read at
+    /// each request.
+    pub fn hearing(&self, heard: bool) {
+        self.listed.hearing(heard);
+    }
+
+    /// A change of the hosts table was announced: the list is read again.
+    pub fn forget_list(&self) {
+        self.listed.changed();
     }
 }

@@ -179,6 +179,7 @@ impl HostDirectory {
             .record(&mut tx)
             .await?;
         tx.commit().await?;
+        self.listed.changed();
         row.host()
     }
 }

@@ -65,15 +65,27 @@ impl Integrations {
     /// Each host's app and the CI state of the commit it runs; `None` when
     /// no CI provider is saved.
     pub async fn deployed_ci(&self) -> Result<Option<(IntegrationProvider, Vec<HostCi>)>> {
-        let Some(access) = self.access(Purpose::Ci).await? else {
+        let Some(settings) = self.settings(Purpose::Ci).await? else {
             return Ok(None);
         };
+        // The token is opened only when a report is to be read again.
+        let mut access = None;
         let mut hosts = Vec::new();
         for (host_id, host_name, newest) in self.deploys.newest_of_every_host().await?.iter() {
             let branch = newest.as_ref().and_then(|d| d.branch.clone());
             let commit = newest.as_ref().and_then(|d| d.rollback_target()).cloned();
             let report = match &commit {
-                Some(commit) => Some(self.ci_report(&access, &commit.id, branch.as_deref()).await),
+                Some(commit) => Some(match self.ci_reports.fresh(&commit.id) {
+                    Some(report) => report,
+                    None => {
+                        if access.is_none() {
+                            access = self.access(Purpose::Ci).await?;
+                        }
+                        // Removed meanwhile.
+                        let Some(access) = &access else { return Ok(None) };
+                        self.ci_report(access, &commit.id, branch.as_deref()).await
+                    }
+                }),
                 None => None,
             };
             hosts.push(HostCi {
@@ -84,7 +96,7 @@ impl Integrations {
                 report,
             });
         }
-        Ok(Some((access.provider, hosts)))
+        Ok(Some((settings.provider, hosts)))
     }
 
     /// What the provider says of `commit` (read at most once a minute).

@@ -19,7 +19,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use crate::deploys::Deploys;
-use crate::remembered::ReadEvery;
+use crate::remembered::{ReadEvery, Remembered};
 use crate::secrets::SecretStore;
 
 pub mod api;
@@ -51,6 +51,9 @@ pub struct Integrations {
     ci_reports: Arc<ReadEvery<String, Answer<CiReport>>>,
     /// The latest unresolved issues (or why they could not be read).
     issues: Arc<ReadEvery<(), Answer<Vec<SentryIssue>>>>,
+    /// The saved settings, kept from one change to the next (the table
+    /// announces its changes; see [`Remembered`]).
+    saved: Arc<Remembered<Vec<settings::Row>>>,
 }
 
 impl Integrations {
@@ -64,12 +67,21 @@ impl Integrations {
             client: api::client(extra_roots),
             ci_reports: Arc::new(ReadEvery::new(FRESH)),
             issues: Arc::new(ReadEvery::new(FRESH)),
+            saved: Arc::default(),
         }
     }
 
-    /// What was read is read again at the next request (the settings
-    /// changed).
-    fn forget_reports(&self) {
+    /// Whether the settings' announcements are heard (see
+    /// [`Remembered::hearing`]): while they are not, they are read at each
+    /// request.
+    pub fn hearing(&self, heard: bool) {
+        self.saved.hearing(heard);
+    }
+
+    /// The settings changed (announced, or changed by this process): they
+    /// and what was read with them are read again at the next request.
+    pub fn settings_changed(&self) {
+        self.saved.changed();
         self.ci_reports.forget_all();
         self.issues.forget_all();
     }

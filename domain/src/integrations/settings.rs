@@ -73,7 +73,9 @@ pub struct IntegrationInput {
     pub token: TokenChange,
 }
 
-struct Row {
+#[derive(Clone, Debug)]
+pub(super) struct Row {
+    purpose: String,
     provider: String,
     api_url: String,
     project: String,
@@ -156,15 +158,22 @@ fn field_of(failure: IntegrationFailure) -> &'static str {
 }
 
 impl Integrations {
+    /// The row saved for `purpose`: every row remembered from one change
+    /// of the table to the next (see [`super::Integrations::hearing`]).
     async fn row(&self, purpose: Purpose) -> Result<Option<Row>> {
-        Ok(sqlx::query_as!(
-            Row,
-            "SELECT provider, api_url, project, token_secret_id, changed_by, changed_at
-               FROM integrations WHERE purpose = $1",
-            purpose.as_str(),
-        )
-        .fetch_optional(&self.pool)
-        .await?)
+        let rows = self
+            .saved
+            .get(|| async {
+                Ok(sqlx::query_as!(
+                    Row,
+                    "SELECT purpose, provider, api_url, project, token_secret_id, changed_by, changed_at
+                       FROM integrations"
+                )
+                .fetch_all(&self.pool)
+                .await?)
+            })
+            .await?;
+        Ok(rows.iter().find(|row| row.purpose == purpose.as_str()).cloned())
     }
 
     /// The integration saved for `purpose`, if any.
@@ -275,7 +284,7 @@ impl Integrations {
                 SET provider = excluded.provider, api_url = excluded.api_url, project = excluded.project,
                     token_secret_id = excluded.token_secret_id, changed_by = excluded.changed_by,
                     changed_at = now()
-             RETURNING provider, api_url, project, token_secret_id, changed_by, changed_at",
+             RETURNING purpose, provider, api_url, project, token_secret_id, changed_by, changed_at",
             purpose.as_str(),
             input.provider.as_str(),
             api_url,
@@ -301,7 +310,7 @@ impl Integrations {
             .record(&mut tx)
             .await?;
         tx.commit().await?;
-        self.forget_reports();
+        self.settings_changed();
         row.settings()
     }
 
@@ -333,7 +342,7 @@ impl Integrations {
         .record(&mut tx)
         .await?;
         tx.commit().await?;
-        self.forget_reports();
+        self.settings_changed();
         Ok(())
     }
 }

@@ -36,12 +36,22 @@ pub struct HostLinode {
 /// An instance as the API last answered for it, or why it did not.
 pub type Reading = std::result::Result<Instance, LinodeError>;
 
+#[derive(Clone, Debug)]
 struct LinkRow {
     host_id: i64,
     linode_id: i64,
     label: String,
     linked_at: OffsetDateTime,
     linked_by: String,
+}
+
+/// Which instance each host runs on, and whether the API is simulated (no
+/// token stored, the demo's simulator): what the home page needs of the
+/// database for every host's Linode.
+#[derive(Debug)]
+pub(super) struct Links {
+    rows: Vec<LinkRow>,
+    simulated: bool,
 }
 
 impl Linode {
@@ -101,6 +111,7 @@ impl Linode {
         .record(&mut tx)
         .await?;
         tx.commit().await?;
+        self.links.changed();
         self.states.remember(instance.id, Ok(instance.clone()));
         Ok(HostLinode::of(row, Ok(instance), simulated))
     }
@@ -121,19 +132,42 @@ impl Linode {
         }
     }
 
-    /// Every host's Linode, for the home page.
+    /// Every host's Linode, for the home page: the links remembered from
+    /// one change to the next, each instance's state as [`Self::state`]
+    /// reads it.
     pub async fn of_every_host(&self) -> Result<Vec<HostLinode>> {
-        let rows = sqlx::query_as!(
-            LinkRow,
-            "SELECT host_id, linode_id, label, linked_at, linked_by FROM host_linodes ORDER BY host_id"
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut linodes = Vec::with_capacity(rows.len());
-        for row in rows {
-            linodes.push(self.with_state(row).await?);
+        let links = self
+            .links
+            .get(|| async {
+                let rows = sqlx::query_as!(
+                    LinkRow,
+                    "SELECT host_id, linode_id, label, linked_at, linked_by FROM host_linodes ORDER BY host_id"
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let simulated = self.simulated().await?;
+                Ok(Links { rows, simulated })
+            })
+            .await?;
+        let mut linodes = Vec::with_capacity(links.rows.len());
+        for row in &links.rows {
+            let state = self.state(row.linode_id).await?;
+            linodes.push(HostLinode::of(row.clone(), state, links.simulated));
         }
         Ok(linodes)
+    }
+
+    /// Whether the links' and the token's announcements are heard (see
+    /// [`Remembered::hearing`]): while they are not, they are read at each
+    /// request.
+    pub fn hearing(&self, heard: bool) {
+        self.links.hearing(heard);
+    }
+
+    /// A change of the links or the token was announced: they are read
+    /// again.
+    pub fn forget_links(&self) {
+        self.links.changed();
     }
 
     async fn with_state(&self, row: LinkRow) -> Result<HostLinode> {

@@ -51,7 +51,7 @@ pub use token::TokenState;
 use crate::error::{DomainError, Result};
 use crate::hosts::HostDirectory;
 use crate::jobs::JobRunner;
-use crate::remembered::ReadEvery;
+use crate::remembered::{ReadEvery, Remembered};
 use crate::secrets::SecretStore;
 
 /// The local double of the API the demo talks to while no token is stored.
@@ -79,6 +79,9 @@ pub struct Linode {
     backup_lists: Arc<ReadEvery<i64, BackupsReading>>,
     /// Each instance's graphs, read at most every [`GRAPHS_FRESH`].
     graphs: Arc<ReadEvery<i64, GraphsReading>>,
+    /// Which instance each host runs on, and whether the API is simulated,
+    /// kept from one change to the next (see [`Remembered`]).
+    links: Arc<Remembered<instances::Links>>,
 }
 
 /// The API to call and the token to call it with.
@@ -102,6 +105,7 @@ impl Linode {
             states: Arc::new(ReadEvery::new(STATE_FRESH)),
             backup_lists: Arc::new(ReadEvery::new(BACKUPS_FRESH)),
             graphs: Arc::new(ReadEvery::new(GRAPHS_FRESH)),
+            links: Arc::default(),
         }
     }
 

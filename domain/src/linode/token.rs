@@ -98,6 +98,7 @@ impl Linode {
             .record(&mut tx)
             .await?;
         tx.commit().await?;
+        self.links.changed();
         // States read with another token (or the simulator) are not this one's.
         self.states.forget_all();
         self.backup_lists.forget_all();

@@ -13,7 +13,7 @@ use domain::probes::{ProbeFailure, ProbeSettings, ProbeUrl, SiteProbes};
 use sqlx::PgPool;
 
 use crate::helpers::*;
-use crate::hosts::{private_key, register};
+use crate::hosts::{private_key, register, register_on, staging};
 
 const METRICS_TOKEN: &str = "a metrics token of at least thirty-two characters";
 
@@ -435,6 +435,27 @@ async fn the_home_page_is_told_of_each_change_by_any_process_and_no_longer_once_
     other.console.probes.probe_now(host.id).await.unwrap();
     assert_eq!(next_change(&mut stream, &mut buffer).await, "sites");
     assert_eq!(site_lines().await, app::monitoring_api::SiteState::Up);
+
+    // A host registered by the other process: this one's page is told, and
+    // what this one remembers of the hosts (kept until the hosts table
+    // changes) is forgotten: every card read again lists it at once.
+    let port: u16 = staging("STAGING_SSH_PORT").parse().unwrap();
+    let command = staging("STAGING_SERVICE_COMMAND");
+    let second = register_on(
+        &other,
+        &admin,
+        "staging-2",
+        port,
+        &command,
+        KeyChoice::paste(private_key()),
+    )
+    .await;
+    next_change(&mut stream, &mut buffer).await;
+    let page = home_page().await;
+    let listed = |ids: Vec<i64>| assert_eq!(ids, [host.id, second.id], "{page:?}");
+    listed(page.sites.iter().map(|s| s.host_id).collect());
+    listed(page.services.iter().map(|s| s.host_id).collect());
+    listed(page.deploys.iter().map(|d| d.0).collect());
 
     // A job run by the other process: told (its status, its audit record:
     // one event for changes that come together).
