@@ -302,18 +302,28 @@ impl Application {
     /// Opens the database, applies migrations, prints the setup link when no
     /// account exists, and binds the listening socket.
     pub async fn build(config: Config, leptos_options: LeptosOptions) -> Result<Self> {
+        // Both checks before a cluster is started.
         config.check_serving()?;
-        certificates(&config)?;
+        let tls = certificates(&config)?;
         let database = Database::open(&config).await?;
-        Self::build_on(config, leptos_options, database).await
+        Self::build_with(config, leptos_options, database, tls).await
     }
 
     /// Like [`Application::build`], on a database already open (tests).
+    /// Refused, the caller's database is left open.
     pub async fn build_on(config: Config, leptos_options: LeptosOptions, database: Database) -> Result<Self> {
-        // Refused as before: the caller's database is left open (`build`
-        // made both checks before it started a cluster).
         config.check_serving()?;
         let tls = certificates(&config)?;
+        Self::build_with(config, leptos_options, database, tls).await
+    }
+
+    /// The console on `database`, serving HTTPS with `tls` when given.
+    async fn build_with(
+        config: Config,
+        leptos_options: LeptosOptions,
+        database: Database,
+        tls: Option<Arc<tls::Certificates>>,
+    ) -> Result<Self> {
         database.migrate().await?;
         let built = async {
             let scratch = database.scratch_server(&config)?;
