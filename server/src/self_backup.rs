@@ -23,6 +23,11 @@
 //! transaction, installs the key and the checkpoints, applies the newer
 //! migrations, then opens the secrets and walks the audit chain, and says
 //! what it found.
+//!
+//! Both land in the audit log, as any action does: `console.backup` in the
+//! backed-up console's log once the archive is written (or failed), so the
+//! archive never holds its own record; `console.restore` as the first row
+//! the restored log adds, after its chain was walked.
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
@@ -30,7 +35,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
-use domain::audit::ChainStatus;
+use domain::audit::{Actor, AuditAction, AuditEntry, ChainStatus, Outcome};
 use domain::backups::libpq;
 use domain::secrets::MasterKey;
 use serde::{Deserialize, Serialize};
@@ -134,9 +139,9 @@ pub async fn backup(config: &Config, output: &Path, key_output: Option<&Path>) -
         Err(error) => return Err(error).context("reading the audit checkpoints"),
     };
     let partial_dump = sibling(output, ".dump.partial");
-    let dumped = dump_database(config, &partial_dump).await;
-    let result = async {
-        let schema = dumped?;
+    let database = ReachedDatabase::reach(config).await?;
+    let written = async {
+        let schema = database.dump(&partial_dump).await?;
         let (dump_sha256, dump_bytes) = digest_file(&partial_dump)?;
         let manifest = Manifest {
             format: FORMAT,
@@ -149,38 +154,76 @@ pub async fn backup(config: &Config, output: &Path, key_output: Option<&Path>) -
             checkpoints_sha256: checkpoints.as_deref().map(|bytes| hex::encode(Sha256::digest(bytes))),
         };
         write_archive(output, &manifest, checkpoints.as_deref(), &partial_dump)?;
+        if let Some(path) = key_output {
+            master_key::export(path, &key)?;
+        }
         anyhow::Ok(manifest)
     }
     .await;
     let _ = fs::remove_file(&partial_dump);
-    let manifest = result?;
-    if let Some(path) = key_output {
-        master_key::export(path, &key)?;
-    }
+    // In the log either way (after the dump: the archive does not hold its
+    // own record); a failure the log cannot take is still the one said.
+    let entry = match &written {
+        Ok(manifest) => AuditEntry::new(
+            Actor::System,
+            AuditAction::ConsoleBackup,
+            &output.display().to_string(),
+            Outcome::Success,
+        )
+        .detail("schema", manifest.schema)
+        .detail("dump_bytes", manifest.dump_bytes)
+        .detail("master_key_written", key_output.is_some()),
+        Err(error) => AuditEntry::new(
+            Actor::System,
+            AuditAction::ConsoleBackup,
+            &output.display().to_string(),
+            Outcome::Failure,
+        )
+        .detail("error", format!("{error:#}")),
+    };
+    let recorded = database.record(config, entry.detail("via", "command line")).await;
+    database.leave().await?;
+    let manifest = written?;
+    recorded.context("the archive is written, but the audit log did not take its record")?;
     Ok(manifest)
 }
 
-/// Dumps the console's database to `path`; returns its schema version.
-async fn dump_database(config: &Config, path: &Path) -> Result<i64> {
-    let (owner, started) = match Owner::external(config)? {
-        Some(owner) => (owner, None),
-        None => match embedded_postgres::running_in(&config.data_dir)? {
-            Some(options) => (Owner::embedded(options), None),
-            None => {
-                let data_dir = config.data_dir.clone();
-                ensure!(
-                    data_dir.join("postgres").exists() || data_dir.join(embedded_postgres::LOCATION_FILE).exists(),
-                    "{} holds no embedded database: give the console's data directory (--data-dir) or DATABASE_URL",
-                    data_dir.display()
-                );
-                let embedded = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir)).await??;
-                (Owner::embedded(embedded.console_options()), Some(embedded))
-            }
-        },
-    };
-    let dumped = async {
+/// The console's database reached as its tables' owner, beside a serving
+/// console or not: the embedded cluster is started (then stopped) when no
+/// console runs it.
+struct ReachedDatabase {
+    owner: Owner,
+    started: Option<EmbeddedPostgres>,
+}
+
+impl ReachedDatabase {
+    async fn reach(config: &Config) -> Result<Self> {
+        if let Some(owner) = Owner::external(config)? {
+            return Ok(Self { owner, started: None });
+        }
+        if let Some(options) = embedded_postgres::running_in(&config.data_dir)? {
+            return Ok(Self {
+                owner: Owner::embedded(options),
+                started: None,
+            });
+        }
+        let data_dir = config.data_dir.clone();
+        ensure!(
+            data_dir.join("postgres").exists() || data_dir.join(embedded_postgres::LOCATION_FILE).exists(),
+            "{} holds no embedded database: give the console's data directory (--data-dir) or DATABASE_URL",
+            data_dir.display()
+        );
+        let embedded = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&data_dir)).await??;
+        Ok(Self {
+            owner: Owner::embedded(embedded.console_options()),
+            started: Some(embedded),
+        })
+    }
+
+    /// Dumps the database to `path`; returns its schema version.
+    async fn dump(&self, path: &Path) -> Result<i64> {
         let schema = {
-            let pool = sqlx::PgPool::connect_with(owner.options.clone())
+            let pool = sqlx::PgPool::connect_with(self.owner.options.clone())
                 .await
                 .context("connecting to the console's database")?;
             let schema = domain::schema::database_version(&pool).await;
@@ -189,7 +232,8 @@ async fn dump_database(config: &Config, path: &Path) -> Result<i64> {
         };
         ensure!(schema > 0, "the database holds no console (no migration applied)");
         let pg_dump = embedded_postgres::find_bin_dir_with("pg_dump")?.join("pg_dump");
-        let output = owner
+        let output = self
+            .owner
             .command(&pg_dump)
             .args(["--format=custom", "--exclude-table-data", SESSIONS, "--file"])
             .arg(path)
@@ -204,11 +248,30 @@ async fn dump_database(config: &Config, path: &Path) -> Result<i64> {
         );
         Ok(schema)
     }
-    .await;
-    if let Some(embedded) = started {
-        tokio::task::spawn_blocking(move || embedded.stop()).await??;
+
+    /// Appends `entry` to the audit log (its chain's key opened with the
+    /// master key, as a serving console does).
+    async fn record(&self, config: &Config, entry: AuditEntry) -> Result<()> {
+        let pool = sqlx::PgPool::connect_with(self.owner.options.clone())
+            .await
+            .context("connecting to the console's database")?;
+        let recorded = async {
+            let console = config.console(pool.clone()).await?;
+            entry.record_alone(console.pool()).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        pool.close().await;
+        recorded
     }
-    dumped
+
+    /// Stops the embedded cluster when it was started here.
+    async fn leave(self) -> Result<()> {
+        if let Some(embedded) = self.started {
+            tokio::task::spawn_blocking(move || embedded.stop()).await??;
+        }
+        Ok(())
+    }
 }
 
 fn write_archive(output: &Path, manifest: &Manifest, checkpoints: Option<&[u8]>, dump: &Path) -> Result<()> {
@@ -369,6 +432,23 @@ async fn restore_with(config: &Config, input: &Path, key: &MasterKey, dump_path:
         };
         let accounts = console.accounts.count().await?;
         let hosts = console.hosts.list().await?.len();
+        // After the walk: the restore is the first row the new log adds.
+        let written_at = manifest
+            .written_at
+            .format(&time::format_description::well_known::Rfc3339)?;
+        AuditEntry::new(
+            Actor::System,
+            AuditAction::ConsoleRestore,
+            &input.display().to_string(),
+            Outcome::Success,
+        )
+        .detail("written_at", written_at)
+        .detail("console_version", manifest.console_version.as_str())
+        .detail("schema", manifest.schema)
+        .detail("audit_rows_verified", audit_rows)
+        .detail("via", "command line")
+        .record_alone(console.pool())
+        .await?;
         anyhow::Ok((accounts, hosts, secrets, audit_rows))
     }
     .await;

@@ -54,6 +54,11 @@ crate::words! {
         BackupScheduleMissed = "backup.schedule_missed",
         /// A backup restored into a scratch database, its tables counted.
         BackupVerify = "backup.verify",
+        /// The console's own state written to an archive (`backup-self`),
+        /// or brought back from one onto a new database (`restore-self`),
+        /// by an operator on the server's command line.
+        ConsoleBackup = "console.backup",
+        ConsoleRestore = "console.restore",
         /// Deploys (manual §6.1, §7.2): a branch deployed, the app returned
         /// to an earlier deploy's commit, a host's deploy settings changed.
         DeployBranch = "deploy.branch",
@@ -142,7 +147,7 @@ mod tests {
     /// Every action word any version of the console wrote (from the
     /// project's history): rows already in a log keep these, so each must
     /// still be read.
-    const EVER_WRITTEN: [&str; 71] = [
+    const EVER_WRITTEN: [&str; 73] = [
         "account.create",
         "account.disable",
         "account.enable",
@@ -165,6 +170,8 @@ mod tests {
         "backup.schedule",
         "backup.schedule_missed",
         "backup.verify",
+        "console.backup",
+        "console.restore",
         "deploy.branch",
         "deploy.rollback",
         "deploy.settings",

@@ -54,6 +54,14 @@ async fn audit_chain(pool: &PgPool) -> Vec<(i64, Vec<u8>)> {
         .unwrap()
 }
 
+/// The newest audit row's action, outcome and details.
+async fn last_audit_row(pool: &PgPool) -> (String, String, serde_json::Value) {
+    sqlx::query_as("SELECT action, outcome, details FROM audit_log ORDER BY id DESC LIMIT 1")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 async fn usernames(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar("SELECT username FROM accounts ORDER BY id")
         .fetch_all(pool)
@@ -100,9 +108,15 @@ async fn a_console_backed_up_while_serving_comes_back_whole_on_a_new_database(po
         0o600
     );
     assert_eq!(std::fs::read_to_string(&saved_key).unwrap().trim(), app.master_key);
+    // In the serving console's log, after what the archive holds.
+    let (action, outcome, details) = last_audit_row(&pool).await;
+    assert_eq!((action.as_str(), outcome.as_str()), ("console.backup", "success"));
+    assert_eq!(details["master_key_written"], true, "{details}");
+    assert_eq!(details["via"], "command line", "{details}");
+    assert_eq!(audit_chain(&pool).await.len(), chain_at_backup.len() + 1);
     // The console kept serving meanwhile, and keeps logging after.
     app.browser().sign_in(ADMIN, "a wrong password").await;
-    assert!(audit_chain(&pool).await.len() > chain_at_backup.len());
+    assert!(audit_chain(&pool).await.len() > chain_at_backup.len() + 1);
 
     // A new machine: an empty database, a new data directory.
     let restored_database = format!("restored_{}", uuid::Uuid::new_v4().simple());
@@ -176,7 +190,13 @@ async fn a_console_backed_up_while_serving_comes_back_whole_on_a_new_database(po
         "{report}"
     );
     assert_eq!(usernames(&restored_pool).await, accounts_at_backup);
-    assert_eq!(audit_chain(&restored_pool).await, chain_at_backup);
+    // The archive's chain, then the restore's own record.
+    let restored_chain = audit_chain(&restored_pool).await;
+    assert_eq!(restored_chain[..chain_at_backup.len()], chain_at_backup[..]);
+    assert_eq!(restored_chain.len(), chain_at_backup.len() + 1);
+    let (action, outcome, details) = last_audit_row(&restored_pool).await;
+    assert_eq!((action.as_str(), outcome.as_str()), ("console.restore", "success"));
+    assert_eq!(details["audit_rows_verified"], chain_at_backup.len(), "{details}");
     assert!(new_dir.path().join("audit-checkpoints").exists());
     assert_eq!(
         std::fs::read_to_string(new_dir.path().join("master.key"))
@@ -197,7 +217,7 @@ async fn a_console_backed_up_while_serving_comes_back_whole_on_a_new_database(po
         TempDataDir::new().path(),
     );
     assert!(said(&again).contains("the database already holds"), "{}", said(&again));
-    assert_eq!(audit_chain(&restored_pool).await.len(), chain_at_backup.len());
+    assert_eq!(audit_chain(&restored_pool).await, restored_chain);
 
     // The restored console signs its staff in and reaches the host with the
     // key it keeps sealed.
