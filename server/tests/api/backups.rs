@@ -19,12 +19,43 @@ use crate::hosts::{private_key, register, staging};
 /// restore rewrites all of it and the probe tables come and go, and
 /// `pg_dump` fails on a table dropped under it (as it would in production,
 /// where the job says so). A test that backs it up or changes it holds this
-/// guard from start to end, so those tests take turns; the others still run
+/// turn from start to end, so those tests take turns; the others still run
 /// beside them. So do the tests that move the staging app (deploys) or stop
 /// its site: a deploy's health gate asks the site.
-pub(crate) async fn staging_database_alone() -> tokio::sync::MutexGuard<'static, ()> {
+pub(crate) async fn staging_database_alone() -> StagingTurn {
     static STAGING_DATABASE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    STAGING_DATABASE.lock().await
+    StagingTurn {
+        _held: STAGING_DATABASE.lock().await,
+    }
+}
+
+/// A test's turn on the staging host. When the test fails half-way (with
+/// NGINX stopped, gunicorn stopped or restarting on a half-written
+/// environment), the staging services are brought back before the next
+/// test takes its turn, so that a failure is not repeated by every test
+/// after it.
+pub(crate) struct StagingTurn {
+    _held: tokio::sync::MutexGuard<'static, ()>,
+}
+
+impl Drop for StagingTurn {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(service) = std::env::var("STAGING_SERVICE_COMMAND") else {
+            return;
+        };
+        for name in ["nginx", "gunicorn"] {
+            let active = std::process::Command::new(&service)
+                .args([name, "is-active"])
+                .output()
+                .is_ok_and(|output| output.status.success());
+            if !active {
+                let _ = std::process::Command::new(&service).args([name, "restart"]).output();
+            }
+        }
+    }
 }
 
 /// The staging host, registered for the console with its key.

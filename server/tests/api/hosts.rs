@@ -122,25 +122,13 @@ async fn site_answers() -> bool {
         .is_ok_and(|r| r.status() == 200)
 }
 
-/// Restarts the staging host's NGINX if the test holding it fails half-way
-/// (with it stopped), so that the tests after it find the site.
-pub(crate) struct NginxBackOnFailure;
-
-impl Drop for NginxBackOnFailure {
-    fn drop(&mut self) {
-        if let (true, Ok(service)) = (std::thread::panicking(), std::env::var("STAGING_SERVICE_COMMAND")) {
-            let _ = std::process::Command::new(service).args(["nginx", "restart"]).output();
-        }
-    }
-}
-
 /// One of the two tests that stop the staging host's NGINX (with the alerts'
 /// test; tests run in parallel: the deploy tests, whose health gate asks the
 /// site, wait for their turn).
 #[sqlx::test(migrations = "../migrations")]
 async fn stopping_nginx_takes_the_site_offline_and_restarting_brings_it_back(pool: PgPool) {
+    // The turn also restarts NGINX if this test fails with it stopped.
     let _turn = crate::backups::staging_database_alone().await;
-    let _site_back = NginxBackOnFailure;
     let app = spawn_app(pool).await;
     let admin = app.admin().await;
     let operator = app.operator(&admin).await;
