@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::caller::ApiCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-use super::jobs::Started;
+use super::jobs::{StartAnswers, Started};
 use super::rfc3339;
 
 /// Why the backup is taken (kept in the catalog and the audit log).
@@ -99,15 +99,8 @@ pub struct Backups {
     params(("host_id" = i64, Path, description = "The host")),
     request_body = BackUpNow,
     responses(
-        (status = 202, description = "Started", body = Started),
         (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "The token's scope is read", body = ErrorBody),
-        (status = 404, description = "No such host", body = ErrorBody),
-        (status = 409, description = "Another action runs on the host", body = ErrorBody),
-        (status = 502, description = "The host could not be reached", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body not JSON", body = ErrorBody),
+        StartAnswers,
     )
 )]
 pub async fn back_up_now(
@@ -124,7 +117,7 @@ pub async fn back_up_now(
         .back_up_now(by, from, host_id, reason)
         .await
         .map_err(|e| caller.fail(e))?;
-    Ok((StatusCode::ACCEPTED, Json(Started { job_id })))
+    Ok(Started::accepted(job_id))
 }
 
 /// The catalog, newest first, a page at a time.

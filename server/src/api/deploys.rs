@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::caller::ApiCaller;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
-use super::jobs::Started;
+use super::jobs::{StartAnswers, Started};
 use super::rfc3339;
 
 /// The branch to deploy.
@@ -73,15 +73,8 @@ pub struct HistoryPage {
     params(("host_id" = i64, Path, description = "The host")),
     request_body = Deploy,
     responses(
-        (status = 202, description = "Started", body = Started),
         (status = 400, description = "Invalid branch or malformed body", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "The token's scope is read", body = ErrorBody),
-        (status = 404, description = "No such host", body = ErrorBody),
-        (status = 409, description = "Another action runs on the host", body = ErrorBody),
-        (status = 502, description = "The host could not be reached", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body not JSON", body = ErrorBody),
+        StartAnswers,
     )
 )]
 pub async fn deploy(
@@ -97,7 +90,7 @@ pub async fn deploy(
         .deploy(by, from, host_id, &body.branch)
         .await
         .map_err(|e| caller.fail(e))?;
-    Ok((StatusCode::ACCEPTED, Json(Started { job_id })))
+    Ok(Started::accepted(job_id))
 }
 
 /// A host's deploys and rollbacks, newest first.

@@ -26,6 +26,37 @@ pub struct Started {
     pub job_id: i64,
 }
 
+impl Started {
+    /// 202 with the job's number.
+    pub fn accepted(job_id: i64) -> (StatusCode, Json<Self>) {
+        (StatusCode::ACCEPTED, Json(Self { job_id }))
+    }
+}
+
+/// What an endpoint that starts an action on a host answers, beside its
+/// own 400: the job started, or why not. For the document only (the
+/// handlers answer [`Started`] or an [`ApiError`]), so never built.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum StartAnswers {
+    #[response(status = 202, description = "Started")]
+    Started(Started),
+    #[response(status = 401, description = "No valid token")]
+    NoToken(ErrorBody),
+    #[response(status = 403, description = "The token's scope is read")]
+    ReadScope(ErrorBody),
+    #[response(status = 404, description = "No such host")]
+    NoHost(ErrorBody),
+    #[response(status = 409, description = "Another action runs on the host")]
+    Busy(ErrorBody),
+    #[response(status = 413, description = "Body too large")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Body not JSON")]
+    NotJson(ErrorBody),
+    #[response(status = 502, description = "The host could not be reached")]
+    Unreachable(ErrorBody),
+}
+
 /// A job and where it stands.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobState {
@@ -108,15 +139,8 @@ pub struct OutputLine {
     params(("host_id" = i64, Path, description = "The host")),
     request_body = StartJob,
     responses(
-        (status = 202, description = "Started", body = Started),
         (status = 400, description = "Unknown action or malformed body", body = ErrorBody),
-        (status = 401, description = "No valid token", body = ErrorBody),
-        (status = 403, description = "The token's scope is read", body = ErrorBody),
-        (status = 404, description = "No such host", body = ErrorBody),
-        (status = 409, description = "Another action runs on the host", body = ErrorBody),
-        (status = 502, description = "The host could not be reached", body = ErrorBody),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "Body not JSON", body = ErrorBody),
+        StartAnswers,
     )
 )]
 pub async fn start_job(
@@ -133,7 +157,7 @@ pub async fn start_job(
         .start_job(by, from, host_id, runbook)
         .await
         .map_err(|e| caller.fail(e))?;
-    Ok((StatusCode::ACCEPTED, Json(Started { job_id })))
+    Ok(Started::accepted(job_id))
 }
 
 /// A job's status.

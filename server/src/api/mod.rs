@@ -43,6 +43,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
         description = "The console's actions for scripts and CI. Every request carries `Authorization: Bearer <token>` (a token issued on the account's page, scope `read` or `operate`). Errors are JSON with a stable `code`."
     ),
     modifiers(&BearerToken),
+    // Named by `jobs::StartAnswers`, which does not bring its schemas along.
+    components(schemas(jobs::Started)),
     tags(
         (name = "hosts", description = "The registered hosts and their sites"),
         (name = "jobs", description = "Runbook actions on a host"),
