@@ -117,19 +117,23 @@ impl JobRunner {
         span: i64,
     ) -> impl Stream<Item = std::result::Result<Chunk, sqlx::Error>> + Send + '_ {
         // The first chunk is found through the key (the last one beginning
-        // at or before line after_seq + 1), the rest follow it.
+        // at or before line `first`), the rest follow it. The bounds are
+        // computed here, saturating: a cursor near the largest bigint (any
+        // API caller may send one) finds nothing rather than overflowing.
+        let first = after_seq.saturating_add(1);
+        let last = after_seq.saturating_add(span);
         sqlx::query_as!(
             Chunk,
             "SELECT first_seq, line_count, stderr, lines FROM job_output_chunks
              WHERE job_id = $1
                AND first_seq >= coalesce((SELECT max(first_seq) FROM job_output_chunks
-                                          WHERE job_id = $1 AND first_seq <= $2::bigint + 1), 1)
-               AND first_seq + line_count > $2::bigint + 1
-               AND first_seq <= $2::bigint + $3::bigint
+                                          WHERE job_id = $1 AND first_seq <= $2), 1)
+               AND first_seq + line_count > $2
+               AND first_seq <= $3
              ORDER BY first_seq",
             job_id,
-            after_seq,
-            span
+            first,
+            last
         )
         .fetch(&self.pool)
     }

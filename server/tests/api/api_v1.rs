@@ -165,6 +165,17 @@ async fn a_token_runs_an_action_and_reads_its_output_then_revoked_is_refused_and
         .collect();
     assert!(stored.len() > 2, "several pages were read");
     assert_eq!(lines, stored);
+    // A cursor past every line, up to the largest an id can hold: an empty
+    // page, never a server error (schemathesis found the overflow).
+    for cursor in [stored.len() as i64, i64::MAX] {
+        let past = api
+            .get(&format!("/api/v1/jobs/{job_id}/output?after={cursor}&limit=5000"))
+            .await;
+        assert_eq!(past.status(), 200, "after={cursor}");
+        let page: Value = past.json().await.unwrap();
+        assert_eq!(page["lines"], json!([]), "after={cursor}");
+        assert_eq!(page["next"], Value::Null, "after={cursor}");
+    }
 
     // Audited exactly as from the page, the token named.
     let (actor, details): (String, Value) = sqlx::query_as(
@@ -598,6 +609,9 @@ async fn the_openapi_document_is_valid_names_every_route_and_fuzzing_it_finds_no
         ])
         .args(["--max-examples", "40", "--seed", "1", "--no-color"])
         .env("SCHEMATHESIS_HOOKS", "")
+        // Its cache of past failures (.schemathesis/) goes to the test's
+        // own directory, not the clone: every run starts from the seed.
+        .current_dir(app.data_dir.path())
         .output()
         .await
         .unwrap();

@@ -373,6 +373,17 @@ pub struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl CapturedLog {
     pub fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        // tracing caches, once per process, whether each log line is wanted,
+        // asking the thread that reaches it first. A test thread with no
+        // subscriber would answer "never" for every thread, this one
+        // included, and the line would be lost (tokio-rs/tracing#3611): a
+        // global subscriber that keeps nothing makes every thread answer
+        // "wanted", and this thread's own subscriber below writes it.
+        static EVERY_THREAD_LISTENS: std::sync::Once = std::sync::Once::new();
+        EVERY_THREAD_LISTENS.call_once(|| {
+            tracing::subscriber::set_global_default(tracing_subscriber::registry())
+                .expect("no other global subscriber in the tests");
+        });
         let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let writer = {
             let buffer = buffer.clone();
