@@ -35,20 +35,20 @@ impl From<StoredLine> for vocabulary::jobs::OutputLine {
 
 /// Lines sent to a live viewer in one event at most (output of usual lines
 /// comes in events of about [`LIVE_BATCH_BYTES`]).
-pub const LIVE_BATCH_LINES: i64 = 16_384;
+pub const LIVE_BATCH_LINES: i64 = 8_192;
 /// Bytes of lines sent to a live viewer in one event, about (beyond one line).
-pub const LIVE_BATCH_BYTES: usize = 1 << 20;
+pub const LIVE_BATCH_BYTES: usize = 512 << 10;
 /// Lines taken off the channel at once at most.
 const BATCH: usize = 4096;
 /// Lines waiting for the writer at most: beyond, the command's output waits
 /// on the host (SSH flow control).
-pub(super) const WAITING_LINES: usize = 16_384;
+pub(super) const WAITING_LINES: usize = 8_192;
 /// Bytes of a chunk, about (beyond one line): what a page of 200 lines reads
 /// at most, and a download holds.
 const CHUNK_BYTES: usize = 256 << 10;
 /// Bytes written in one statement at most (and so held at once), beyond one
 /// line.
-const WRITE_BYTES: usize = 1 << 20;
+const WRITE_BYTES: usize = 512 << 10;
 /// Lines read at once for a download.
 const DOWNLOAD_LINES: i64 = 10_000;
 
