@@ -12,8 +12,8 @@ use server::startup::{Application, Database};
 
 /// mimalloc rather than glibc's malloc: the home page is allocation-heavy
 /// (server-side rendering), and glibc's malloc and free were a fifth of its
-/// CPU. `server/benches/home_page.rs`, same machine: 3,800–4,400 req/s with
-/// glibc, 4,900–5,200 with mimalloc as tuned below.
+/// CPU. `server/benches/home_page.rs`, same machine: 3,816–4,419 req/s with
+/// glibc, 4,966–5,598 with mimalloc as tuned below.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -61,7 +61,8 @@ async fn main() -> ExitCode {
 /// it: after 100 sign-ins at once (argon2 fills 19 MiB per password check)
 /// 53 MiB was still resident a minute later, and streaming a job's 100 MB of
 /// output peaked at 100 MiB (`server/benches/sign_in.rs`, `jobs.rs`). With
-/// no delay: 34 MiB a minute later, 63 MiB at the peak.
+/// no delay: 34 MiB a minute later, 63 MiB at the peak (57 MiB once the
+/// live output's buffers were halved, `domain::jobs::output`).
 fn return_freed_memory_at_once() {
     // SAFETY: setting an option only tunes the allocator; any value is
     // accepted.
