@@ -86,7 +86,9 @@ pub struct AccountRow {
 }
 
 /// The first line of every server function: the caller must be signed in
-/// with at least `role`. A refusal is audited and answered 401 or 403.
+/// with at least `role`. A refusal is audited and answered 401 or 403, or,
+/// to a plain form post (no JavaScript), by the way back to the form's page
+/// with the refusal, as every other error.
 #[cfg(feature = "ssr")]
 pub(crate) async fn require(role: Role) -> Result<crate::context::Caller, AppError> {
     let console = use_context::<domain::Console>().ok_or_else(|| AppError::Internal { request_id: "-".into() })?;
@@ -96,10 +98,17 @@ pub(crate) async fn require(role: Role) -> Result<crate::context::Caller, AppErr
         Err(refusal) => Err(refusal),
     };
     checked.map_err(|refusal| {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        // A page being rendered answers 401/403 too; only a plain form post
+        // keeps its way back to the form's page.
+        let form_post = parts.method == http::Method::POST;
+        if let (false, Some(response)) = (form_post, use_context::<leptos_axum::ResponseOptions>()) {
             response.set_status(refusal.status());
         }
-        refusal.into()
+        let refusal = AppError::from(refusal);
+        if form_post {
+            refusal.answer_with_status();
+        }
+        refusal
     })
 }
 

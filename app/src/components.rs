@@ -1,7 +1,7 @@
 //! Small pieces the pages share: error notices (announced to screen readers),
 //! field errors placed next to the field they concern, and the values a
 //! refused form brings back when it was posted without JavaScript; what
-//! only some roles see.
+//! only some roles see; the question asked before a destructive action.
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -124,5 +124,58 @@ pub fn ForRole(role: Role, children: ChildrenFn) -> impl IntoView {
                 Suspend::new(async move { me.await.ok().flatten().filter(|m| m.may(role)).map(|_| children()) })
             }}
         </Suspense>
+    }
+}
+
+/// A destructive action, asked first: the button opens the question, the
+/// confirmation is the form given as `children` (an `ActionForm`, so it
+/// posts with or without JavaScript), Cancel closes it. The question is a
+/// popover that the browser opens and closes itself (`popovertarget`): it
+/// works before the page is hydrated, and without JavaScript at all; once
+/// hydrated, the question closes as its form is sent.
+#[component]
+pub fn Confirm(
+    /// The id of the button that asks (unique on the page); the
+    /// question's ids derive from it.
+    #[prop(into)]
+    id: String,
+    /// The button's text.
+    #[prop(into)]
+    label: String,
+    /// The button's name for screen readers, when its text is not enough
+    /// (a row's button says which row).
+    #[prop(optional, into)]
+    aria_label: Option<String>,
+    /// The button's class.
+    #[prop(default = "danger")]
+    class: &'static str,
+    /// What the operator is asked, said once the button is pressed.
+    #[prop(into)]
+    question: String,
+    children: Children,
+) -> impl IntoView {
+    let locale = use_locale();
+    let question_id = format!("{id}-question");
+    let (opens, cancels) = (question_id.clone(), question_id.clone());
+    let text_id = format!("{id}-question-text");
+    let labelled_by = text_id.clone();
+    let asked = NodeRef::<leptos::html::Div>::new();
+    let close = move |_| {
+        if let Some(question) = asked.get() {
+            let _ = question.hide_popover();
+        }
+    };
+    view! {
+        <button type="button" class=class id=id aria-label=aria_label popovertarget=opens>{label}</button>
+        <div popover="auto" id=question_id class="notice error confirm" role="alertdialog" aria-labelledby=labelled_by
+            node_ref=asked on:submit=close>
+            <p id=text_id>{question}</p>
+            <div class="actions">
+                {children()}
+                <button type="button" class="secondary" popovertarget=cancels popovertargetaction="hide">
+                    {locale.t("common-cancel")}
+                </button>
+            </div>
+        </div>
     }
 }

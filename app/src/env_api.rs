@@ -192,12 +192,15 @@ pub async fn remove_env_variable(host_id: i64, name: String) -> Result<(), AppEr
     Ok(caller.console.environment.remove(by, from, host_id, &name).await?)
 }
 
-/// Writes the host's `.env` and restarts Gunicorn (operators): the job's number.
+/// Writes the host's `.env` and restarts Gunicorn (operators): a job, whose
+/// page opens.
 #[server(endpoint = "env/apply")]
 pub async fn apply_env(host_id: i64) -> Result<i64, AppError> {
     let caller = require(Role::Operator).await?;
     let (by, from) = (&caller.operator, &caller.provenance);
-    Ok(caller.console.environment.apply(by, from, host_id).await?)
+    let job = caller.console.environment.apply(by, from, host_id).await?;
+    leptos_axum::redirect(&format!("/jobs/{job}"));
+    Ok(job)
 }
 
 /// Takes the host's `.env` as the console's values (operators): the names

@@ -162,7 +162,7 @@ impl AppError {
 
     /// Sets the server function's answer status, except for a plain form
     /// post (no JavaScript), which must stay the redirect back to its page.
-    fn answer_with_status(&self) {
+    pub(crate) fn answer_with_status(&self) {
         let plain_form = leptos::prelude::use_context::<http::request::Parts>().is_some_and(|parts| {
             parts
                 .headers

@@ -319,12 +319,15 @@ pub async fn repin_host(host_id: i64, fingerprint: String) -> Result<(), AppErro
     Ok(())
 }
 
+/// Runs one of the host's runbooks (operators): a job, whose page opens.
 #[server(endpoint = "jobs/start")]
 pub async fn start_job(host_id: i64, action: String) -> Result<i64, AppError> {
     let caller = require(Role::Operator).await?;
     let runbook = domain::jobs::Runbook::parse(&action)?;
     let (by, from) = (&caller.operator, &caller.provenance);
-    Ok(caller.console.jobs.start_job(by, from, host_id, runbook).await?)
+    let job = caller.console.jobs.start_job(by, from, host_id, runbook).await?;
+    leptos_axum::redirect(&format!("/jobs/{job}"));
+    Ok(job)
 }
 
 #[server(endpoint = "jobs/cancel")]

@@ -96,6 +96,43 @@ test('register the staging host, stop NGINX, restart it, all audited', async ({ 
   await expect(table.locator('tr', { hasText: 'host.register' }).first()).toContainText('staging');
 });
 
+// Manual §5.2 without JavaScript: the host page's buttons are forms, and
+// the question asked before stopping NGINX is the browser's own popover.
+test('without JavaScript, the host page asks before stopping NGINX, and its buttons open their jobs', async ({ browser }) => {
+  test.setTimeout(120_000);
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto('/sign-in');
+  await page.getByLabel('Identifiant').fill(ADMIN);
+  await page.getByLabel('Mot de passe').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Se connecter' }).click();
+  const hostUrl = (await page.locator('#dashboard-services li').filter({ hasText: 'staging' }).locator('a').first().getAttribute('href'))!;
+  await page.goto(hostUrl);
+
+  // Asked first; cancelling closes the question and changes nothing.
+  await page.locator('#stop-web-server').click();
+  const question = page.getByRole('alertdialog');
+  await expect(question).toContainText('Le site sera hors ligne tant que le serveur web sera arrêté.');
+  await question.getByRole('button', { name: 'Annuler' }).click();
+  await expect(question).toHaveCount(0);
+  expect(await siteStatus()).toBe(200);
+
+  // Confirmed: the job's page, as the server rendered it.
+  await page.locator('#stop-web-server').click();
+  await page.locator('#confirm-stop').click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.locator('#command-line')).toHaveText(`${env('STAGING_SERVICE_COMMAND')} nginx stop`);
+  await expect.poll(siteStatus, { timeout: 20_000 }).toBe(0);
+
+  // Restarted from the host page: the site answers again.
+  await page.goto(hostUrl);
+  await page.locator('#restart-web-server').click();
+  await expect(page).toHaveURL(/\/jobs\/\d+$/);
+  await expect(page.locator('#command-line')).toHaveText(`${env('STAGING_SERVICE_COMMAND')} nginx restart`);
+  await expect.poll(siteStatus, { timeout: 20_000 }).toBe(200);
+  await context.close();
+});
+
 // Manual §7.1, after the host above is registered: Back up now (the job
 // page shows the bytes moving), the backup in the catalog, Restore with the
 // database's name typed in, both in the audit log.
@@ -280,7 +317,7 @@ test('environment variables: a secret shows as set, never its value; apply write
   // The host's file, taken as the console's values.
   await page.locator('#env-import').click();
   await expect(page.getByRole('alertdialog')).toContainText('staging');
-  await page.locator('#env-confirm-yes').click();
+  await page.locator('#env-import-yes').click();
   await expect(page.locator('#env-imported')).toContainText('POSTGRES_PASSWORD');
   await expect(table.locator('tr[data-name="POSTGRES_PASSWORD"]')).toContainText('définie');
   await expect(table.locator('tr[data-name="POSTGRES_PORT"] .env-value code')).toHaveText(env('STAGING_PG_PORT'));
@@ -301,7 +338,7 @@ test('environment variables: a secret shows as set, never its value; apply write
 
   // Apply: a job of two steps; the host's file holds the value, mode 0600.
   await page.locator('#env-apply').click();
-  await page.locator('#env-confirm-yes').click();
+  await page.locator('#env-apply-yes').click();
   await expect(page).toHaveURL(/\/jobs\/\d+$/);
   await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 30_000 });
   await expect(page.locator('#job-steps li[data-step="write-env"]')).toHaveAttribute('data-status', 'succeeded');

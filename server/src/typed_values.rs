@@ -6,7 +6,8 @@
 //! `app::components::typed_value`), never a secret (passwords, private keys,
 //! tokens), and keeps only the last refusal when a form is refused twice.
 //! An accepted form comes back with none of them, but with `__done` naming
-//! its server function, so that the page can say it was done.
+//! its server function, so that the page can say it was done; one whose
+//! server function opened another page (a job's) goes there as it is.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
@@ -33,6 +34,11 @@ pub async fn keep_typed_values(request: Request, next: Next) -> Response {
         return next.run(request).await;
     }
     let server_function = request.uri().path().to_owned();
+    let form_page = request
+        .headers()
+        .get(header::REFERER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
     let (parts, body) = request.into_parts();
     let Ok(form) = to_bytes(body, LARGEST_FORM).await else {
         return StatusCode::PAYLOAD_TOO_LARGE.into_response();
@@ -42,6 +48,7 @@ pub async fn keep_typed_values(request: Request, next: Next) -> Response {
         .headers()
         .get(header::LOCATION)
         .and_then(|value| value.to_str().ok())
+        .filter(|location| !opens_another_page(location, form_page.as_deref()))
         .and_then(|location| back_to_form(location, &server_function, &form));
     if let Some(location) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -61,6 +68,20 @@ fn is_plain_form_post(request: &Request) -> bool {
         && request.uri().path().starts_with("/api/")
         && header_has(header::ACCEPT, "text/html")
         && header_has(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+}
+
+/// Whether the server function sent the browser to another page than the
+/// form's (`leptos_axum::redirect`, e.g. to the job it started) rather than
+/// back to the form (Leptos' answer to a plain form post is its `Referer`).
+pub fn opens_another_page(location: &str, form_page: Option<&str>) -> bool {
+    let Ok(base) = url::Url::parse("http://console.invalid/") else {
+        return false;
+    };
+    let path = |address: &str| base.join(address).ok().map(|url| url.path().to_owned());
+    match form_page {
+        Some(form_page) => path(location) != path(form_page),
+        None => false,
+    }
 }
 
 /// The address the browser goes back to: the page's own query, then the
@@ -135,6 +156,18 @@ mod tests {
         assert_eq!(back, "/audit?actor=paul&__done=%2Fapi%2Fa");
         let back = back_to_form("/accounts?__typed.role=admin", "/api/a", b"role=admin").unwrap();
         assert_eq!(back, "/accounts?__done=%2Fapi%2Fa");
+    }
+
+    #[test]
+    fn a_form_that_opens_another_page_is_not_sent_back() {
+        let host_page = Some("http://127.0.0.1:3000/server/4");
+        assert!(opens_another_page("/jobs/12", host_page));
+        assert!(!opens_another_page("http://127.0.0.1:3000/server/4", host_page));
+        assert!(!opens_another_page(
+            "http://127.0.0.1:3000/server/4?__done=x",
+            host_page
+        ));
+        assert!(!opens_another_page("/jobs/12", None));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::alerts_api::{
     RemoveAlertChannel, RuleView, SaveAlertRule, TestAlertChannel,
 };
 use crate::components::{
-    accepted_without_script, last_error, typed_value, ErrorNotice, FieldError, ForRole, FormError, Loading,
+    accepted_without_script, last_error, typed_value, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading,
 };
 use crate::i18n::{use_locale, Translate};
 use vocabulary::accounts::Role;
@@ -251,7 +251,6 @@ fn ChannelItem(
         _ => locale.t_with("alerts-channel-webhook", &[("address", address.into())]),
     };
     let question = StoredValue::new(locale.t_with("alerts-remove-confirm", &[("name", name.clone().into())]));
-    let confirming = RwSignal::new(false);
     view! {
         <li class="channel" data-kind=kind.as_str()>
             <strong class="channel-name">{name}</strong>
@@ -267,17 +266,13 @@ fn ChannelItem(
                 </ActionForm>
             </ForRole>
             <ForRole role=Role::Admin>
-                <button type="button" class="secondary remove-channel" on:click=move |_| confirming.set(true)>{locale.t("alerts-remove")}</button>
-                <Show when=move || confirming.get()>
-                    <div class="notice confirm" role="alertdialog" aria-label=question.get_value()>
-                        <p>{question.get_value()}</p>
-                        <button type="button" class="danger confirm-remove" on:click=move |_| {
-                            confirming.set(false);
-                            remove.dispatch(RemoveAlertChannel { channel_id: id });
-                        }>{locale.t("alerts-remove")}</button>
-                        <button type="button" class="secondary" on:click=move |_| confirming.set(false)>{locale.t("common-cancel")}</button>
-                    </div>
-                </Show>
+                <Confirm id=format!("remove-channel-{id}") class="secondary remove-channel"
+                    label=locale.t("alerts-remove") question=question.get_value()>
+                    <ActionForm action=remove attr:class="inline">
+                        <input type="hidden" name="channel_id" value=id/>
+                        <button type="submit" class="danger confirm-remove">{locale.t("alerts-remove")}</button>
+                    </ActionForm>
+                </Confirm>
             </ForRole>
         </li>
     }

@@ -6,9 +6,9 @@
 //! confirmed); the drift of the host's file; the versions.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 
-use crate::components::{last_error, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::env_api::{
     env_drift, env_overview, ApplyEnv, EnvKindChoice, EnvVariableRow, EnvVersionRow, EnvView, GenerateSecretKey,
     ImportEnv, RemoveEnvVariable, SetEnvVariable,
@@ -147,22 +147,21 @@ fn VariableRow(
     let removable = set.then(|| {
         let label = locale.t_with("env-remove-label", &[("name", name.clone().into())]);
         let question = locale.t_with("env-remove-confirm", &[("name", name.clone().into())]);
-        let (name, question, label) = (StoredValue::new(name.clone()), StoredValue::new(question), StoredValue::new(label));
-        let confirming = RwSignal::new(false);
+        let (name, question, label) = (
+            StoredValue::new(name.clone()),
+            StoredValue::new(question),
+            StoredValue::new(label),
+        );
         view! {
             <ForRole role=Role::Operator>
-                <button type="button" class="secondary env-remove" aria-label=label.get_value()
-                    on:click=move |_| confirming.set(true)>{locale.t("env-remove")}</button>
-                <Show when=move || confirming.get()>
-                    <div class="notice confirm" role="alertdialog" aria-label=label.get_value()>
-                        <p>{question.get_value()}</p>
-                        <button type="button" class="env-remove-yes" on:click=move |_| {
-                            remove.dispatch(RemoveEnvVariable { host_id, name: name.get_value() });
-                            confirming.set(false);
-                        }>{locale.t("env-remove-yes")}</button>
-                        <button type="button" class="secondary" on:click=move |_| confirming.set(false)>{locale.t("common-cancel")}</button>
-                    </div>
-                </Show>
+                <Confirm id=format!("env-remove-{}", name.get_value()) class="secondary env-remove"
+                    label=locale.t("env-remove") aria_label=label.get_value() question=question.get_value()>
+                    <ActionForm action=remove attr:class="inline">
+                        <input type="hidden" name="host_id" value=host_id/>
+                        <input type="hidden" name="name" value=name.get_value()/>
+                        <button type="submit" class="env-remove-yes">{locale.t("env-remove-yes")}</button>
+                    </ActionForm>
+                </Confirm>
             </ForRole>
         }
     });
@@ -222,15 +221,8 @@ fn SetForm(host_id: i64, set: ServerAction<SetEnvVariable>) -> impl IntoView {
 fn ApplyAndImport(host_id: i64, host_name: String, import: ServerAction<ImportEnv>) -> impl IntoView {
     let locale = use_locale();
     let apply = ServerAction::<ApplyEnv>::new();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(job)) = apply.value().get() {
-            navigate(&format!("/jobs/{job}"), Default::default());
-        }
-    });
     let apply_error = last_error(apply.value());
     let import_error = last_error(import.value());
-    let confirming = RwSignal::new(None::<&'static str>);
     let imported = move || {
         import.value().get().and_then(|r| r.ok()).map(|(names, unreadable)| {
             locale.t_with(
@@ -246,28 +238,22 @@ fn ApplyAndImport(host_id: i64, host_name: String, import: ServerAction<ImportEn
         <section class="card" aria-labelledby="env-apply-heading">
             <h2 id="env-apply-heading">{locale.t("env-apply-title")}</h2>
             <p>{locale.t("env-apply-intro")}</p>
-            <button type="button" id="env-apply" on:click=move |_| confirming.set(Some("apply"))>{locale.t("env-apply")}</button>
-            " "
-            <button type="button" class="secondary" id="env-import" on:click=move |_| confirming.set(Some("import"))>{locale.t("env-import")}</button>
-            <Show when=move || confirming.get().is_some()>
-                <div class="notice confirm" role="alertdialog" aria-labelledby="env-confirm-text">
-                    <p id="env-confirm-text">{
-                        let host_name = host_name.clone();
-                        move || match confirming.get() {
-                            Some("import") => locale.t_with("env-import-confirm", &[("host", host_name.clone().into())]),
-                            _ => locale.t_with("env-apply-confirm", &[("host", host_name.clone().into())]),
-                        }
-                    }</p>
-                    <button type="button" id="env-confirm-yes" on:click=move |_| {
-                        match confirming.get_untracked() {
-                            Some("import") => { import.dispatch(ImportEnv { host_id }); }
-                            _ => { apply.dispatch(ApplyEnv { host_id }); }
-                        }
-                        confirming.set(None);
-                    }>{locale.t("env-confirm-yes")}</button>
-                    <button type="button" class="secondary" on:click=move |_| confirming.set(None)>{locale.t("common-cancel")}</button>
-                </div>
-            </Show>
+            <div class="actions">
+                <Confirm id="env-apply" class="" label=locale.t("env-apply")
+                    question=locale.t_with("env-apply-confirm", &[("host", host_name.clone().into())])>
+                    <ActionForm action=apply attr:class="inline">
+                        <input type="hidden" name="host_id" value=host_id/>
+                        <button type="submit" id="env-apply-yes">{locale.t("env-confirm-yes")}</button>
+                    </ActionForm>
+                </Confirm>
+                <Confirm id="env-import" class="secondary" label=locale.t("env-import")
+                    question=locale.t_with("env-import-confirm", &[("host", host_name.clone().into())])>
+                    <ActionForm action=import attr:class="inline">
+                        <input type="hidden" name="host_id" value=host_id/>
+                        <button type="submit" id="env-import-yes">{locale.t("env-confirm-yes")}</button>
+                    </ActionForm>
+                </Confirm>
+            </div>
             <p class="notice ok" role="status" id="env-imported">{imported}</p>
             <FormError error=apply_error fields=&[]/>
             <FormError error=import_error fields=&[]/>

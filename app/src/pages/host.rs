@@ -1,12 +1,14 @@
 //! One host: its identity and pinned key (with the alert when the host
 //! showed another one), the web app's services with their state and the
 //! buttons of manual §5.2, its Linode (§5.1, `host_linode`), the prerequisites check of §3.1-3.2, its jobs.
+//! Every button is a form: it works before the page is hydrated and
+//! without JavaScript, and a job it starts opens its own page.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
 
 use crate::api::Role;
-use crate::components::{last_error, ErrorNotice, ForRole, FormError, Loading};
+use crate::components::{last_error, Confirm, ErrorNotice, ForRole, FormError, Loading};
 use crate::hosts_api::{
     host_detail, service_states, HostSummary, HostView, JobSummary, PrerequisiteRow, RepinHost, StartJob,
 };
@@ -37,18 +39,6 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
     let locale = use_locale();
     let host_id = host.summary.id;
     let start = ServerAction::<StartJob>::new();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(job)) = start.value().get() {
-            navigate(&format!("/jobs/{job}"), Default::default());
-        }
-    });
-    let run = Callback::new(move |action: &'static str| {
-        start.dispatch(StartJob {
-            host_id,
-            action: action.to_owned(),
-        });
-    });
     let HostView {
         summary,
         public_key,
@@ -75,8 +65,8 @@ fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView
         </p>
         <HostFacts summary app_dir control public_key/>
         <crate::pages::host_linode::LinodeSection host_id/>
-        <WebAppSection host_id web_service wsgi_service start run/>
-        <PrerequisitesSection prerequisites run/>
+        <WebAppSection host_id web_service wsgi_service start/>
+        <PrerequisitesSection host_id prerequisites start/>
         <HostJobs jobs/>
     }
 }
@@ -88,21 +78,22 @@ fn HostKeyAlert(host_id: i64, pinned: String, presented: String, repin: ServerAc
     let locale = use_locale();
     let me = crate::api::use_me();
     let repin_error = last_error(repin.value());
-    let presented_for_repin = presented.clone();
     view! {
         <div class="notice error" role="alert" id="host-key-alert">
             <p>{locale.t("hosts-key-alert")}</p>
             <p>{locale.t("hosts-pinned")} " " <code>{pinned}</code></p>
-            <p>{locale.t("hosts-presented")} " " <code>{presented}</code></p>
+            <p>{locale.t("hosts-presented")} " " <code>{presented.clone()}</code></p>
             <Suspense fallback=|| ()>
                 {move || {
-                    let presented = presented_for_repin.clone();
+                    let presented = presented.clone();
                     Suspend::new(async move {
                         me.await.ok().flatten().filter(|m| m.may(crate::api::Role::Admin)).map(|_| view! {
                             <p class="hint">{locale.t("hosts-repin-hint")}</p>
-                            <button type="button" id="repin" on:click=move |_| {
-                                repin.dispatch(RepinHost { host_id, fingerprint: presented.clone() });
-                            }>{locale.t("hosts-repin")}</button>
+                            <ActionForm action=repin>
+                                <input type="hidden" name="host_id" value=host_id/>
+                                <input type="hidden" name="fingerprint" value=presented/>
+                                <button type="submit" id="repin">{locale.t("hosts-repin")}</button>
+                            </ActionForm>
                             <FormError error=repin_error fields=&[]/>
                         })
                     })
@@ -137,12 +128,10 @@ fn WebAppSection(
     web_service: String,
     wsgi_service: String,
     start: ServerAction<StartJob>,
-    run: Callback<&'static str>,
 ) -> impl IntoView {
     let locale = use_locale();
     let states = Resource::new(|| (), move |_| service_states(host_id));
     let start_error = last_error(start.value());
-    let confirm_stop = RwSignal::new(false);
     view! {
         <section class="card wide-card" aria-labelledby="webapp-heading" id="webapp">
             <h2 id="webapp-heading">{locale.t("nav-web-app")}</h2>
@@ -164,35 +153,50 @@ fn WebAppSection(
             </Suspense>
             <ForRole role=Role::Operator>
                 <div class="actions">
-                    <button type="button" class="danger" id="stop-web-server" on:click=move |_| confirm_stop.set(true)>
-                        {locale.t_with("hosts-stop", &[("unit", web_service.clone().into())])}
-                    </button>
-                    <button type="button" id="restart-web-server" on:click=move |_| run.run("webapp.restart_web_server")>
-                        {locale.t_with("hosts-restart", &[("unit", web_service.clone().into())])}
-                    </button>
-                    <button type="button" id="restart-wsgi-server" on:click=move |_| run.run("webapp.restart_wsgi_server")>
-                        {locale.t_with("hosts-restart", &[("unit", wsgi_service.clone().into())])}
-                    </button>
+                    <Confirm
+                        id="stop-web-server"
+                        label=locale.t_with("hosts-stop", &[("unit", web_service.clone().into())])
+                        question=locale.t("hosts-stop-confirm")
+                    >
+                        <RunButton start host_id runbook="webapp.stop_web_server" id="confirm-stop" class="danger" label=locale.t("hosts-stop-confirm-yes")/>
+                    </Confirm>
+                    <RunButton start host_id runbook="webapp.restart_web_server" id="restart-web-server"
+                        label=locale.t_with("hosts-restart", &[("unit", web_service.clone().into())])/>
+                    <RunButton start host_id runbook="webapp.restart_wsgi_server" id="restart-wsgi-server"
+                        label=locale.t_with("hosts-restart", &[("unit", wsgi_service.clone().into())])/>
                 </div>
-                <Show when=move || confirm_stop.get()>
-                    <div class="notice error confirm" role="alertdialog" aria-labelledby="confirm-stop-text">
-                        <p id="confirm-stop-text">{locale.t("hosts-stop-confirm")}</p>
-                        <button type="button" class="danger" id="confirm-stop" on:click=move |_| {
-                            confirm_stop.set(false);
-                            run.run("webapp.stop_web_server");
-                        }>{locale.t("hosts-stop-confirm-yes")}</button>
-                        <button type="button" class="secondary" on:click=move |_| confirm_stop.set(false)>{locale.t("common-cancel")}</button>
-                    </div>
-                </Show>
             </ForRole>
             <FormError error=start_error fields=&[]/>
         </section>
     }
 }
 
+/// A button that runs one of the host's runbooks: a form of its own, so
+/// that it posts with or without JavaScript; the job's page opens.
+#[component]
+fn RunButton(
+    start: ServerAction<StartJob>,
+    host_id: i64,
+    runbook: &'static str,
+    id: &'static str,
+    #[prop(into)] label: String,
+    #[prop(default = "")] class: &'static str,
+) -> impl IntoView {
+    view! {
+        <ActionForm action=start attr:class="inline">
+            <input type="hidden" name="host_id" value=host_id/>
+            <button type="submit" name="action" value=runbook id=id class=class>{label}</button>
+        </ActionForm>
+    }
+}
+
 /// The prerequisites of manual §3.1-3.2 as last checked, and the check.
 #[component]
-fn PrerequisitesSection(prerequisites: Vec<PrerequisiteRow>, run: Callback<&'static str>) -> impl IntoView {
+fn PrerequisitesSection(
+    host_id: i64,
+    prerequisites: Vec<PrerequisiteRow>,
+    start: ServerAction<StartJob>,
+) -> impl IntoView {
     let locale = use_locale();
     view! {
         <section class="card wide-card" aria-labelledby="prereq-heading">
@@ -218,9 +222,8 @@ fn PrerequisitesSection(prerequisites: Vec<PrerequisiteRow>, run: Callback<&'sta
                 }.into_any()
             }}
             <ForRole role=Role::Operator>
-                <button type="button" class="secondary" id="check-prerequisites" on:click=move |_| run.run("host.check_prerequisites")>
-                    {locale.t("hosts-check")}
-                </button>
+                <RunButton start host_id runbook="host.check_prerequisites" id="check-prerequisites" class="secondary"
+                    label=locale.t("hosts-check")/>
             </ForRole>
         </section>
     }

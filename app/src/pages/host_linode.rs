@@ -6,11 +6,10 @@
 //! console talks to its local double.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
 use crate::api::{use_me, Role};
 use crate::charts::LineChartFigure;
-use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
+use crate::components::{last_error, Confirm, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
 use crate::linode_api::{
     linode_section, linode_state, EnableLinodeBackups, HostLinodeRow, InstanceRow, LinkLinode, LinodeBackupRow,
@@ -189,36 +188,29 @@ fn LinodeFacts(linode: HostLinodeRow) -> impl IntoView {
 }
 
 /// Boot, Shut down (confirmed first: SSH and the site go offline), Reboot;
-/// each opens its job's page.
+/// each a form (it posts with or without JavaScript), each opens its
+/// job's page.
 #[component]
 fn PowerButtons(host_id: i64) -> impl IntoView {
     let locale = use_locale();
     let power = ServerAction::<LinodePower>::new();
-    open_job_page(power.value());
-    let run = move |action: &str| {
-        power.dispatch(LinodePower {
-            host_id,
-            action: action.to_owned(),
-        });
-    };
-    let confirm_shutdown = RwSignal::new(false);
     let power_error = last_error(power.value());
+    let button = move |action: &'static str, id: &'static str, class: &'static str, label: String| {
+        view! {
+            <ActionForm action=power attr:class="inline">
+                <input type="hidden" name="host_id" value=host_id/>
+                <button type="submit" name="action" value=action id=id class=class>{label}</button>
+            </ActionForm>
+        }
+    };
     view! {
         <div class="actions">
-            <button type="button" id="linode-boot" on:click=move |_| run("linode.boot")>{locale.t("linode-boot")}</button>
-            <button type="button" id="linode-reboot" on:click=move |_| run("linode.reboot")>{locale.t("linode-reboot")}</button>
-            <button type="button" class="danger" id="linode-shutdown" on:click=move |_| confirm_shutdown.set(true)>{locale.t("linode-shutdown")}</button>
+            {button("linode.boot", "linode-boot", "", locale.t("linode-boot"))}
+            {button("linode.reboot", "linode-reboot", "", locale.t("linode-reboot"))}
+            <Confirm id="linode-shutdown" label=locale.t("linode-shutdown") question=locale.t("linode-shutdown-confirm")>
+                {button("linode.shutdown", "confirm-linode-shutdown", "danger", locale.t("linode-shutdown-confirm-yes"))}
+            </Confirm>
         </div>
-        <Show when=move || confirm_shutdown.get()>
-            <div class="notice error confirm" role="alertdialog" aria-labelledby="confirm-shutdown-text">
-                <p id="confirm-shutdown-text">{locale.t("linode-shutdown-confirm")}</p>
-                <button type="button" class="danger" id="confirm-linode-shutdown" on:click=move |_| {
-                    confirm_shutdown.set(false);
-                    run("linode.shutdown");
-                }>{locale.t("linode-shutdown-confirm-yes")}</button>
-                <button type="button" class="secondary" on:click=move |_| confirm_shutdown.set(false)>{locale.t("common-cancel")}</button>
-            </div>
-        </Show>
         <FormError error=power_error fields=&[] id="linode-power-error"/>
     }
 }
@@ -295,19 +287,6 @@ fn TokenForm(token: Option<TokenRow>, save_token: ServerAction<SaveLinodeToken>,
     }
 }
 
-/// Where a started job goes: its page.
-fn open_job_page<S>(value: S)
-where
-    S: Get<Value = Option<Result<i64, crate::errors::AppError>>> + Send + Sync + 'static,
-{
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(job)) = value.get() {
-            navigate(&format!("/jobs/{job}"), Default::default());
-        }
-    });
-}
-
 /// Linode backups (manual §7.1): the Backup service (turned on by an admin,
 /// billed), the automatic backups and the snapshot slot, Take snapshot and
 /// Restore for operators.
@@ -331,25 +310,17 @@ fn LinodeBackups(host_id: i64, backups: Option<LinodeBackupsView>, operator: boo
 fn BackupServiceOff(host_id: i64, admin: bool) -> impl IntoView {
     let locale = use_locale();
     let enable = ServerAction::<EnableLinodeBackups>::new();
-    open_job_page(enable.value());
     let enable_error = last_error(enable.value());
-    let confirm = RwSignal::new(false);
     view! {
         <p class="muted" id="linode-backups-off">{locale.t("linode-backups-off")}</p>
         {admin.then(|| view! {
-            <button type="button" class="secondary" id="linode-backups-enable" on:click=move |_| confirm.set(true)>
-                {locale.t("linode-backups-enable")}
-            </button>
-            <Show when=move || confirm.get()>
-                <div class="notice confirm" role="alertdialog" aria-labelledby="linode-backups-billed">
-                    <p id="linode-backups-billed">{locale.t("linode-backups-billed")}</p>
-                    <button type="button" id="confirm-linode-backups-enable" on:click=move |_| {
-                        confirm.set(false);
-                        enable.dispatch(EnableLinodeBackups { host_id });
-                    }>{locale.t("linode-backups-enable-yes")}</button>
-                    <button type="button" class="secondary" on:click=move |_| confirm.set(false)>{locale.t("common-cancel")}</button>
-                </div>
-            </Show>
+            <Confirm id="linode-backups-enable" class="secondary" label=locale.t("linode-backups-enable")
+                question=locale.t("linode-backups-billed")>
+                <ActionForm action=enable attr:class="inline">
+                    <input type="hidden" name="host_id" value=host_id/>
+                    <button type="submit" id="confirm-linode-backups-enable">{locale.t("linode-backups-enable-yes")}</button>
+                </ActionForm>
+            </Confirm>
             <FormError error=enable_error fields=&[]/>
         })}
     }
@@ -421,7 +392,6 @@ fn BackupRow(host_id: i64, backup: LinodeBackupRow, operator: bool) -> impl Into
 fn SnapshotForm(host_id: i64) -> impl IntoView {
     let locale = use_locale();
     let snapshot = ServerAction::<TakeLinodeSnapshot>::new();
-    open_job_page(snapshot.value());
     let snapshot_error = last_error(snapshot.value());
     view! {
         <ActionForm action=snapshot attr:id="linode-snapshot-form">
@@ -442,7 +412,6 @@ fn SnapshotForm(host_id: i64) -> impl IntoView {
 fn RestoreForm(host_id: i64, backup_id: i64) -> impl IntoView {
     let locale = use_locale();
     let restore = ServerAction::<RestoreLinodeBackup>::new();
-    open_job_page(restore.value());
     let restore_error = last_error(restore.value());
     let input_id = format!("linode-restore-label-{backup_id}");
     let error_id = format!("linode-restore-error-{backup_id}");

@@ -11,7 +11,7 @@
 use leptos::prelude::*;
 
 use crate::charts::LineChartFigure;
-use crate::components::{last_error, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
 use crate::monitoring_api::{
     sites, web_services, AddWebService, CheckWebServices, ProbeNow, ProbeSettingsView, RemoveWebService,
@@ -153,7 +153,6 @@ fn WebServiceItem(
         false => locale.t("web-services-turn-on"),
     });
     let question = StoredValue::new(locale.t_with("web-services-remove-confirm", &[("name", name.clone().into())]));
-    let confirming = RwSignal::new(false);
     view! {
         <li class="web-service" data-name=name.clone()>
             <strong>{name.clone()}</strong> " · " <code>{url}</code> " · " <span class="web-service-state">{state}</span>
@@ -163,17 +162,13 @@ fn WebServiceItem(
                     <input type="hidden" name="enabled" value=(!enabled).to_string()/>
                     <button type="submit" class="secondary switch-web-service">{switch_label.get_value()}</button>
                 </ActionForm>
-                <button type="button" class="secondary remove-web-service" on:click=move |_| confirming.set(true)>{locale.t("web-services-remove")}</button>
-                <Show when=move || confirming.get()>
-                    <div class="notice confirm" role="alertdialog" aria-label=question.get_value()>
-                        <p>{question.get_value()}</p>
-                        <button type="button" class="danger confirm-remove" on:click=move |_| {
-                            confirming.set(false);
-                            remove.dispatch(RemoveWebService { id });
-                        }>{locale.t("web-services-remove")}</button>
-                        <button type="button" class="secondary" on:click=move |_| confirming.set(false)>{locale.t("common-cancel")}</button>
-                    </div>
-                </Show>
+                <Confirm id=format!("remove-web-service-{id}") class="secondary remove-web-service"
+                    label=locale.t("web-services-remove") question=question.get_value()>
+                    <ActionForm action=remove attr:class="inline">
+                        <input type="hidden" name="id" value=id/>
+                        <button type="submit" class="danger confirm-remove">{locale.t("web-services-remove")}</button>
+                    </ActionForm>
+                </Confirm>
             </ForRole>
             {checks}
         </li>

@@ -7,7 +7,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
+use crate::components::{last_error, Confirm, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::second_factor_api::{
     second_factor_status, second_factors_overview, BeginSecondFactor, ConfirmSecondFactor, DisableSecondFactor,
@@ -255,27 +255,19 @@ pub fn SecondFactorsAdminSection() -> impl IntoView {
 #[component]
 fn EnrolledAccount(id: i64, username: String, reset: ServerAction<ResetSecondFactor>) -> impl IntoView {
     let locale = use_locale();
-    let question =
-        StoredValue::new(locale.t_with("second-factors-reset-confirm", &[("name", username.clone().into())]));
-    let confirming = RwSignal::new(false);
+    let question = locale.t_with("second-factors-reset-confirm", &[("name", username.clone().into())]);
+    let opener = format!("{} {username}", locale.t("second-factors-reset"));
     view! {
         <li data-account=id>
             <strong>{username.clone()}</strong>
             " "
-            <button type="button" class="secondary reset-second-factor" on:click=move |_| confirming.set(true)>
-                {locale.t("second-factors-reset")}
-                <span class="visually-hidden">" " {username}</span>
-            </button>
-            <Show when=move || confirming.get()>
-                <div class="notice confirm" role="alertdialog" aria-label=question.get_value()>
-                    <p>{question.get_value()}</p>
-                    <button type="button" class="danger confirm-reset" on:click=move |_| {
-                        confirming.set(false);
-                        reset.dispatch(ResetSecondFactor { account_id: id });
-                    }>{locale.t("second-factors-reset")}</button>
-                    <button type="button" class="secondary" on:click=move |_| confirming.set(false)>{locale.t("common-cancel")}</button>
-                </div>
-            </Show>
+            <Confirm id=format!("reset-second-factor-{id}") class="secondary reset-second-factor"
+                label=locale.t("second-factors-reset") aria_label=opener question>
+                <ActionForm action=reset attr:class="inline">
+                    <input type="hidden" name="account_id" value=id/>
+                    <button type="submit" class="danger confirm-reset">{locale.t("second-factors-reset")}</button>
+                </ActionForm>
+            </Confirm>
         </li>
     }
 }

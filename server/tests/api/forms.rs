@@ -1,14 +1,29 @@
 //! Forms posted without JavaScript: the browser is sent back to the page
 //! with the refusal and the values typed (never a password), and the page
-//! shows both; an accepted form comes back saying so, with no value.
+//! shows both; an accepted form comes back saying so, with no value; a
+//! button that starts a job opens the job's page.
 
 use sqlx::PgPool;
 
-use crate::helpers::{location, spawn_app, ADMIN, ADMIN_PASSWORD};
+use crate::helpers::{
+    location, spawn_app, ADMIN, ADMIN_PASSWORD, OPERATOR, OPERATOR_PASSWORD, VIEWER, VIEWER_PASSWORD,
+};
 
-/// A plain HTML form post, as a browser without JavaScript sends it.
+/// A plain HTML form post from the accounts page, as a browser without
+/// JavaScript sends it.
 async fn post_without_script(
     browser: &crate::helpers::Browser,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    post_without_script_from(browser, "/accounts", path, form).await
+}
+
+/// A plain HTML form post from page `from`, as a browser without
+/// JavaScript sends it.
+async fn post_without_script_from(
+    browser: &crate::helpers::Browser,
+    from: &str,
     path: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
@@ -16,7 +31,7 @@ async fn post_without_script(
         .client
         .post(browser.url(path))
         .header("origin", browser.url(""))
-        .header("referer", browser.url("/accounts"))
+        .header("referer", browser.url(from))
         .header("accept", "text/html,application/xhtml+xml")
         .form(form)
         .send()
@@ -58,4 +73,47 @@ async fn a_refused_account_form_comes_back_with_its_error_and_values_but_not_the
     assert!(!back.contains("__typed") && !back.contains("__err"), "{back}");
     let page = browser.client.get(&back).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(r#"id="account-created""#));
+}
+
+/// Manual §5.2 without JavaScript: the host page's buttons are forms. An
+/// operator's restart starts the job and opens its page (no `__done` in its
+/// address: it is not the form's page); a viewer's comes back to the host
+/// page with the refusal, and no job is started.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_host_button_posted_without_javascript_opens_its_jobs_page(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    app.operator(&admin).await;
+    app.viewer(&admin).await;
+    let host = crate::backups::register_staging(&app, &admin).await;
+    let host_page = format!("/server/{}", host.id);
+    let host_id = host.id.to_string();
+    let form = [("host_id", host_id.as_str()), ("action", "host.check_prerequisites")];
+
+    let viewer = app.browser();
+    viewer.sign_in(VIEWER, VIEWER_PASSWORD).await;
+    let refused = post_without_script_from(&viewer, &host_page, "/api/jobs/start", &form).await;
+    assert!(refused.status().is_redirection(), "{}", refused.status());
+    let back = location(&refused);
+    assert!(
+        back.contains(&format!("{host_page}?")) && back.contains("__err="),
+        "{back}"
+    );
+    let jobs = app.console.jobs.jobs_on_host(host.id, 10).await.unwrap();
+    assert!(jobs.is_empty(), "a viewer starts nothing");
+
+    let operator = app.browser();
+    operator.sign_in(OPERATOR, OPERATOR_PASSWORD).await;
+    let started = post_without_script_from(&operator, &host_page, "/api/jobs/start", &form).await;
+    assert!(started.status().is_redirection(), "{}", started.status());
+    let job_page = location(&started);
+    let job: i64 = job_page
+        .strip_prefix("/jobs/")
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the job's own page, as it is: {job_page}"));
+    let job = crate::backups::finished(&app, job).await;
+    assert_eq!(job.action, "host.check_prerequisites");
+    let page = operator.client.get(operator.url(&job_page)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(r#"id="command-line""#));
 }
