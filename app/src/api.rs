@@ -112,6 +112,15 @@ pub(crate) async fn require(role: Role) -> Result<crate::context::Caller, AppErr
     })
 }
 
+/// What a server function that started a job answers: the job's number,
+/// and the job's page as where the browser goes next (a form posted with
+/// or without JavaScript opens it; a script just reads the number).
+#[cfg(feature = "ssr")]
+pub(crate) fn opening_job_page(job: i64) -> Result<i64, AppError> {
+    leptos_axum::redirect(&format!("/jobs/{job}"));
+    Ok(job)
+}
+
 /// A time as the pages show it: UTC, `YYYY-MM-DD HH:MM:SS`.
 #[cfg(feature = "ssr")]
 pub(crate) fn utc(at: time::OffsetDateTime) -> String {

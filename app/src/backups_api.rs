@@ -11,7 +11,7 @@ use vocabulary::jobs::JobFailure;
 
 use crate::api::Role;
 #[cfg(feature = "ssr")]
-use crate::api::{require, utc};
+use crate::api::{opening_job_page, require, utc};
 use crate::errors::AppError;
 use crate::hosts_api::HostSummary;
 
@@ -284,8 +284,7 @@ pub async fn back_up_now(host_id: i64, reason: String) -> Result<i64, AppError> 
     let (by, from) = (&caller.operator, &caller.provenance);
     let reason = Some(reason).filter(|r| !r.trim().is_empty());
     let job = caller.console.backups.back_up_now(by, from, host_id, reason).await?;
-    leptos_axum::redirect(&format!("/jobs/{job}"));
-    Ok(job)
+    opening_job_page(job)
 }
 
 /// "Restore": once the typed confirmation is the backup's database name,
@@ -305,8 +304,7 @@ pub async fn restore_backup(
         stop_site: stop_site.is_some(),
     };
     let job = caller.console.backups.restore_with(by, from, request).await?;
-    leptos_axum::redirect(&format!("/jobs/{job}"));
-    Ok(job)
+    opening_job_page(job)
 }
 
 /// Each host's backup health, for the home page.
@@ -332,8 +330,7 @@ pub async fn verify_backup(backup_id: i64) -> Result<i64, AppError> {
         .backups
         .verify(&caller.operator, &caller.provenance, backup_id)
         .await?;
-    leptos_axum::redirect(&format!("/jobs/{job}"));
-    Ok(job)
+    opening_job_page(job)
 }
 
 /// A schedule as its form posts it (`schedule[cron]`, …): numbers as typed,

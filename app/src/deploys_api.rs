@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-use crate::api::{require, utc, Role};
+use crate::api::{opening_job_page, require, utc, Role};
 use crate::errors::AppError;
 use vocabulary::deploys::{BackupBefore, DeployKind};
 use vocabulary::jobs::JobStatus;
@@ -230,7 +230,7 @@ pub(crate) async fn newest_deploys(
 pub async fn deploy_branch(host_id: i64, branch: String) -> Result<i64, AppError> {
     let caller = require(Role::Operator).await?;
     let (by, from) = (&caller.operator, &caller.provenance);
-    Ok(caller.console.deploys.deploy(by, from, host_id, &branch).await?)
+    opening_job_page(caller.console.deploys.deploy(by, from, host_id, &branch).await?)
 }
 
 /// Returns a host's app to a deploy's version (operators): the job's number.
@@ -238,7 +238,7 @@ pub async fn deploy_branch(host_id: i64, branch: String) -> Result<i64, AppError
 pub async fn roll_back(deploy_id: i64) -> Result<i64, AppError> {
     let caller = require(Role::Operator).await?;
     let (by, from) = (&caller.operator, &caller.provenance);
-    Ok(caller.console.deploys.roll_back(by, from, deploy_id).await?)
+    opening_job_page(caller.console.deploys.roll_back(by, from, deploy_id).await?)
 }
 
 /// The deploys a job made (its page offers the rollback of a failed one).

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-use crate::api::{require, utc, Role};
+use crate::api::{opening_job_page, require, utc, Role};
 use crate::errors::AppError;
 use crate::secret_text::SecretText;
 use vocabulary::deploys::EnvVersionKind;
@@ -199,8 +199,7 @@ pub async fn apply_env(host_id: i64) -> Result<i64, AppError> {
     let caller = require(Role::Operator).await?;
     let (by, from) = (&caller.operator, &caller.provenance);
     let job = caller.console.environment.apply(by, from, host_id).await?;
-    leptos_axum::redirect(&format!("/jobs/{job}"));
-    Ok(job)
+    opening_job_page(job)
 }
 
 /// Takes the host's `.env` as the console's values (operators): the names

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use vocabulary::jobs::{JobFailure, JobStatus, OutputLine};
 
 #[cfg(feature = "ssr")]
-use crate::api::{require, utc, Role};
+use crate::api::{opening_job_page, require, utc, Role};
 use crate::errors::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -326,8 +326,7 @@ pub async fn start_job(host_id: i64, action: String) -> Result<i64, AppError> {
     let runbook = domain::jobs::Runbook::parse(&action)?;
     let (by, from) = (&caller.operator, &caller.provenance);
     let job = caller.console.jobs.start_job(by, from, host_id, runbook).await?;
-    leptos_axum::redirect(&format!("/jobs/{job}"));
-    Ok(job)
+    opening_job_page(job)
 }
 
 #[server(endpoint = "jobs/cancel")]

@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
-use crate::api::{require, utc, Role};
+use crate::api::{opening_job_page, require, utc, Role};
 use crate::charts::LineChart;
 use crate::errors::AppError;
 use crate::secret_text::SecretText;
@@ -249,8 +249,7 @@ pub async fn enable_linode_backups(host_id: i64) -> Result<i64, AppError> {
         .linode
         .enable_backups(&caller.operator, &caller.provenance, host_id)
         .await?;
-    leptos_axum::redirect(&format!("/jobs/{job}"));
-    Ok(job)
+    opening_job_page(job)
 }
 
 /// Takes a snapshot with a label (operators): a job, whose page opens.
@@ -262,8 +261,7 @@ pub async fn take_linode_snapshot(host_id: i64, label: String) -> Result<i64, Ap
         .linode
         .take_snapshot(&caller.operator, &caller.provenance, host_id, &label)
         .await?;
-    leptos_axum::redirect(&format!("/jobs/{job}"));
-    Ok(job)
+    opening_job_page(job)
 }
 
 /// Restores a backup onto the host's Linode (operators), once the
@@ -282,8 +280,7 @@ pub async fn restore_linode_backup(host_id: i64, backup_id: i64, label_confirmat
             &label_confirmation,
         )
         .await?;
-    leptos_axum::redirect(&format!("/jobs/{job}"));
-    Ok(job)
+    opening_job_page(job)
 }
 
 /// The host page's Linode section: the token's state, the host's
@@ -390,6 +387,5 @@ pub async fn linode_power(host_id: i64, action: String) -> Result<i64, AppError>
         .linode
         .power(&caller.operator, &caller.provenance, host_id, action)
         .await?;
-    leptos_axum::redirect(&format!("/jobs/{job}"));
-    Ok(job)
+    opening_job_page(job)
 }

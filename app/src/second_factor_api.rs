@@ -160,7 +160,11 @@ pub async fn set_second_factor_policy(policy: SecondFactorPolicy) -> Result<bool
     let (by, from) = (&caller.operator, &caller.provenance);
     let factors = &caller.console.second_factors;
     factors.set_policy(by, from, policy).await?;
-    Ok(factors.must_enrol(by).await?)
+    let must_enrol = factors.must_enrol(by).await?;
+    if must_enrol {
+        leptos_axum::redirect("/second-factor");
+    }
+    Ok(must_enrol)
 }
 
 /// Removes an account's second factor (admins: a lost phone).

@@ -255,7 +255,7 @@ test('a deploy shows its steps as they run; a failed one offers the way back, an
   // A branch whose migration fails: confirmed, then followed step by step.
   await card.locator('tr[data-branch="feature/migration-cassee"] button.deploy-branch').click();
   await expect(card.getByRole('alertdialog')).toContainText('feature/migration-cassee');
-  await card.locator('button.confirm-deploy').click();
+  await card.getByRole('alertdialog').locator('button.confirm-deploy').click();
   await expect(page).toHaveURL(/\/jobs\/\d+$/);
   const steps = page.locator('#job-steps');
   await expect(steps.locator('li[data-step="fetch"]')).toContainText('Récupération des branches');
@@ -278,7 +278,7 @@ test('a deploy shows its steps as they run; a failed one offers the way back, an
   // release/1.1: the site shows its version.
   await page.goto('/deployments');
   await card.locator('tr[data-branch="release/1.1"] button.deploy-branch').click();
-  await card.locator('button.confirm-deploy').click();
+  await card.getByRole('alertdialog').locator('button.confirm-deploy').click();
   await expect(page).toHaveURL(/\/jobs\/\d+$/);
   await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 60_000 });
   expect(await siteVersion()).toBe('1.1.0');
@@ -292,7 +292,7 @@ test('a deploy shows its steps as they run; a failed one offers the way back, an
   await expect(history).toContainText('retour arrière');
   await history.locator('tr', { hasText: 'retour arrière' }).locator('button.rollback').click();
   await expect(card.getByRole('alertdialog')).toContainText('OC Pizza 1.0.0');
-  await card.locator('#confirm-rollback').click();
+  await card.getByRole('alertdialog').locator('button.confirm-rollback').click();
   await expect(page).toHaveURL(/\/jobs\/\d+$/);
   await expect(page.locator('#job-status')).toHaveAttribute('data-status', 'succeeded', { timeout: 60_000 });
   expect(await siteVersion()).toBe('1.0.0');

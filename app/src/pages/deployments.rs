@@ -6,9 +6,8 @@
 //! shows its steps as they run.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
-use crate::components::{last_error, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::deploys_api::{
     deploys_overview, BranchRow, CommitRow, DeployBranch, DeployRow, DeploySettingsView, HostDeploysView,
     RecordedCommitRow, RollBack, SaveDeploySettings,
@@ -34,20 +33,6 @@ pub fn DeploymentsPage() -> impl IntoView {
             })}
         </Suspense>
     }
-}
-
-/// Opens the job page of a deploy or rollback once it started.
-fn open_job_when_started<S>(action: ServerAction<S>)
-where
-    S: leptos::server_fn::ServerFn<Output = i64, Error = crate::errors::AppError> + Clone + Send + Sync + 'static,
-    S::Output: Clone + Send + Sync + 'static,
-{
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(job)) = action.value().get() {
-            navigate(&format!("/jobs/{job}"), Default::default());
-        }
-    });
 }
 
 /// One host's app: what runs, the branches it could run, its history and
@@ -99,10 +84,7 @@ fn CommitText(commit: CommitRow) -> impl IntoView {
 fn Branches(host_id: i64, host_name: String, branches: Vec<BranchRow>) -> impl IntoView {
     let locale = use_locale();
     let deploy = ServerAction::<DeployBranch>::new();
-    open_job_when_started(deploy);
     let error = last_error(deploy.value());
-    let chosen = RwSignal::new(None::<String>);
-    let confirm_text = format!("deploy-confirm-text-{host_id}");
     view! {
         <h3>{locale.t("deploys-branches")}</h3>
         <table class="branches">
@@ -114,26 +96,31 @@ fn Branches(host_id: i64, host_name: String, branches: Vec<BranchRow>) -> impl I
                 <th scope="col"><span class="visually-hidden">{locale.t("deploys-col-actions")}</span></th>
             </tr></thead>
             <tbody>
-                {branches.into_iter().map(|b| {
+                {branches.into_iter().enumerate().map(|(row, b)| {
                     let marker = b.deployed.then(|| view! { " " <strong class="badge ok">{locale.t("deploys-deployed")}</strong> });
-                    let name = b.name.clone();
-                    let row = b.name.clone();
                     let label = locale.t_with("deploys-deploy-label", &[("branch", b.name.clone().into())]);
+                    let question = locale.t_with("deploys-deploy-confirm", &[
+                        ("branch", b.name.clone().into()),
+                        ("host", host_name.clone().into()),
+                    ]);
+                    let (branch, question, label) =
+                        (StoredValue::new(b.name.clone()), StoredValue::new(question), StoredValue::new(label));
                     view! {
-                        <tr data-branch=row class:deployed=b.deployed>
+                        <tr data-branch=branch.get_value() class:deployed=b.deployed>
                             <td><code>{b.name}</code>{marker}</td>
                             <td><code title=b.commit.id>{b.commit.short}</code></td>
                             <td>{b.commit.subject}</td>
                             <td>{b.commit.date}</td>
                             <td>
                                 <ForRole role=Role::Operator>
-                                    <button type="button" class="deploy-branch" aria-label=label.clone()
-                                        on:click={
-                                            let name = name.clone();
-                                            move |_| chosen.set(Some(name.clone()))
-                                        }>
-                                        {locale.t("deploys-deploy")}
-                                    </button>
+                                    <Confirm id=format!("deploy-{host_id}-{row}") class="deploy-branch"
+                                        label=locale.t("deploys-deploy") aria_label=label.get_value() question=question.get_value()>
+                                        <ActionForm action=deploy>
+                                            <input type="hidden" name="host_id" value=host_id/>
+                                            <input type="hidden" name="branch" value=branch.get_value()/>
+                                            <button type="submit" class="confirm-deploy">{locale.t("deploys-deploy-yes")}</button>
+                                        </ActionForm>
+                                    </Confirm>
                                 </ForRole>
                             </td>
                         </tr>
@@ -141,26 +128,6 @@ fn Branches(host_id: i64, host_name: String, branches: Vec<BranchRow>) -> impl I
                 }).collect_view()}
             </tbody>
         </table>
-        <Show when=move || chosen.with(Option::is_some)>
-            <div class="notice confirm" role="alertdialog" aria-labelledby=confirm_text.clone()>
-                <p id=confirm_text.clone()>{
-                    let host_name = host_name.clone();
-                    move || locale.t_with("deploys-deploy-confirm", &[
-                        ("branch", chosen.get().unwrap_or_default().into()),
-                        ("host", host_name.clone().into()),
-                    ])
-                }</p>
-                <button type="button" class="confirm-deploy" disabled=move || deploy.pending().get()
-                    on:click=move |_| {
-                        if let Some(branch) = chosen.get_untracked() {
-                            deploy.dispatch(DeployBranch { host_id, branch });
-                        }
-                    }>
-                    {locale.t("deploys-deploy-yes")}
-                </button>
-                <button type="button" class="secondary" on:click=move |_| chosen.set(None)>{locale.t("common-cancel")}</button>
-            </div>
-        </Show>
         <FormError error fields=&[]/>
     }
     .into_any()
@@ -185,9 +152,7 @@ fn FromTo(from: Option<RecordedCommitRow>, to: Option<RecordedCommitRow>) -> imp
 fn History(host_name: String, deployed_id: String, history: Vec<DeployRow>) -> impl IntoView {
     let locale = use_locale();
     let rollback = ServerAction::<RollBack>::new();
-    open_job_when_started(rollback);
     let error = last_error(rollback.value());
-    let chosen = RwSignal::new(None::<(i64, RecordedCommitRow)>);
     if history.is_empty() {
         return view! { <h3>{locale.t("deploys-history")}</h3><p class="muted deploys-no-history">{locale.t("deploys-history-empty")}</p> }.into_any();
     }
@@ -211,15 +176,20 @@ fn History(host_name: String, deployed_id: String, history: Vec<DeployRow>) -> i
                     };
                     let offer = d.rollback_to.clone().filter(|target| target.id != deployed_id).map(|target| {
                         let label = locale.t_with("deploys-rollback-label", &[("commit", target.short.clone().into())]);
+                        let question = locale.t_with("deploys-rollback-confirm", &[
+                            ("commit", target.short.into()),
+                            ("subject", target.subject.into()),
+                            ("host", host_name.clone().into()),
+                        ]);
                         view! {
                             <ForRole role=Role::Operator>
-                                <button type="button" class="secondary rollback" aria-label=label.clone()
-                                    on:click={
-                                        let target = target.clone();
-                                        move |_| chosen.set(Some((d.id, target.clone())))
-                                    }>
-                                    {locale.t("deploys-rollback")}
-                                </button>
+                                <Confirm id=format!("rollback-{}", d.id) class="secondary rollback"
+                                    label=locale.t("deploys-rollback") aria_label=label.clone() question=question.clone()>
+                                    <ActionForm action=rollback>
+                                        <input type="hidden" name="deploy_id" value=d.id/>
+                                        <button type="submit" class="confirm-rollback">{locale.t("deploys-rollback-yes")}</button>
+                                    </ActionForm>
+                                </Confirm>
                             </ForRole>
                         }
                     });
@@ -236,30 +206,6 @@ fn History(host_name: String, deployed_id: String, history: Vec<DeployRow>) -> i
                 }).collect_view()}
             </tbody>
         </table>
-        <Show when=move || chosen.with(Option::is_some)>
-            <div class="notice confirm" role="alertdialog" aria-labelledby="rollback-confirm-text">
-                <p id="rollback-confirm-text">{
-                    let host_name = host_name.clone();
-                    move || {
-                        let target = chosen.get().map(|(_, target)| target).unwrap_or_default();
-                        locale.t_with("deploys-rollback-confirm", &[
-                            ("commit", target.short.into()),
-                            ("subject", target.subject.into()),
-                            ("host", host_name.clone().into()),
-                        ])
-                    }
-                }</p>
-                <button type="button" id="confirm-rollback" disabled=move || rollback.pending().get()
-                    on:click=move |_| {
-                        if let Some((deploy_id, _)) = chosen.get_untracked() {
-                            rollback.dispatch(RollBack { deploy_id });
-                        }
-                    }>
-                    {locale.t("deploys-rollback-yes")}
-                </button>
-                <button type="button" class="secondary" on:click=move |_| chosen.set(None)>{locale.t("common-cancel")}</button>
-            </div>
-        </Show>
         <FormError error fields=&[]/>
     }
     .into_any()

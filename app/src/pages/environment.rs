@@ -136,12 +136,15 @@ fn VariableRow(
             view! { <code>{value.unwrap_or_default()}</code> " · " <span class="muted">{changed}</span> }.into_any()
         }
     };
-    let generated = (name == "DJANGO_SECRET_KEY").then(|| view! {
-        <ForRole role=Role::Operator>
-            <button type="button" class="secondary" id="generate-secret-key" on:click=move |_| { generate.dispatch(GenerateSecretKey { host_id }); }>
-                {locale.t("env-generate")}
-            </button>
-        </ForRole>
+    let generated = (name == "DJANGO_SECRET_KEY").then(|| {
+        view! {
+            <ForRole role=Role::Operator>
+                <ActionForm action=generate attr:class="inline">
+                    <input type="hidden" name="host_id" value=host_id/>
+                    <button type="submit" class="secondary" id="generate-secret-key">{locale.t("env-generate")}</button>
+                </ActionForm>
+            </ForRole>
+        }
     });
     // Removing asks first: the value leaves the file at the next apply.
     let removable = set.then(|| {

@@ -10,10 +10,11 @@ use leptos::prelude::*;
 use crate::api::{use_me, Role};
 use crate::charts::LineChartFigure;
 use crate::components::{last_error, Confirm, ErrorNotice, FieldError, FormError, Loading};
+use crate::errors::AppError;
 use crate::i18n::{use_locale, Locale, Translate};
 use crate::linode_api::{
-    linode_section, linode_state, EnableLinodeBackups, HostLinodeRow, InstanceRow, LinkLinode, LinodeBackupRow,
-    LinodeBackupsView, LinodeGraphsView, LinodeInstances, LinodePower, LinodeSectionView, RestoreLinodeBackup,
+    linode_instances, linode_section, linode_state, EnableLinodeBackups, HostLinodeRow, InstanceRow, LinkLinode,
+    LinodeBackupRow, LinodeBackupsView, LinodeGraphsView, LinodePower, LinodeSectionView, RestoreLinodeBackup,
     SaveLinodeToken, TakeLinodeSnapshot, TokenRow,
 };
 
@@ -41,13 +42,14 @@ pub fn LinodeSection(host_id: i64) -> impl IntoView {
         move || (host_id, save_token.version().get(), link.version().get()),
         |(id, ..)| linode_section(id),
     );
+    let instances = account_instances();
     view! {
         <section class="card wide-card" aria-labelledby="linode-heading" id="linode">
             <h2 id="linode-heading">{locale.t("linode-title")}</h2>
             <Suspense fallback=Loading>
                 {move || Suspend::new(async move {
                     match section.await {
-                        Ok(view) => view! { <LinodeBody host_id view save_token link/> }.into_any(),
+                        Ok(view) => view! { <LinodeBody host_id view save_token link instances/> }.into_any(),
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                     }
                 })}
@@ -62,6 +64,7 @@ fn LinodeBody(
     view: LinodeSectionView,
     save_token: ServerAction<SaveLinodeToken>,
     link: ServerAction<LinkLinode>,
+    instances: InstancesResource,
 ) -> impl IntoView {
     let locale = use_locale();
     let me = use_me();
@@ -93,7 +96,7 @@ fn LinodeBody(
                     view! {
                         {(operator && linked).then(|| view! { <PowerButtons host_id/> })}
                         {linked.then(|| view! { <LinodeBackups host_id backups operator admin/> })}
-                        {(admin && usable).then(|| view! { <PickInstance host_id link open=!linked/> })}
+                        {(admin && usable).then(|| view! { <PickInstance host_id link instances open=!linked/> })}
                         {admin.then(|| view! { <TokenForm token save_token open=!usable/> })}
                     }
                 })
@@ -215,43 +218,79 @@ fn PowerButtons(host_id: i64) -> impl IntoView {
     }
 }
 
-/// The account's instances, listed on demand, and the one to link.
+/// The account's instances, read when the page's address asks for them
+/// (`?linode-instances`, by admins): `None` when it does not.
+type InstancesResource = Resource<Option<Result<Vec<InstanceRow>, AppError>>>;
+
+/// Made with the section (not inside what it renders), so that the list
+/// read while the server renders the page is the one the browser finds.
+fn account_instances() -> InstancesResource {
+    let query = leptos_router::hooks::use_query_map();
+    let me = use_me();
+    let asked = move || query.with(|q| q.get_str(LIST_ASKED).is_some());
+    Resource::new(asked, move |asked| async move {
+        let admin = me.await.ok().flatten().is_some_and(|m| m.may(Role::Admin));
+        match asked && admin {
+            true => Some(linode_instances().await),
+            false => None,
+        }
+    })
+}
+
+/// The account's instances, listed on demand, and the one to link. Asking
+/// for the list is a plain form: the page comes back with
+/// `?linode-instances` in its address and the list read from Linode.
 #[component]
-fn PickInstance(host_id: i64, link: ServerAction<LinkLinode>, open: bool) -> impl IntoView {
+fn PickInstance(
+    host_id: i64,
+    link: ServerAction<LinkLinode>,
+    instances: InstancesResource,
+    open: bool,
+) -> impl IntoView {
     let locale = use_locale();
-    let list = ServerAction::<LinodeInstances>::new();
-    let list_error = last_error(list.value());
+    let query = leptos_router::hooks::use_query_map();
+    let asked = move || query.with(|q| q.get_str(LIST_ASKED).is_some());
     let link_error = last_error(link.value());
-    let instances = move || list.value().get().and_then(|r| r.ok());
     view! {
-        <details open=open id="linode-pick">
+        <details open=move || open || asked() id="linode-pick">
             <summary>{locale.t("linode-pick")}</summary>
-            <button type="button" class="secondary" id="linode-list" on:click=move |_| { list.dispatch(LinodeInstances {}); }>
-                {locale.t("linode-pick-load")}
-            </button>
-            <FormError error=list_error fields=&[]/>
-            {move || instances().map(|instances| if instances.is_empty() {
-                view! { <p class="muted">{locale.t("linode-pick-none")}</p> }.into_any()
-            } else {
-                view! {
-                    <ActionForm action=link>
-                        <input type="hidden" name="host_id" value=host_id/>
-                        <label for="linode-instance">{locale.t("linode-pick")}</label>
-                        <select id="linode-instance" name="linode_id" aria-describedby="linode-instance-error">
-                            {instances.into_iter().map(|i| {
-                                let text = format!("{} — {} · {} · {} · {}", i.label, i.region, i.plan, i.ipv4.join(", "), state_label(locale, &i.state));
-                                view! { <option value=i.id>{text}</option> }
-                            }).collect_view()}
-                        </select>
-                        <FieldError error=link_error field="linode_id" id="linode-instance-error"/>
-                        <button type="submit" id="linode-link">{locale.t("linode-link")}</button>
-                    </ActionForm>
-                }.into_any()
-            })}
+            <form method="get" action="#linode-pick">
+                <button type="submit" class="secondary" id="linode-list" name=LIST_ASKED value="1">
+                    {locale.t("linode-pick-load")}
+                </button>
+            </form>
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    match instances.await {
+                        None => ().into_any(),
+                        Some(Err(error)) => view! { <ErrorNotice error/> }.into_any(),
+                        Some(Ok(instances)) if instances.is_empty() => {
+                            view! { <p class="muted">{locale.t("linode-pick-none")}</p> }.into_any()
+                        }
+                        Some(Ok(instances)) => view! {
+                            <ActionForm action=link>
+                                <input type="hidden" name="host_id" value=host_id/>
+                                <label for="linode-instance">{locale.t("linode-pick")}</label>
+                                <select id="linode-instance" name="linode_id" aria-describedby="linode-instance-error">
+                                    {instances.into_iter().map(|i| {
+                                        let text = format!("{} — {} · {} · {} · {}", i.label, i.region, i.plan, i.ipv4.join(", "), state_label(locale, &i.state));
+                                        view! { <option value=i.id>{text}</option> }
+                                    }).collect_view()}
+                                </select>
+                                <FieldError error=link_error field="linode_id" id="linode-instance-error"/>
+                                <button type="submit" id="linode-link">{locale.t("linode-link")}</button>
+                            </ActionForm>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
             <FormError error=link_error fields=&["linode_id"]/>
         </details>
     }
 }
+
+/// The query parameter that asks the host page for the account's instances.
+const LIST_ASKED: &str = "linode-instances";
 
 /// The API token: its state (never its value) and the form that replaces
 /// it, checked with the API first.

@@ -5,7 +5,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::{last_error, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::integrations_api::{
     integrations, HostCiView, IntegrationView, IntegrationsView, RemoveIntegration, SaveIntegration, SentryIssueView,
@@ -199,11 +199,11 @@ fn IntegrationForm(
         false => locale.t("integrations-token-optional"),
     };
     let api_placeholder = providers.iter().map(|p| p.public_api()).collect::<Vec<_>>().join(" · ");
-    let question = StoredValue::new(match ci {
+    let removable = saved.is_some();
+    let question = match ci {
         true => locale.t("integrations-ci-remove-confirm"),
         false => locale.t("integrations-errors-remove-confirm"),
-    });
-    let confirming = RwSignal::new(false);
+    };
     view! {
         <ActionForm action=save attr:class=format!("integration-form {prefix}-form")>
             <fieldset>
@@ -237,20 +237,16 @@ fn IntegrationForm(
                         false => locale.t("integrations-save"),
                     }}
                 </button>
-                {saved.is_some().then(|| view! {
-                    <button type="button" class="secondary remove-integration" on:click=move |_| confirming.set(true)>{locale.t("integrations-remove")}</button>
-                    <Show when=move || confirming.get()>
-                        <div class="notice confirm" role="alertdialog" aria-label=question.get_value()>
-                            <p>{question.get_value()}</p>
-                            <button type="button" class="danger confirm-remove" on:click=move |_| {
-                                confirming.set(false);
-                                remove.dispatch(RemoveIntegration { ci });
-                            }>{locale.t("integrations-remove")}</button>
-                            <button type="button" class="secondary" on:click=move |_| confirming.set(false)>{locale.t("common-cancel")}</button>
-                        </div>
-                    </Show>
-                })}
             </fieldset>
         </ActionForm>
+        // Beside the settings' form, not inside it: a form cannot hold another.
+        {removable.then(|| view! {
+            <Confirm id=id("remove") class="secondary remove-integration" label=locale.t("integrations-remove") question>
+                <ActionForm action=remove attr:class="inline">
+                    <input type="hidden" name="ci" value=ci.to_string()/>
+                    <button type="submit" class="danger confirm-remove">{locale.t("integrations-remove")}</button>
+                </ActionForm>
+            </Confirm>
+        })}
     }
 }

@@ -95,9 +95,10 @@ fn JobOutput(job: JobView) -> impl IntoView {
             </ol>
         </Show>
         <Show when=running>
-            <button type="button" class="danger" id="cancel-job" on:click=move |_| { cancel.dispatch(CancelJob { job_id }); }>
-                {locale.t("job-cancel")}
-            </button>
+            <ActionForm action=cancel>
+                <input type="hidden" name="job_id" value=job_id/>
+                <button type="submit" class="danger" id="cancel-job">{locale.t("job-cancel")}</button>
+            </ActionForm>
         </Show>
         <FormError error=cancel_error fields=&[]/>
         <h2>{locale.t("job-output")}</h2>
@@ -250,12 +251,6 @@ fn RollbackOffer(job_id: i64) -> impl IntoView {
     let deploys = Resource::new(move || job_id, deploys_of_job);
     let rollback = ServerAction::<RollBack>::new();
     let error = last_error(rollback.value());
-    let navigate = leptos_router::hooks::use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(job)) = rollback.value().get() {
-            navigate(&format!("/jobs/{job}"), Default::default());
-        }
-    });
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -274,9 +269,10 @@ fn RollbackOffer(job_id: i64) -> impl IntoView {
                         <p>{text}</p>
                         {(!returned).then(|| view! {
                             <crate::components::ForRole role=vocabulary::accounts::Role::Operator>
-                                <button type="button" id="offer-rollback" on:click=move |_| { rollback.dispatch(RollBack { deploy_id: deploy.id }); }>
-                                    {locale.t("deploys-rollback-to-before")}
-                                </button>
+                                <ActionForm action=rollback>
+                                    <input type="hidden" name="deploy_id" value=deploy.id/>
+                                    <button type="submit" id="offer-rollback">{locale.t("deploys-rollback-to-before")}</button>
+                                </ActionForm>
                             </crate::components::ForRole>
                         })}
                         <FormError error fields=&[]/>

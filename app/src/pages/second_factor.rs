@@ -199,14 +199,6 @@ pub fn SecondFactorsAdminSection() -> impl IntoView {
     let policy_error = last_error(set_policy.value());
     let reset_error = last_error(reset.value());
     let saved = move || set_policy.value().get().is_some_and(|r| r.is_ok());
-    // Required of admins by an admin who has none: that admin enrols now
-    // (nothing else of the console answers them until then).
-    let navigate = leptos_router::hooks::use_navigate();
-    Effect::new(move |_| {
-        if set_policy.value().get() == Some(Ok(true)) {
-            navigate("/second-factor", Default::default());
-        }
-    });
     view! {
         <section class="card" aria-labelledby="second-factors-heading" id="second-factors">
             <h2 id="second-factors-heading">{locale.t("second-factors-title")}</h2>

@@ -335,6 +335,11 @@ async fn an_account_the_admins_require_a_second_factor_of_is_sent_to_enrol_first
         .post_form("/api/accounts/second-factor-policy", &[("policy", "admins")])
         .await;
     assert_eq!(chosen.status(), 200);
+    assert_eq!(
+        chosen.headers().get("location").map(|l| l.to_str().unwrap()),
+        Some("/second-factor"),
+        "the page goes to the enrolment (with or without JavaScript)"
+    );
     assert!(
         chosen.json::<bool>().await.unwrap(),
         "the admin, who has none, must enrol now"
