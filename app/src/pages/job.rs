@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use crate::api::{use_me, Role};
 use crate::components::{last_error, ErrorNotice, FormError, Loading};
 use crate::hosts_api::{job_detail, CancelJob, JobView};
 use crate::i18n::{use_locale, Translate};
@@ -20,11 +21,13 @@ pub fn JobPage() -> impl IntoView {
     let params = use_params_map();
     let job_id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
     let detail = Resource::new(job_id, job_detail);
+    let me = use_me();
     view! {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
+                let operator = me.await.ok().flatten().is_some_and(|m| m.may(Role::Operator));
                 match detail.await {
-                    Ok(job) => view! { <JobOutput job/> }.into_any(),
+                    Ok(job) => view! { <JobLive job operator/> }.into_any(),
                     Err(error) => view! { <ErrorNotice error/> }.into_any(),
                 }
             })}
@@ -32,8 +35,13 @@ pub fn JobPage() -> impl IntoView {
     }
 }
 
+/// The job as it runs: its state, steps and output follow the server's
+/// events; Cancel while it runs; what to do next when it failed. What it
+/// needs comes in its props (`operator`: whether the staff member may run
+/// actions), not from the page around it, so that it can become one of the
+/// page's few interactive islands.
 #[component]
-fn JobOutput(job: JobView) -> impl IntoView {
+fn JobLive(job: JobView, operator: bool) -> impl IntoView {
     let locale = use_locale();
     let job_id = job.summary.id;
     let lines = RwSignal::new(job.tail.clone());
@@ -84,7 +92,7 @@ fn JobOutput(job: JobView) -> impl IntoView {
             <dt>{locale.t("job-state")}</dt><dd id="job-status" role="status" aria-live="polite" data-status=move || status.with(|s| s.0.as_str())>{status_text}</dd>
         </dl>
         <Show when=deploy_failed>
-            <RollbackOffer job_id/>
+            <RollbackOffer job_id operator/>
         </Show>
         <Show when=move || steps.with(|s| !s.is_empty())>
             <h2 id="steps-heading">{locale.t("job-steps")}</h2>
@@ -244,7 +252,7 @@ fn SafetyCopyOffer(job_id: i64) -> impl IntoView {
 /// A deploy that failed: the version it started from is one click away
 /// (operators), unless the job already returned to it.
 #[component]
-fn RollbackOffer(job_id: i64) -> impl IntoView {
+fn RollbackOffer(job_id: i64, operator: bool) -> impl IntoView {
     use crate::deploys_api::{deploys_of_job, RollBack};
     use vocabulary::deploys::DeployKind;
     let locale = use_locale();
@@ -267,13 +275,11 @@ fn RollbackOffer(job_id: i64) -> impl IntoView {
                 Some(view! {
                     <div class="notice" role="status" id="rollback-offer">
                         <p>{text}</p>
-                        {(!returned).then(|| view! {
-                            <crate::components::ForRole role=vocabulary::accounts::Role::Operator>
+                        {(!returned && operator).then(|| view! {
                                 <ActionForm action=rollback>
                                     <input type="hidden" name="deploy_id" value=deploy.id/>
                                     <button type="submit" id="offer-rollback">{locale.t("deploys-rollback-to-before")}</button>
                                 </ActionForm>
-                            </crate::components::ForRole>
                         })}
                         <FormError error fields=&[]/>
                     </div>
