@@ -194,6 +194,10 @@ fn ScheduleSection(host_id: i64, schedule: ScheduleRow, saved: bool) -> impl Int
     let save_error = last_error(save.value());
     let saved_now = accepted_without_script::<SaveBackupSchedule>();
     let done = move || saved_now.get() || matches!(save.value().get(), Some(Ok(_)));
+    // The form stays open while nothing is saved, and on the page a form
+    // posted without JavaScript comes back to: its notice or its error is
+    // inside.
+    let answered = move || done() || save_error.get().is_some();
     // The summary follows what was saved last (with JavaScript the page
     // stays; without it, the page comes back rendered anew).
     let current = Memo::new({
@@ -258,7 +262,7 @@ fn ScheduleSection(host_id: i64, schedule: ScheduleRow, saved: bool) -> impl Int
         <p class="schedule-summary">{summary}</p>
         <p class="muted">{retention}</p>
         <Show when=move || may_admin().unwrap_or(false)>
-            <details class="schedule-form" open=!saved>
+            <details class="schedule-form" open=move || !saved || answered()>
                 <summary>{locale.t("schedule-change")}</summary>
                 <ActionForm action=save>
                     <input type="hidden" name="host_id" value=host_id/>

@@ -225,10 +225,8 @@ type InstancesResource = Resource<Option<Result<Vec<InstanceRow>, AppError>>>;
 /// Made with the section (not inside what it renders), so that the list
 /// read while the server renders the page is the one the browser finds.
 fn account_instances() -> InstancesResource {
-    let query = leptos_router::hooks::use_query_map();
     let me = use_me();
-    let asked = move || query.with(|q| q.get_str(LIST_ASKED).is_some());
-    Resource::new(asked, move |asked| async move {
+    Resource::new(list_asked(), move |asked| async move {
         let admin = me.await.ok().flatten().is_some_and(|m| m.may(Role::Admin));
         match asked && admin {
             true => Some(linode_instances().await),
@@ -248,8 +246,7 @@ fn PickInstance(
     open: bool,
 ) -> impl IntoView {
     let locale = use_locale();
-    let query = leptos_router::hooks::use_query_map();
-    let asked = move || query.with(|q| q.get_str(LIST_ASKED).is_some());
+    let asked = list_asked();
     let link_error = last_error(link.value());
     view! {
         <details open=move || open || asked() id="linode-pick">
@@ -291,6 +288,12 @@ fn PickInstance(
 
 /// The query parameter that asks the host page for the account's instances.
 const LIST_ASKED: &str = "linode-instances";
+
+/// Whether the page's address asks for the account's instances.
+fn list_asked() -> impl Fn() -> bool + Copy + Send + Sync + 'static {
+    let query = leptos_router::hooks::use_query_map();
+    move || query.with(|q| q.get_str(LIST_ASKED).is_some())
+}
 
 /// The API token: its state (never its value) and the form that replaces
 /// it, checked with the API first.

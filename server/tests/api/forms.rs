@@ -117,3 +117,77 @@ async fn a_host_button_posted_without_javascript_opens_its_jobs_page(pool: PgPoo
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains(r#"id="command-line""#));
 }
+
+/// A backup schedule saved without JavaScript: the page comes back with the
+/// schedule's form open (it closes once a schedule is saved) so that its
+/// error, then its "saved" notice, is seen; the summary shows what was saved.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_schedule_saved_without_javascript_says_so_in_its_open_form(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let admin = app.admin().await;
+    let host = crate::backups::register_staging(&app, &admin).await;
+    let host_id = host.id.to_string();
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let form = |cron: &'static str| {
+        [
+            ("host_id", host_id.clone()),
+            ("schedule[enabled]", "on".to_owned()),
+            ("schedule[cron]", cron.to_owned()),
+            ("schedule[time_zone]", "UTC".to_owned()),
+            ("schedule[keep_last]", "7".to_owned()),
+            ("schedule[keep_daily]", "7".to_owned()),
+            ("schedule[keep_weekly]", "4".to_owned()),
+            ("schedule[keep_monthly]", "6".to_owned()),
+        ]
+    };
+    let page_after = |response: reqwest::Response| {
+        let back = location(&response);
+        let client = browser.client.clone();
+        async move { client.get(&back).send().await.unwrap().text().await.unwrap() }
+    };
+    // The schedule form's opening tag, as the page has it.
+    let tag = |page: &str| -> String {
+        let at = page
+            .find(r#"class="schedule-form""#)
+            .expect("the schedule's form is on the page");
+        let start = page[..at].rfind("<details").unwrap_or(at);
+        let end = at + page[at..].find('>').unwrap_or(0);
+        page[start..=end].to_owned()
+    };
+    let is_open = |page: &str| tag(page).contains(" open");
+
+    let first = form("15 4 * * *");
+    let fields: Vec<(&str, &str)> = first.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = post_without_script_from(&browser, "/backups", "/api/backups/schedule", &fields).await;
+    let page = page_after(saved).await;
+    assert!(
+        is_open(&page),
+        "the form that says it was saved is open: {}",
+        tag(&page)
+    );
+    assert!(page.contains("Planification enregistrée."));
+    assert!(page.contains("« 15 4 * * * » (UTC)"));
+
+    // Saved once: the page alone shows the form closed...
+    let plain = browser
+        .client
+        .get(browser.url("/backups"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!is_open(&plain), "a saved schedule's form is folded: {}", tag(&plain));
+    // ... and a refusal brings it back open, with its error.
+    let wrong = form("tous les soirs");
+    let fields: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = post_without_script_from(&browser, "/backups", "/api/backups/schedule", &fields).await;
+    let page = page_after(refused).await;
+    assert!(is_open(&page), "the refused form is open: {}", tag(&page));
+    assert!(
+        page.contains("Cette expression cron n&#39;est pas valide")
+            || page.contains("Cette expression cron n'est pas valide")
+    );
+}
