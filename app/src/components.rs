@@ -88,12 +88,23 @@ pub fn typed_value<S: ServerFn>(field: &'static str) -> Signal<Option<String>> {
     })
 }
 
-/// Whether the form of server function `S` was just accepted, when it was
-/// posted without JavaScript (the server says so in the address it sends
-/// the browser back to). With JavaScript, the action's value says it.
-pub fn accepted_without_script<S: ServerFn>() -> Signal<bool> {
-    let query = use_query_map();
-    Signal::derive(move || query.with(|q| q.get_str("__done") == Some(S::PATH)))
+/// The action of server function `S`, holding, on the page a form posted
+/// without JavaScript came back to, what the server answered that form
+/// (kept for that one page, see `server::typed_values`): the page then
+/// shows the answer (an API token's secret, the recovery codes, an import's
+/// summary, "saved") as it does when the browser's script sent the form.
+pub fn form_action<S>() -> ServerAction<S>
+where
+    S: ServerFn + Clone + Send + Sync + 'static,
+    S::Output: serde::de::DeserializeOwned + Send + Sync + 'static,
+    S::Error: Send + Sync + 'static,
+{
+    let action = ServerAction::<S>::new();
+    #[cfg(feature = "ssr")]
+    if let Some(output) = crate::context::kept_answer(S::PATH).and_then(|json| serde_json::from_str(&json).ok()) {
+        action.value().set(Some(Ok(output)));
+    }
+    action
 }
 
 /// The error of an action's last result.

@@ -232,3 +232,36 @@ impl From<Refusal> for crate::errors::AppError {
         }
     }
 }
+
+/// The answer a server function gave a form posted without JavaScript
+/// (its serialised value), kept sealed in the session for the one page the
+/// browser comes back to: `server::typed_values` puts it in that page's
+/// request, and [`crate::components::form_action`] gives it to the form's
+/// action, so that the page shows it as it would with JavaScript (an API
+/// token's secret, the recovery codes, an import's summary, "saved").
+#[derive(Clone)]
+pub struct KeptAnswer {
+    /// The server function's path (`/api/tokens/issue`).
+    pub path: String,
+    pub json: domain::secrets::Zeroizing<String>,
+}
+
+impl std::fmt::Debug for KeptAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeptAnswer({}, {} bytes)", self.path, self.json.len())
+    }
+}
+
+/// The session key under which a form's answer waits, sealed, for the page
+/// the browser comes back to.
+pub const KEPT_ANSWER: &str = "kept_answer";
+
+/// The answer kept for the form of the server function at `path`, on the
+/// page rendered now.
+pub fn kept_answer(path: &str) -> Option<domain::secrets::Zeroizing<String>> {
+    use_context::<http::request::Parts>()?
+        .extensions
+        .get::<KeptAnswer>()
+        .filter(|answer| answer.path == path)
+        .map(|answer| answer.json.clone())
+}

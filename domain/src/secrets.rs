@@ -183,6 +183,13 @@ pub struct SecretStore {
 #[sqlx(transparent)]
 pub struct SecretId(pub i64);
 
+/// The row a value sealed outside the `secrets` table is bound to.
+const PASSING: SecretId = SecretId(0);
+
+fn passing_purpose(purpose: &str, holder: &str) -> String {
+    format!("{purpose}\0{holder}")
+}
+
 /// How many secrets are stored, whatever key sealed them: read before any
 /// key is at hand, to refuse generating a new one over sealed values.
 pub async fn stored_count(pool: &PgPool) -> Result<i64> {
@@ -242,6 +249,21 @@ impl SecretStore {
             )));
         }
         self.sealer.open(id, purpose, &row.sealed)
+    }
+
+    /// Seals a value kept outside the `secrets` table for a moment (a
+    /// form's answer, kept in its session for the page the browser comes
+    /// back to), bound to `purpose` and to `holder` (the session): copied
+    /// into another session, it does not open. Bound to row 0, which no
+    /// stored secret has (their ids start at 1).
+    pub fn seal_passing(&self, purpose: &str, holder: &str, plaintext: &[u8]) -> Vec<u8> {
+        self.sealer.seal(PASSING, &passing_purpose(purpose, holder), plaintext)
+    }
+
+    /// Opens what [`SecretStore::seal_passing`] sealed for the same purpose
+    /// and holder.
+    pub fn open_passing(&self, purpose: &str, holder: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.sealer.open(PASSING, &passing_purpose(purpose, holder), sealed)
     }
 
     async fn sealed(&self, id: SecretId) -> Result<SealedRow> {
@@ -372,6 +394,24 @@ mod tests {
             !sealed.windows(5).any(|w| w == b"BEGIN"),
             "the plaintext does not show through"
         );
+    }
+
+    #[tokio::test]
+    async fn a_passing_value_opens_in_its_holder_only() {
+        // Never connected: sealing in passing touches no table.
+        let pool = PgPool::connect_lazy("postgres://127.0.0.1:1/none").unwrap();
+        let store = SecretStore::new(pool, SecretBox::new(MasterKey::generate()));
+        let sealed = store.seal_passing("form answer", "session-a", b"ocp_secret_token");
+        assert_eq!(
+            store
+                .open_passing("form answer", "session-a", &sealed)
+                .unwrap()
+                .as_slice(),
+            b"ocp_secret_token"
+        );
+        assert!(store.open_passing("form answer", "session-b", &sealed).is_err());
+        assert!(store.open_passing("other use", "session-a", &sealed).is_err());
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
     }
 
     #[test]

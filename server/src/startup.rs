@@ -602,7 +602,10 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
             leptos_context,
             shell,
         ))
-        .layer(middleware::from_fn(typed_values::keep_typed_values))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            typed_values::keep_typed_values,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), session::resolve))
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), security::protect))

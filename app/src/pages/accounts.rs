@@ -6,9 +6,8 @@
 use leptos::prelude::*;
 
 use crate::api::{list_accounts, AccountRow, CreateAccount, ResetPassword, SetAccountEnabled};
-use crate::components::{
-    accepted_without_script, last_error, typed_value, ErrorNotice, FieldError, FormError, Loading,
-};
+use crate::components::form_action;
+use crate::components::{last_error, typed_value, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::pages::second_factor::SecondFactorsAdminSection;
 use crate::pages::sessions::EndAllSessionsButton;
@@ -20,10 +19,10 @@ use crate::sessions_api::EndAllSessions;
 #[component]
 pub fn AccountsPage() -> impl IntoView {
     let locale = use_locale();
-    let create = ServerAction::<CreateAccount>::new();
-    let toggle = ServerAction::<SetAccountEnabled>::new();
-    let reset = ServerAction::<ResetPassword>::new();
-    let end_all = ServerAction::<EndAllSessions>::new();
+    let create = form_action::<CreateAccount>();
+    let toggle = form_action::<SetAccountEnabled>();
+    let reset = form_action::<ResetPassword>();
+    let end_all = form_action::<EndAllSessions>();
     let accounts = Resource::new(
         move || (create.version().get(), toggle.version().get(), reset.version().get()),
         |_| list_accounts(),
@@ -32,8 +31,7 @@ pub fn AccountsPage() -> impl IntoView {
     let reset_error = last_error(reset.value());
     let end_all_error = last_error(end_all.value());
     let ended = move || end_all.value().get().and_then(|r| r.ok());
-    let reset_without_script = accepted_without_script::<ResetPassword>();
-    let reset_done = move || reset.value().get().is_some_and(|r| r.is_ok()) || reset_without_script.get();
+    let reset_done = move || reset.value().get().is_some_and(|r| r.is_ok());
     view! {
         <h1>{locale.t("accounts-title")}</h1>
         <Suspense fallback=Loading>
@@ -154,8 +152,7 @@ fn AccountLine(
 fn CreateAccountForm(create: ServerAction<CreateAccount>) -> impl IntoView {
     let locale = use_locale();
     let create_error = last_error(create.value());
-    let created_without_script = accepted_without_script::<CreateAccount>();
-    let created = move || create.value().get().is_some_and(|r| r.is_ok()) || created_without_script.get();
+    let created = move || create.value().get().is_some_and(|r| r.is_ok());
     let typed_username = typed_value::<CreateAccount>("username");
     let typed_role = typed_value::<CreateAccount>("role");
     let role_chosen = move |role: &'static str| move || typed_role.get().as_deref().unwrap_or("operator") == role;

@@ -11,9 +11,8 @@ use crate::alerts_api::{
     all_alerts, AcknowledgeAlert, AddEmailChannel, AddWebhookChannel, AlertView, ChannelView, DeliveryView,
     RemoveAlertChannel, RuleView, SaveAlertRule, TestAlertChannel,
 };
-use crate::components::{
-    accepted_without_script, last_error, typed_value, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading,
-};
+use crate::components::form_action;
+use crate::components::{last_error, typed_value, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use vocabulary::accounts::Role;
 use vocabulary::locale::Locale;
@@ -22,12 +21,12 @@ use vocabulary::supervision::{ChannelKind, SmtpSecurity};
 #[component]
 pub fn AlertsPage() -> impl IntoView {
     let locale = use_locale();
-    let acknowledge = ServerAction::<AcknowledgeAlert>::new();
-    let rule = ServerAction::<SaveAlertRule>::new();
-    let add_webhook = ServerAction::<AddWebhookChannel>::new();
-    let add_email = ServerAction::<AddEmailChannel>::new();
-    let remove = ServerAction::<RemoveAlertChannel>::new();
-    let test = ServerAction::<TestAlertChannel>::new();
+    let acknowledge = form_action::<AcknowledgeAlert>();
+    let rule = form_action::<SaveAlertRule>();
+    let add_webhook = form_action::<AddWebhookChannel>();
+    let add_email = form_action::<AddEmailChannel>();
+    let remove = form_action::<RemoveAlertChannel>();
+    let test = form_action::<TestAlertChannel>();
     let view = Resource::new(
         move || {
             (
@@ -187,8 +186,7 @@ fn ChannelList(
     let locale = use_locale();
     let test_error = last_error(test.value());
     let remove_error = last_error(remove.value());
-    let tested_without_script = accepted_without_script::<TestAlertChannel>();
-    let tested = move || test.value().get().is_some_and(|r| r.is_ok()) || tested_without_script.get();
+    let tested = move || test.value().get().is_some_and(|r| r.is_ok());
     let list = if channels.is_empty() {
         view! { <p id="channels-none">{locale.t("alerts-channels-none")}</p> }.into_any()
     } else {
@@ -310,8 +308,7 @@ fn LanguageChoice(id: &'static str, typed: Signal<Option<String>>) -> impl IntoV
 fn AddWebhookForm(add: ServerAction<AddWebhookChannel>) -> impl IntoView {
     let locale = use_locale();
     let error = last_error(add.value());
-    let added_without_script = accepted_without_script::<AddWebhookChannel>();
-    let added = move || add.value().get().is_some_and(|r| r.is_ok()) || added_without_script.get();
+    let added = move || add.value().get().is_some_and(|r| r.is_ok());
     let typed_name = typed_value::<AddWebhookChannel>("name");
     let typed_language = typed_value::<AddWebhookChannel>("language");
     let form = NodeRef::new();
@@ -344,8 +341,7 @@ fn AddWebhookForm(add: ServerAction<AddWebhookChannel>) -> impl IntoView {
 fn AddEmailForm(add: ServerAction<AddEmailChannel>) -> impl IntoView {
     let locale = use_locale();
     let error = last_error(add.value());
-    let added_without_script = accepted_without_script::<AddEmailChannel>();
-    let added = move || add.value().get().is_some_and(|r| r.is_ok()) || added_without_script.get();
+    let added = move || add.value().get().is_some_and(|r| r.is_ok());
     let typed = |field| typed_value::<AddEmailChannel>(field);
     let typed_security = typed("email[security]");
     let typed_port = typed("email[smtp_port]");

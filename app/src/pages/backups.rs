@@ -13,7 +13,8 @@ use crate::backups_api::{
     backup_detail, backups_overview, BackUpNow, BackupHealthRow, BackupRow, BackupsView, CatalogQuery,
     CatalogTotalsRow, HostBackups, RestoreBackup, SaveBackupSchedule, ScheduleRow, VerifyBackup,
 };
-use crate::components::{accepted_without_script, last_error, ErrorNotice, FieldError, FormError, Loading};
+use crate::components::form_action;
+use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
 
 /// Whether the signed-in staff member has at least `role` (`None` while
@@ -95,7 +96,7 @@ fn BackupsSections(view: BackupsView) -> impl IntoView {
 #[component]
 fn BackUpHost(host: HostBackups) -> impl IntoView {
     let locale = use_locale();
-    let start = ServerAction::<BackUpNow>::new();
+    let start = form_action::<BackUpNow>();
     let start_error = last_error(start.value());
     let may_operate = may(Role::Operator);
     let HostBackups {
@@ -190,10 +191,9 @@ pub(crate) fn BackupHealthFacts(health: BackupHealthRow) -> impl IntoView {
 fn ScheduleSection(host_id: i64, schedule: ScheduleRow, saved: bool) -> impl IntoView {
     let locale = use_locale();
     let may_admin = may(Role::Admin);
-    let save = ServerAction::<SaveBackupSchedule>::new();
+    let save = form_action::<SaveBackupSchedule>();
     let save_error = last_error(save.value());
-    let saved_now = accepted_without_script::<SaveBackupSchedule>();
-    let done = move || saved_now.get() || matches!(save.value().get(), Some(Ok(_)));
+    let done = move || matches!(save.value().get(), Some(Ok(_)));
     // The form stays open while nothing is saved, and on the page a form
     // posted without JavaScript comes back to: its notice or its error is
     // inside.
@@ -388,7 +388,7 @@ fn BackupLine(backup: BackupRow, restore_role: Role) -> impl IntoView {
     let locale = use_locale();
     let (may_operate, may_admin, may_restore) = (may(Role::Operator), may(Role::Admin), may(restore_role));
     let backup_id = backup.id;
-    let verify = ServerAction::<VerifyBackup>::new();
+    let verify = form_action::<VerifyBackup>();
     let verify_error = last_error(verify.value());
     let restore = (backup.status == BackupStatus::Succeeded).then(|| {
         view! {
@@ -499,7 +499,7 @@ pub fn RestorePage() -> impl IntoView {
 #[component]
 fn RestoreConfirmation(backup: BackupRow) -> impl IntoView {
     let locale = use_locale();
-    let restore = ServerAction::<RestoreBackup>::new();
+    let restore = form_action::<RestoreBackup>();
     let restore_error = last_error(restore.value());
     let size = backup.raw_bytes.map(|b| size_text(b as u64)).unwrap_or_default();
     let warning = locale.t_with(

@@ -7,6 +7,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::form_action;
 use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::deploys_api::{
     deploys_overview, BranchRow, CommitRow, DeployBranch, DeployRow, DeploySettingsView, HostDeploysView,
@@ -83,7 +84,7 @@ fn CommitText(commit: CommitRow) -> impl IntoView {
 #[component]
 fn Branches(host_id: i64, host_name: String, branches: Vec<BranchRow>) -> impl IntoView {
     let locale = use_locale();
-    let deploy = ServerAction::<DeployBranch>::new();
+    let deploy = form_action::<DeployBranch>();
     let error = last_error(deploy.value());
     view! {
         <h3>{locale.t("deploys-branches")}</h3>
@@ -151,7 +152,7 @@ fn FromTo(from: Option<RecordedCommitRow>, to: Option<RecordedCommitRow>) -> imp
 #[component]
 fn History(host_name: String, deployed_id: String, history: Vec<DeployRow>) -> impl IntoView {
     let locale = use_locale();
-    let rollback = ServerAction::<RollBack>::new();
+    let rollback = form_action::<RollBack>();
     let error = last_error(rollback.value());
     if history.is_empty() {
         return view! { <h3>{locale.t("deploys-history")}</h3><p class="muted deploys-no-history">{locale.t("deploys-history-empty")}</p> }.into_any();
@@ -244,7 +245,7 @@ fn Settings(host_id: i64, settings: DeploySettingsView) -> impl IntoView {
 #[component]
 fn SettingsForm(host_id: i64, settings: DeploySettingsView) -> impl IntoView {
     let locale = use_locale();
-    let save = ServerAction::<SaveDeploySettings>::new();
+    let save = form_action::<SaveDeploySettings>();
     let error = last_error(save.value());
     let saved = move || save.value().get().is_some_and(|r| r.is_ok());
     let id = move |field: &str| format!("deploy-{field}-{host_id}");

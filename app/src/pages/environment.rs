@@ -8,6 +8,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
+use crate::components::form_action;
 use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::env_api::{
     env_drift, env_overview, ApplyEnv, EnvKindChoice, EnvVariableRow, EnvVersionRow, EnvView, GenerateSecretKey,
@@ -20,10 +21,10 @@ use vocabulary::accounts::Role;
 pub fn EnvironmentPage() -> impl IntoView {
     let params = use_params_map();
     let host_id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
-    let set = ServerAction::<SetEnvVariable>::new();
-    let generate = ServerAction::<GenerateSecretKey>::new();
-    let remove = ServerAction::<RemoveEnvVariable>::new();
-    let import = ServerAction::<ImportEnv>::new();
+    let set = form_action::<SetEnvVariable>();
+    let generate = form_action::<GenerateSecretKey>();
+    let remove = form_action::<RemoveEnvVariable>();
+    let import = form_action::<ImportEnv>();
     // Read again after each change.
     let overview = Resource::new(
         move || {
@@ -223,7 +224,7 @@ fn SetForm(host_id: i64, set: ServerAction<SetEnvVariable>) -> impl IntoView {
 #[component]
 fn ApplyAndImport(host_id: i64, host_name: String, import: ServerAction<ImportEnv>) -> impl IntoView {
     let locale = use_locale();
-    let apply = ServerAction::<ApplyEnv>::new();
+    let apply = form_action::<ApplyEnv>();
     let apply_error = last_error(apply.value());
     let import_error = last_error(import.value());
     let imported = move || {

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::Role;
+use crate::components::form_action;
 use crate::components::{last_error, Confirm, ErrorNotice, ForRole, FormError, Loading};
 use crate::hosts_api::{
     host_detail, service_states, HostSummary, HostView, JobSummary, PrerequisiteRow, RepinHost, StartJob,
@@ -18,7 +19,7 @@ use crate::i18n::{use_locale, Translate};
 pub fn HostPage() -> impl IntoView {
     let params = use_params_map();
     let host_id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0));
-    let repin = ServerAction::<RepinHost>::new();
+    let repin = form_action::<RepinHost>();
     let detail = Resource::new(move || (host_id(), repin.version().get()), |(id, _)| host_detail(id));
     view! {
         <Suspense fallback=Loading>
@@ -38,7 +39,7 @@ pub fn HostPage() -> impl IntoView {
 fn HostSections(host: HostView, repin: ServerAction<RepinHost>) -> impl IntoView {
     let locale = use_locale();
     let host_id = host.summary.id;
-    let start = ServerAction::<StartJob>::new();
+    let start = form_action::<StartJob>();
     let HostView {
         summary,
         public_key,

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 
 use crate::api::{use_me, Role};
 use crate::charts::LineChartFigure;
+use crate::components::form_action;
 use crate::components::{last_error, Confirm, ErrorNotice, FieldError, FormError, Loading};
 use crate::errors::AppError;
 use crate::i18n::{use_locale, Locale, Translate};
@@ -36,8 +37,8 @@ pub fn state_label(locale: Locale, state: &str) -> String {
 #[component]
 pub fn LinodeSection(host_id: i64) -> impl IntoView {
     let locale = use_locale();
-    let save_token = ServerAction::<SaveLinodeToken>::new();
-    let link = ServerAction::<LinkLinode>::new();
+    let save_token = form_action::<SaveLinodeToken>();
+    let link = form_action::<LinkLinode>();
     let section = Resource::new(
         move || (host_id, save_token.version().get(), link.version().get()),
         |(id, ..)| linode_section(id),
@@ -196,7 +197,7 @@ fn LinodeFacts(linode: HostLinodeRow) -> impl IntoView {
 #[component]
 fn PowerButtons(host_id: i64) -> impl IntoView {
     let locale = use_locale();
-    let power = ServerAction::<LinodePower>::new();
+    let power = form_action::<LinodePower>();
     let power_error = last_error(power.value());
     let button = move |action: &'static str, id: &'static str, class: &'static str, label: String| {
         view! {
@@ -351,7 +352,7 @@ fn LinodeBackups(host_id: i64, backups: Option<LinodeBackupsView>, operator: boo
 #[component]
 fn BackupServiceOff(host_id: i64, admin: bool) -> impl IntoView {
     let locale = use_locale();
-    let enable = ServerAction::<EnableLinodeBackups>::new();
+    let enable = form_action::<EnableLinodeBackups>();
     let enable_error = last_error(enable.value());
     view! {
         <p class="muted" id="linode-backups-off">{locale.t("linode-backups-off")}</p>
@@ -433,7 +434,7 @@ fn BackupRow(host_id: i64, backup: LinodeBackupRow, operator: bool) -> impl Into
 #[component]
 fn SnapshotForm(host_id: i64) -> impl IntoView {
     let locale = use_locale();
-    let snapshot = ServerAction::<TakeLinodeSnapshot>::new();
+    let snapshot = form_action::<TakeLinodeSnapshot>();
     let snapshot_error = last_error(snapshot.value());
     view! {
         <ActionForm action=snapshot attr:id="linode-snapshot-form">
@@ -453,7 +454,7 @@ fn SnapshotForm(host_id: i64) -> impl IntoView {
 #[component]
 fn RestoreForm(host_id: i64, backup_id: i64) -> impl IntoView {
     let locale = use_locale();
-    let restore = ServerAction::<RestoreLinodeBackup>::new();
+    let restore = form_action::<RestoreLinodeBackup>();
     let restore_error = last_error(restore.value());
     let input_id = format!("linode-restore-label-{backup_id}");
     let error_id = format!("linode-restore-error-{backup_id}");

@@ -5,6 +5,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::form_action;
 use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::integrations_api::{
@@ -23,9 +24,9 @@ pub fn CiStateBadge(state: CiState) -> impl IntoView {
 #[component]
 pub fn IntegrationsSection() -> impl IntoView {
     let locale = use_locale();
-    let save_ci = ServerAction::<SaveIntegration>::new();
-    let save_errors = ServerAction::<SaveIntegration>::new();
-    let remove = ServerAction::<RemoveIntegration>::new();
+    let save_ci = form_action::<SaveIntegration>();
+    let save_errors = form_action::<SaveIntegration>();
+    let remove = form_action::<RemoveIntegration>();
     // Read again once a save succeeded (a refused form keeps what was
     // typed) or after a removal.
     let saved = RwSignal::new(0u32);

@@ -11,6 +11,7 @@
 use leptos::prelude::*;
 
 use crate::charts::LineChartFigure;
+use crate::components::form_action;
 use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
 use crate::monitoring_api::{
@@ -33,8 +34,8 @@ pub fn cert_class(days: i64) -> &'static str {
 #[component]
 pub fn MonitoringPage() -> impl IntoView {
     let locale = use_locale();
-    let probe = ServerAction::<ProbeNow>::new();
-    let save = ServerAction::<SaveProbeSettings>::new();
+    let probe = form_action::<ProbeNow>();
+    let save = form_action::<SaveProbeSettings>();
     // Read again after a probe (the settings' form stays as typed, open).
     let sites = Resource::new(move || probe.version().get(), |_| sites());
     view! {
@@ -60,10 +61,10 @@ pub fn MonitoringPage() -> impl IntoView {
 #[component]
 fn WebServicesSection() -> impl IntoView {
     let locale = use_locale();
-    let check = ServerAction::<CheckWebServices>::new();
-    let add = ServerAction::<AddWebService>::new();
-    let switch = ServerAction::<SwitchWebService>::new();
-    let remove = ServerAction::<RemoveWebService>::new();
+    let check = form_action::<CheckWebServices>();
+    let add = form_action::<AddWebService>();
+    let switch = form_action::<SwitchWebService>();
+    let remove = form_action::<RemoveWebService>();
     let services = Resource::new(
         move || {
             (
@@ -297,7 +298,9 @@ fn SiteCard(site: SiteView, probe: ServerAction<ProbeNow>, save: ServerAction<Sa
                 </ActionForm>
             </ForRole>
             <ForRole role=Role::Admin>
-                <details class="probe-settings">
+                // Open on the page a form posted without JavaScript comes
+                // back to, so that its "saved" or its error is seen.
+                <details class="probe-settings" open=move || save.value().with(Option::is_some)>
                     <summary>{locale.t("monitoring-settings")}</summary>
                     <ProbeSettingsForm host_id settings=settings.clone() save/>
                 </details>

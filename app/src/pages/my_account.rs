@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 
 use crate::api::ChangePassword;
-use crate::components::{accepted_without_script, last_error, FieldError, FormError};
+use crate::components::form_action;
+use crate::components::{last_error, FieldError, FormError};
 use crate::i18n::{use_locale, Translate};
 use crate::pages::second_factor::SecondFactorSection;
 use crate::pages::sessions::MySessionsSection;
@@ -14,10 +15,9 @@ use crate::shell::LanguageSwitch;
 #[component]
 pub fn MyAccountPage() -> impl IntoView {
     let locale = use_locale();
-    let change = ServerAction::<ChangePassword>::new();
+    let change = form_action::<ChangePassword>();
     let error = last_error(change.value());
-    let done_without_script = accepted_without_script::<ChangePassword>();
-    let done = move || change.value().get().is_some_and(|r| r.is_ok()) || done_without_script.get();
+    let done = move || change.value().get().is_some_and(|r| r.is_ok());
     view! {
         <h1>{locale.t("account-title")}</h1>
         <section class="card" aria-labelledby="password-heading">

@@ -7,6 +7,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use crate::components::form_action;
 use crate::components::{last_error, Confirm, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::second_factor_api::{
@@ -20,9 +21,9 @@ use crate::shell::LanguageSwitch;
 #[component]
 pub fn SecondFactorSection() -> impl IntoView {
     let locale = use_locale();
-    let begin = ServerAction::<BeginSecondFactor>::new();
-    let confirm = ServerAction::<ConfirmSecondFactor>::new();
-    let disable = ServerAction::<DisableSecondFactor>::new();
+    let begin = form_action::<BeginSecondFactor>();
+    let confirm = form_action::<ConfirmSecondFactor>();
+    let disable = form_action::<DisableSecondFactor>();
     let status = Resource::new(
         move || (begin.version().get(), confirm.version().get(), disable.version().get()),
         |_| second_factor_status(),
@@ -190,8 +191,8 @@ pub fn SignInCodePage() -> impl IntoView {
 #[component]
 pub fn SecondFactorsAdminSection() -> impl IntoView {
     let locale = use_locale();
-    let set_policy = ServerAction::<SetSecondFactorPolicy>::new();
-    let reset = ServerAction::<ResetSecondFactor>::new();
+    let set_policy = form_action::<SetSecondFactorPolicy>();
+    let reset = form_action::<ResetSecondFactor>();
     let overview = Resource::new(
         move || (set_policy.version().get(), reset.version().get()),
         |_| second_factors_overview(),

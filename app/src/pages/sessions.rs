@@ -5,6 +5,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::form_action;
 use crate::components::{last_error, ErrorNotice, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::sessions_api::{my_sessions, EndAllSessions, EndSession};
@@ -12,7 +13,7 @@ use crate::sessions_api::{my_sessions, EndAllSessions, EndSession};
 #[component]
 pub fn MySessionsSection() -> impl IntoView {
     let locale = use_locale();
-    let end = ServerAction::<EndSession>::new();
+    let end = form_action::<EndSession>();
     let sessions = Resource::new(move || end.version().get(), |_| my_sessions());
     let end_error = last_error(end.value());
     view! {

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 
 use crate::api::{use_me, Role};
+use crate::components::form_action;
 use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::tokens_api::{every_token, my_tokens, IssueToken, RevokeToken, TokenRow, TokenScope};
@@ -13,8 +14,8 @@ use crate::tokens_api::{every_token, my_tokens, IssueToken, RevokeToken, TokenRo
 #[component]
 pub fn MyTokensSection() -> impl IntoView {
     let locale = use_locale();
-    let issue = ServerAction::<IssueToken>::new();
-    let revoke = ServerAction::<RevokeToken>::new();
+    let issue = form_action::<IssueToken>();
+    let revoke = form_action::<RevokeToken>();
     let tokens = Resource::new(move || (issue.version().get(), revoke.version().get()), |_| my_tokens());
     let issue_error = last_error(issue.value());
     let revoke_error = last_error(revoke.value());
@@ -84,7 +85,7 @@ pub fn MyTokensSection() -> impl IntoView {
 #[component]
 pub fn EveryTokenSection() -> impl IntoView {
     let locale = use_locale();
-    let revoke = ServerAction::<RevokeToken>::new();
+    let revoke = form_action::<RevokeToken>();
     let tokens = Resource::new(move || revoke.version().get(), |_| every_token());
     let revoke_error = last_error(revoke.value());
     view! {

@@ -1,7 +1,8 @@
 //! Forms posted without JavaScript: the browser is sent back to the page
 //! with the refusal and the values typed (never a password), and the page
 //! shows both; an accepted form comes back saying so, with no value; a
-//! button that starts a job opens the job's page.
+//! button that starts a job opens the job's page; what an accepted form
+//! answered is shown once on the page it comes back to.
 
 use sqlx::PgPool;
 
@@ -39,6 +40,15 @@ async fn post_without_script_from(
         .expect("the console answers")
 }
 
+/// A page opened as a browser opens it (asking for HTML).
+async fn visit(browser: &crate::helpers::Browser, address: &str) -> String {
+    let page = browser
+        .client
+        .get(address)
+        .header("accept", "text/html,application/xhtml+xml");
+    page.send().await.expect("the console answers").text().await.unwrap()
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn a_refused_account_form_comes_back_with_its_error_and_values_but_not_the_password(pool: PgPool) {
     let app = spawn_app(pool).await;
@@ -69,15 +79,16 @@ async fn a_refused_account_form_comes_back_with_its_error_and_values_but_not_the
     ];
     let accepted = post_without_script(&browser, "/api/accounts/create", &form).await;
     let back = location(&accepted);
-    assert!(back.contains("__done="), "{back}");
     assert!(!back.contains("__typed") && !back.contains("__err"), "{back}");
-    let page = browser.client.get(&back).send().await.unwrap().text().await.unwrap();
+    let page = visit(&browser, &back).await;
     assert!(page.contains(r#"id="account-created""#));
+    // Said once: the page seen again does not say it a second time.
+    assert!(!visit(&browser, &back).await.contains(r#"id="account-created""#));
 }
 
 /// Manual §5.2 without JavaScript: the host page's buttons are forms. An
-/// operator's restart starts the job and opens its page (no `__done` in its
-/// address: it is not the form's page); a viewer's comes back to the host
+/// operator's restart starts the job and opens its page (it is not the
+/// form's page); a viewer's comes back to the host
 /// page with the refusal, and no job is started.
 #[sqlx::test(migrations = "../migrations")]
 async fn a_host_button_posted_without_javascript_opens_its_jobs_page(pool: PgPool) {
@@ -144,7 +155,10 @@ async fn a_schedule_saved_without_javascript_says_so_in_its_open_form(pool: PgPo
     let page_after = |response: reqwest::Response| {
         let back = location(&response);
         let client = browser.client.clone();
-        async move { client.get(&back).send().await.unwrap().text().await.unwrap() }
+        async move {
+            let page = client.get(&back).header("accept", "text/html");
+            page.send().await.unwrap().text().await.unwrap()
+        }
     };
     // The schedule form's opening tag, as the page has it.
     let tag = |page: &str| -> String {
@@ -190,4 +204,54 @@ async fn a_schedule_saved_without_javascript_says_so_in_its_open_form(pool: PgPo
         page.contains("Cette expression cron n&#39;est pas valide")
             || page.contains("Cette expression cron n'est pas valide")
     );
+}
+
+/// An API token issued without JavaScript: the page the browser comes back
+/// to shows its secret once (it cannot travel in the address); meanwhile
+/// the session held it sealed, never in clear; the next visit shows it no
+/// more.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_token_issued_without_javascript_shows_its_secret_once(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    app.admin().await;
+    let browser = app.browser();
+    browser.sign_in(ADMIN, ADMIN_PASSWORD).await;
+    let form = [("name", "Supervision externe"), ("scope", "read"), ("days", "30")];
+
+    let issued = post_without_script_from(&browser, "/account", "/api/tokens/issue", &form).await;
+    assert!(issued.status().is_redirection(), "{}", issued.status());
+    let back = location(&issued);
+    assert!(!back.contains("ocp_"), "no secret in an address: {back}");
+    let sessions: Vec<Vec<u8>> = sqlx::query_scalar("SELECT data FROM tower_sessions.session")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+
+    let page = visit(&browser, &back).await;
+    let shown = page
+        .split(r#"id="token-secret""#)
+        .nth(1)
+        .and_then(|rest| rest.split('>').nth(1))
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret is on the page the form came back to");
+    assert!(shown.starts_with("ocp_") && shown.len() > 40, "{shown}");
+    assert!(page.contains("Supervision externe"));
+    assert!(
+        sessions
+            .iter()
+            .all(|data| !data.windows(shown.len()).any(|w| w == shown.as_bytes())),
+        "the session never holds the secret in clear"
+    );
+    // The token works: the secret shown is the real one.
+    let hosts = browser
+        .client
+        .get(browser.url("/api/v1/hosts"))
+        .bearer_auth(shown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hosts.status(), 200);
+
+    let again = visit(&browser, &back).await;
+    assert!(!again.contains(shown) && !again.contains(r#"id="token-secret""#));
 }
