@@ -117,14 +117,23 @@ fn SiteFiles(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// leptos' `hydration_script.js` (0.8): imports the script, starts the wasm,
-/// hydrates.
+/// leptos' `hydration_script.js` and `island_script.js` (0.8): imports the
+/// script, starts the wasm, hydrates each island (`<leptos-island>`, named
+/// by its component), then marks the page hydrated.
 const HYDRATION_LOADER: &str = r#"(function (root, pkg_path, output_name, wasm_output_name, defer) {
 	const hydrate = () =>
 		import(`${root}/${pkg_path}/${output_name}.js`)
 			.then(mod => {
-				mod.default({module_or_path: `${root}/${pkg_path}/${wasm_output_name}.wasm`}).then(() => {
+				mod.default({module_or_path: `${root}/${pkg_path}/${wasm_output_name}.wasm`}).then(async () => {
 					mod.hydrate();
+					const hydrateIsland = async (el) => {
+						const island = mod[el.dataset.component];
+						if (island) { await island(el); }
+					};
+					for (const el of document.querySelectorAll('leptos-island')) {
+						await hydrateIsland(el);
+					}
+					document.body.setAttribute('data-hydrated', 'true');
 				});
 			});
 	if (defer && "requestIdleCallback" in window) {
@@ -140,13 +149,8 @@ const HYDRATION_LOADER: &str = r#"(function (root, pkg_path, output_name, wasm_o
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let locale = use_locale();
-    // Marks the page once the browser has hydrated it (effects run only in
-    // the browser): tests wait for it, and styles may use it.
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
+    // The loader marks the page (`body[data-hydrated]`) once the browser has
+    // hydrated its islands: tests wait for it, and styles may use it.
     // Every page waits for its data before the first byte (SsrMode::Async),
     // so a refusal found while rendering can still answer 403.
     view! {

@@ -2,7 +2,6 @@
 //! the server rendered it in (read from `<html lang>`).
 
 use app::i18n::Locale;
-use app::App;
 use leptos::prelude::*;
 
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -13,8 +12,7 @@ pub fn hydrate() {
         .and_then(|html| html.get_attribute("lang"))
         .and_then(|word| word.parse::<Locale>().ok())
         .unwrap_or_default();
-    leptos::mount::hydrate_body(move || {
-        provide_context(locale);
-        view! { <App/> }
-    });
+    // Only the islands run here; they find the language in the root's context.
+    leptos::mount::hydrate_islands();
+    provide_context(locale);
 }

@@ -26,16 +26,13 @@ use crate::pages::monitoring::{cert_class, SiteStateBadge};
 pub fn DashboardPage() -> impl IntoView {
     let locale = use_locale();
     let me = use_me();
-    // Bumped at each change the server announces: every card is read again.
-    let changes = RwSignal::new(0u64);
-    #[cfg(feature = "hydrate")]
-    follow_changes(changes);
     // The whole page in one read.
-    let home = Resource::new(move || changes.get(), |_| home_page());
+    let home = Resource::new(|| (), |_| home_page());
     view! {
         <h1>{locale.t("nav-dashboard")}</h1>
-        // A Transition: what is shown stays while the cards are read again.
-        <Transition fallback=Loading>
+        <FollowChanges/>
+        <div id=HOME_CARDS>
+        <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 let me = me.await.ok().flatten();
                 let page = home.await.unwrap_or_default();
@@ -171,28 +168,81 @@ pub fn DashboardPage() -> impl IntoView {
                     </section>
                 }
             })}
-        </Transition>
+        </Suspense>
+        </div>
     }
 }
+
+/// The element holding every card: what a change replaces.
+const HOME_CARDS: &str = "home-cards";
 
 /// A card's list, `None` (no card) when empty.
 fn listed<T>(items: Vec<T>) -> Option<Vec<T>> {
     (!items.is_empty()).then_some(items)
 }
 
-/// Follows the server's announcements of what the home page shows: each
-/// `changed` event bumps `changes`. The event source closes with the page.
+/// Follows `/events/home`: at each change the server announces (a probe,
+/// an alert, a job, a backup, an audit record), reads the page again and
+/// puts its new cards in place of those shown, without reloading. The
+/// server renders the cards; no card's code runs in the browser.
+#[island]
+fn FollowChanges() -> impl IntoView {
+    #[cfg(feature = "hydrate")]
+    live::follow_changes();
+}
+
 #[cfg(feature = "hydrate")]
-fn follow_changes(changes: RwSignal<u64>) {
+mod live {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use leptos::prelude::document;
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::JsCast;
-    let Ok(source) = web_sys::EventSource::new("/events/home") else {
-        return;
-    };
-    let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_: web_sys::MessageEvent| {
-        changes.try_update(|n| *n += 1);
-    });
-    let _ = source.add_event_listener_with_callback("changed", on_change.as_ref().unchecked_ref());
-    let source = StoredValue::new_local((source, on_change));
-    on_cleanup(move || source.with_value(|(source, _)| source.close()));
+
+    use super::HOME_CARDS;
+
+    /// Listens for as long as the page is open (the browser reconnects a
+    /// dropped stream by itself).
+    pub fn follow_changes() {
+        let Ok(source) = web_sys::EventSource::new("/events/home") else {
+            return;
+        };
+        let newest = Rc::new(Cell::new(0u64));
+        let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_: web_sys::MessageEvent| {
+            read_cards_again(newest.clone());
+        });
+        let _ = source.add_event_listener_with_callback("changed", on_change.as_ref().unchecked_ref());
+        on_change.forget();
+        std::mem::forget(source);
+    }
+
+    /// Reads the page again and shows its cards, unless a later change
+    /// started another read meanwhile (only the newest is put in place).
+    fn read_cards_again(newest: Rc<Cell<u64>>) {
+        let Ok(request) = web_sys::XmlHttpRequest::new() else {
+            return;
+        };
+        let this = newest.get() + 1;
+        newest.set(this);
+        let answered = request.clone();
+        let on_load = Closure::once_into_js(move || {
+            if newest.get() != this || answered.status().ok() != Some(200) {
+                return;
+            }
+            let fresh = answered
+                .response_xml()
+                .ok()
+                .flatten()
+                .and_then(|page| page.get_element_by_id(HOME_CARDS));
+            if let (Some(fresh), Some(shown)) = (fresh, document().get_element_by_id(HOME_CARDS)) {
+                shown.set_inner_html(&fresh.inner_html());
+            }
+        });
+        request.set_onload(Some(on_load.unchecked_ref()));
+        request.set_response_type(web_sys::XmlHttpRequestResponseType::Document);
+        if request.open("GET", "/").is_ok() {
+            let _ = request.send();
+        }
+    }
 }

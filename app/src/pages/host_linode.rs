@@ -108,8 +108,9 @@ fn LinodeBody(
 
 /// The instance and its state, read again every [`REFRESH`] while the page
 /// is open: the new reading replaces the old in place (no loading state),
-/// and the forms beside it keep what is typed in them.
-#[component]
+/// and the forms beside it keep what is typed in them. An island: the
+/// browser runs it.
+#[island]
 fn LiveFacts(host_id: i64, first: HostLinodeRow) -> impl IntoView {
     let current = RwSignal::new(first);
     Effect::new(move |_| {

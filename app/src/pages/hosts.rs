@@ -2,7 +2,6 @@
 //! key the host presents, compare its fingerprint, pin it.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
 use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
 use crate::hosts_api::{list_hosts, HostForm, ReadHostKey, RegisterHost};
@@ -43,7 +42,10 @@ pub fn HostsPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// Registration: the key the host presents is read and its fingerprint
+/// shown before anything is pinned; an island (the browser runs it), so
+/// that the fingerprint appears beside the form as it is read.
+#[island]
 fn RegisterHostForm() -> impl IntoView {
     let locale = use_locale();
     let field = |initial: &str| RwSignal::new(initial.to_owned());
@@ -56,10 +58,9 @@ fn RegisterHostForm() -> impl IntoView {
     let fingerprint = move || read_key.value().get().and_then(|r| r.ok());
     let read_error = last_error(read_key.value());
     let register_error = last_error(register.value());
-    let navigate = use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(id)) = register.value().get() {
-            navigate(&format!("/server/{id}"), Default::default());
+            let _ = window().location().set_href(&format!("/server/{id}"));
         }
     });
     let text_input = move |id: &'static str,

@@ -38,9 +38,9 @@ pub fn JobPage() -> impl IntoView {
 /// The job as it runs: its state, steps and output follow the server's
 /// events; Cancel while it runs; what to do next when it failed. What it
 /// needs comes in its props (`operator`: whether the staff member may run
-/// actions), not from the page around it, so that it can become one of the
-/// page's few interactive islands.
-#[component]
+/// actions), not from the page around it: it is an island, the part of the
+/// page the browser runs.
+#[island]
 fn JobLive(job: JobView, operator: bool) -> impl IntoView {
     let locale = use_locale();
     let job_id = job.summary.id;
