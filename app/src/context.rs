@@ -22,6 +22,9 @@ pub struct RequestContext {
     pub locale: Locale,
     /// The nonce the response's Content-Security-Policy allows.
     pub csp_nonce: String,
+    /// The console's public origin (`https://console.ocpizza.fr`), as
+    /// examples shown to staff write it.
+    pub origin: String,
 }
 
 /// The current request's context. Absent only outside a request (which is

@@ -66,6 +66,7 @@ pub async fn resolve(State(state): State<AppState>, mut request: Request, next: 
         provenance,
         locale,
         csp_nonce,
+        origin: state.site.origin().to_owned(),
     });
     let mut response = next.run(request).await;
     if no_store {

@@ -276,18 +276,6 @@ fn ChannelItem(
     }
 }
 
-/// Empties `form` once `accepted` turns true: a channel's URL (its token)
-/// or password does not stay on the page after it was stored.
-fn emptied_once_accepted(form: NodeRef<leptos::html::Form>, accepted: impl Fn() -> bool + 'static) {
-    Effect::new(move |_| {
-        if accepted() {
-            if let Some(form) = form.get() {
-                form.reset();
-            }
-        }
-    });
-}
-
 /// The language a channel's messages are written in.
 #[component]
 fn LanguageChoice(id: &'static str, typed: Signal<Option<String>>) -> impl IntoView {
@@ -311,12 +299,10 @@ fn AddWebhookForm(add: ServerAction<AddWebhookChannel>) -> impl IntoView {
     let added = move || add.value().get().is_some_and(|r| r.is_ok());
     let typed_name = typed_value::<AddWebhookChannel>("name");
     let typed_language = typed_value::<AddWebhookChannel>("language");
-    let form = NodeRef::new();
-    emptied_once_accepted(form, move || add.value().get().is_some_and(|r| r.is_ok()));
     view! {
         <section class="card" id="add-webhook" aria-labelledby="add-webhook-heading">
             <h2 id="add-webhook-heading">{locale.t("alerts-add-webhook")}</h2>
-            <ActionForm action=add node_ref=form>
+            <ActionForm action=add>
                 <label for="webhook-name">{locale.t("alerts-channel-name")}</label>
                 <input id="webhook-name" name="name" required maxlength="60" value=typed_name/>
                 <FieldError error field="name" id="webhook-name-error"/>
@@ -345,15 +331,13 @@ fn AddEmailForm(add: ServerAction<AddEmailChannel>) -> impl IntoView {
     let typed = |field| typed_value::<AddEmailChannel>(field);
     let typed_security = typed("email[security]");
     let typed_port = typed("email[smtp_port]");
-    let form = NodeRef::new();
-    emptied_once_accepted(form, move || add.value().get().is_some_and(|r| r.is_ok()));
     let security_chosen = move |security: SmtpSecurity| {
         move || typed_security.get().as_deref().unwrap_or("starttls") == security.as_str()
     };
     view! {
         <section class="card" id="add-email" aria-labelledby="add-email-heading">
             <h2 id="add-email-heading">{locale.t("alerts-add-email")}</h2>
-            <ActionForm action=add node_ref=form>
+            <ActionForm action=add>
                 <label for="email-name">{locale.t("alerts-channel-name")}</label>
                 <input id="email-name" name="name" required maxlength="60" value=typed("name")/>
                 <FieldError error field="name" id="email-name-error"/>

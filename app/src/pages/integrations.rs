@@ -27,15 +27,8 @@ pub fn IntegrationsSection() -> impl IntoView {
     let save_ci = form_action::<SaveIntegration>();
     let save_errors = form_action::<SaveIntegration>();
     let remove = form_action::<RemoveIntegration>();
-    // Read again once a save succeeded (a refused form keeps what was
-    // typed) or after a removal.
-    let saved = RwSignal::new(0u32);
-    Effect::new(move |_| {
-        if matches!(save_ci.value().get(), Some(Ok(()))) || matches!(save_errors.value().get(), Some(Ok(()))) {
-            saved.update(|n| *n += 1);
-        }
-    });
-    let report = Resource::new(move || (saved.get(), remove.version().get()), |_| integrations());
+    // Read with the page: each form posted comes back to a page read anew.
+    let report = Resource::new(|| (), |_| integrations());
     view! {
         <section class="card wide-card" id="integrations" aria-labelledby="integrations-heading">
             <h2 id="integrations-heading">{locale.t("integrations")}</h2>

@@ -168,13 +168,11 @@ fn TokensTable(tokens: Vec<TokenRow>, revoke: ServerAction<RevokeToken>, with_ow
     }
 }
 
-/// The console's address as the browser reached it (for the example).
+/// The console's public address (for the example), as the server knows it.
 fn origin() -> String {
-    #[cfg(feature = "hydrate")]
-    {
-        if let Ok(origin) = window().location().origin() {
-            return origin;
-        }
+    #[cfg(feature = "ssr")]
+    if let Some(context) = crate::context::request_context() {
+        return context.origin;
     }
     "https://console.example".to_owned()
 }

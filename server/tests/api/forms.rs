@@ -236,6 +236,8 @@ async fn a_token_issued_without_javascript_shows_its_secret_once(pool: PgPool) {
         .expect("the secret is on the page the form came back to");
     assert!(shown.starts_with("ocp_") && shown.len() > 40, "{shown}");
     assert!(page.contains("Supervision externe"));
+    // The example names the console's own address.
+    assert!(page.contains(&format!("{}/api/v1/hosts", browser.url(""))), "{page}");
     assert!(
         sessions
             .iter()
