@@ -6,8 +6,7 @@
 use leptos::prelude::*;
 
 use crate::api::{list_accounts, AccountRow, CreateAccount, ResetPassword, SetAccountEnabled};
-use crate::components::form_action;
-use crate::components::{last_error, typed_value, ErrorNotice, FieldError, FormError, Loading};
+use crate::components::{form_action, last_error, typed_value, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::pages::second_factor::SecondFactorsAdminSection;
 use crate::pages::sessions::EndAllSessionsButton;

@@ -11,8 +11,9 @@ use crate::alerts_api::{
     all_alerts, AcknowledgeAlert, AddEmailChannel, AddWebhookChannel, AlertView, ChannelView, DeliveryView,
     RemoveAlertChannel, RuleView, SaveAlertRule, TestAlertChannel,
 };
-use crate::components::form_action;
-use crate::components::{last_error, typed_value, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::components::{
+    form_action, last_error, typed_value, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading,
+};
 use crate::i18n::{use_locale, Translate};
 use vocabulary::accounts::Role;
 use vocabulary::locale::Locale;

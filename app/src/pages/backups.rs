@@ -13,8 +13,7 @@ use crate::backups_api::{
     backup_detail, backups_overview, BackUpNow, BackupHealthRow, BackupRow, BackupsView, CatalogQuery,
     CatalogTotalsRow, HostBackups, RestoreBackup, SaveBackupSchedule, ScheduleRow, VerifyBackup,
 };
-use crate::components::form_action;
-use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
+use crate::components::{form_action, last_error, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
 
 /// Whether the signed-in staff member has at least `role` (`None` while

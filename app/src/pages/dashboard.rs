@@ -32,143 +32,143 @@ pub fn DashboardPage() -> impl IntoView {
         <h1>{locale.t("nav-dashboard")}</h1>
         <FollowChanges/>
         <div id=HOME_CARDS>
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                let me = me.await.ok().flatten();
-                let page = home.await.unwrap_or_default();
-                let alerts = page.open_alerts;
-                let (sites, services, linodes) = (listed(page.sites), listed(page.services), listed(page.linodes));
-                let (deploys, backups) = (listed(page.deploys), listed(page.backups));
-                let (ci, recent) = (page.ci, page.recent);
-                view! {
-                    {me.map(|me| view! {
-                        <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
-                    })}
-                    {alerts.map(|open| view! {
-                        <section class="card" aria-labelledby="alerts-heading" id="dashboard-alerts">
-                            <h2 id="alerts-heading">{locale.t("nav-alerts")}</h2>
-                            <p class=match open { 0 => "open-alerts", _ => "open-alerts firing" }>
-                                {locale.t_with("dashboard-open-alerts", &[("count", open.into())])}
-                            </p>
-                            <p><a href="/alerts">{locale.t("dashboard-alerts-link")}</a></p>
-                        </section>
-                    })}
-                    {sites.map(|sites| view! {
-                        <section class="card" aria-labelledby="sites-heading" id="dashboard-sites">
-                            <h2 id="sites-heading">{locale.t("dashboard-sites")}</h2>
-                            <ul class="services sites">
-                                {sites.into_iter().map(|site| {
-                                    let latency = site.latency_ms.map(|ms| format!(" · {ms} ms"));
-                                    let cert = site.cert_days_left.map(|days| {
-                                        view! { " · " <span class=cert_class(days)>{locale.t_with("monitoring-cert-days", &[("days", days.into())])}</span> }
-                                    });
-                                    let spark = (!site.sparkline.is_empty()).then(|| view! {
-                                        <svg class="sparkline" viewBox=format!("0 0 {SPARK_WIDTH} {SPARK_HEIGHT}") width="120" height="24"
-                                            role="img" aria-label=locale.t("monitoring-latency-chart")>
-                                            <polyline points=site.sparkline.clone()/>
-                                        </svg>
-                                    });
-                                    view! {
-                                        <li data-host=site.host_id>
-                                            <a href=format!("/server/{}", site.host_id)>{site.host_name.clone()}</a>
-                                            " : " <SiteStateBadge state=site.state/> {latency} {cert} " " {spark}
-                                        </li>
-                                    }
-                                }).collect_view()}
-                            </ul>
-                            <p><a href="/monitoring">{locale.t("dashboard-monitoring-link")}</a></p>
-                        </section>
-                    })}
-                    {services.map(|hosts| view! {
-                        <section class="card" aria-labelledby="services-heading" id="dashboard-services">
-                            <h2 id="services-heading">{locale.t("dashboard-services")}</h2>
-                            <ul class="services">
-                                {hosts.into_iter().map(|host| {
-                                    let said = match host.states {
-                                        Ok(states) => states.into_iter().map(|s| {
-                                            let label = if s.state.is_empty() { locale.t("hosts-state-unknown") } else { s.state.clone() };
-                                            let (unit, class) = (s.unit.clone(), format!("state {}", s.state));
-                                            view! { " " <span class="service" data-unit=unit>{s.unit} " : " <span class=class>{label}</span></span> }
-                                        }).collect_view().into_any(),
-                                        Err(message) => view! { " " <span class="error">{locale.t(&message)}</span> }.into_any(),
-                                    };
-                                    view! { <li data-host=host.host_id><a href=format!("/server/{}", host.host_id)>{host.host_name}</a> " :" {said}</li> }
-                                }).collect_view()}
-                            </ul>
-                        </section>
-                    })}
-                    {linodes.map(|linodes| view! {
-                        <section class="card" aria-labelledby="linodes-heading" id="dashboard-linodes">
-                            <h2 id="linodes-heading">{locale.t("linode-title")}</h2>
-                            <ul class="services">
-                                {linodes.into_iter().map(|l| {
-                                    let simulated = l.simulated.then(|| view! { " " <span class="badge simulated">{locale.t("linode-simulated")}</span> });
-                                    let state = match &l.instance {
-                                        Some(i) => view! { <span class=format!("state linode-state {}", i.state) data-state=i.state.clone()>{state_label(locale, &i.state)}</span> }.into_any(),
-                                        None => view! { <span class="state unknown">{locale.t("linode-state-unreadable")}</span> }.into_any(),
-                                    };
-                                    view! {
-                                        <li><a href=format!("/server/{}", l.host_id)>{l.label}</a> " : " {state} {simulated}</li>
-                                    }
-                                }).collect_view()}
-                            </ul>
-                        </section>
-                    })}
-                    {deploys.map(|hosts| view! {
-                        <section class="card" aria-labelledby="deploys-heading" id="dashboard-deploys">
-                            <h2 id="deploys-heading">{locale.t("dashboard-deploys")}</h2>
-                            <ul class="services">
-                                {hosts.into_iter().map(|(host_id, host_name, newest)| {
-                                    let said = match newest {
-                                        Some(deploy) => {
-                                            let commit = deploy.to.as_ref().map(|c| c.short.clone()).unwrap_or_else(|| "—".into());
-                                            let what = deploy.branch.clone().unwrap_or_else(|| locale.t("dashboard-deploy-rollback"));
-                                            locale.t_with("dashboard-deploy-line", &[
-                                                ("what", what.into()),
-                                                ("commit", commit.into()),
-                                                ("by", deploy.actor.into()),
-                                                ("at", deploy.at.into()),
-                                                ("status", locale.t(&format!("job-status-{}", deploy.status)).into()),
-                                            ])
+            <Suspense fallback=Loading>
+                {move || Suspend::new(async move {
+                    let me = me.await.ok().flatten();
+                    let page = home.await.unwrap_or_default();
+                    let alerts = page.open_alerts;
+                    let (sites, services, linodes) = (listed(page.sites), listed(page.services), listed(page.linodes));
+                    let (deploys, backups) = (listed(page.deploys), listed(page.backups));
+                    let (ci, recent) = (page.ci, page.recent);
+                    view! {
+                        {me.map(|me| view! {
+                            <p id="welcome">{locale.t_with("dashboard-welcome", &[("username", me.username.into())])}</p>
+                        })}
+                        {alerts.map(|open| view! {
+                            <section class="card" aria-labelledby="alerts-heading" id="dashboard-alerts">
+                                <h2 id="alerts-heading">{locale.t("nav-alerts")}</h2>
+                                <p class=match open { 0 => "open-alerts", _ => "open-alerts firing" }>
+                                    {locale.t_with("dashboard-open-alerts", &[("count", open.into())])}
+                                </p>
+                                <p><a href="/alerts">{locale.t("dashboard-alerts-link")}</a></p>
+                            </section>
+                        })}
+                        {sites.map(|sites| view! {
+                            <section class="card" aria-labelledby="sites-heading" id="dashboard-sites">
+                                <h2 id="sites-heading">{locale.t("dashboard-sites")}</h2>
+                                <ul class="services sites">
+                                    {sites.into_iter().map(|site| {
+                                        let latency = site.latency_ms.map(|ms| format!(" · {ms} ms"));
+                                        let cert = site.cert_days_left.map(|days| {
+                                            view! { " · " <span class=cert_class(days)>{locale.t_with("monitoring-cert-days", &[("days", days.into())])}</span> }
+                                        });
+                                        let spark = (!site.sparkline.is_empty()).then(|| view! {
+                                            <svg class="sparkline" viewBox=format!("0 0 {SPARK_WIDTH} {SPARK_HEIGHT}") width="120" height="24"
+                                                role="img" aria-label=locale.t("monitoring-latency-chart")>
+                                                <polyline points=site.sparkline.clone()/>
+                                            </svg>
+                                        });
+                                        view! {
+                                            <li data-host=site.host_id>
+                                                <a href=format!("/server/{}", site.host_id)>{site.host_name.clone()}</a>
+                                                " : " <SiteStateBadge state=site.state/> {latency} {cert} " " {spark}
+                                            </li>
                                         }
-                                        None => locale.t("dashboard-deploy-none"),
-                                    };
-                                    let ci_state = ci.iter().find(|(id, _)| *id == host_id).and_then(|(_, state)| *state).map(|state| view! {
-                                        " · " <a href="/monitoring#integrations" class="ci">{locale.t("dashboard-ci-label")} " " <CiStateBadge state/></a>
-                                    });
-                                    view! { <li data-host=host_id><a href=format!("/server/{host_id}")>{host_name}</a> " : " {said} {ci_state}</li> }
-                                }).collect_view()}
-                            </ul>
-                            <p><a href="/deployments">{locale.t("nav-deployments")}</a></p>
-                        </section>
-                    })}
-                    {backups.map(|hosts| view! {
-                        <section class="card" aria-labelledby="backups-heading" id="dashboard-backups">
-                            <h2 id="backups-heading">{locale.t("nav-backups")}</h2>
-                            {hosts.into_iter().map(|health| view! {
-                                <h3>{health.host_name.clone()}</h3>
-                                <BackupHealthFacts health/>
-                            }).collect_view()}
-                            <p><a href="/backups">{locale.t("dashboard-backups-link")}</a></p>
-                        </section>
-                    })}
-                    <section class="card" aria-labelledby="recent-heading">
-                        <h2 id="recent-heading">{locale.t("dashboard-recent")}</h2>
-                        {match recent {
-                            Some(rows) => view! {
-                                <ul class="recent">
-                                    {rows.into_iter().map(|r| view! {
-                                        <li><span class="muted">{r.at}</span> " " <strong>{r.actor}</strong> " " <code>{r.action.as_str()}</code> " " {r.target}</li>
                                     }).collect_view()}
                                 </ul>
-                                <p><a href="/audit">{locale.t("nav-audit")}</a></p>
-                            }.into_any(),
-                            None => view! { <p class="muted">{locale.t("dashboard-recent-hidden")}</p> }.into_any(),
-                        }}
-                    </section>
-                }
-            })}
-        </Suspense>
+                                <p><a href="/monitoring">{locale.t("dashboard-monitoring-link")}</a></p>
+                            </section>
+                        })}
+                        {services.map(|hosts| view! {
+                            <section class="card" aria-labelledby="services-heading" id="dashboard-services">
+                                <h2 id="services-heading">{locale.t("dashboard-services")}</h2>
+                                <ul class="services">
+                                    {hosts.into_iter().map(|host| {
+                                        let said = match host.states {
+                                            Ok(states) => states.into_iter().map(|s| {
+                                                let label = if s.state.is_empty() { locale.t("hosts-state-unknown") } else { s.state.clone() };
+                                                let (unit, class) = (s.unit.clone(), format!("state {}", s.state));
+                                                view! { " " <span class="service" data-unit=unit>{s.unit} " : " <span class=class>{label}</span></span> }
+                                            }).collect_view().into_any(),
+                                            Err(message) => view! { " " <span class="error">{locale.t(&message)}</span> }.into_any(),
+                                        };
+                                        view! { <li data-host=host.host_id><a href=format!("/server/{}", host.host_id)>{host.host_name}</a> " :" {said}</li> }
+                                    }).collect_view()}
+                                </ul>
+                            </section>
+                        })}
+                        {linodes.map(|linodes| view! {
+                            <section class="card" aria-labelledby="linodes-heading" id="dashboard-linodes">
+                                <h2 id="linodes-heading">{locale.t("linode-title")}</h2>
+                                <ul class="services">
+                                    {linodes.into_iter().map(|l| {
+                                        let simulated = l.simulated.then(|| view! { " " <span class="badge simulated">{locale.t("linode-simulated")}</span> });
+                                        let state = match &l.instance {
+                                            Some(i) => view! { <span class=format!("state linode-state {}", i.state) data-state=i.state.clone()>{state_label(locale, &i.state)}</span> }.into_any(),
+                                            None => view! { <span class="state unknown">{locale.t("linode-state-unreadable")}</span> }.into_any(),
+                                        };
+                                        view! {
+                                            <li><a href=format!("/server/{}", l.host_id)>{l.label}</a> " : " {state} {simulated}</li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            </section>
+                        })}
+                        {deploys.map(|hosts| view! {
+                            <section class="card" aria-labelledby="deploys-heading" id="dashboard-deploys">
+                                <h2 id="deploys-heading">{locale.t("dashboard-deploys")}</h2>
+                                <ul class="services">
+                                    {hosts.into_iter().map(|(host_id, host_name, newest)| {
+                                        let said = match newest {
+                                            Some(deploy) => {
+                                                let commit = deploy.to.as_ref().map(|c| c.short.clone()).unwrap_or_else(|| "—".into());
+                                                let what = deploy.branch.clone().unwrap_or_else(|| locale.t("dashboard-deploy-rollback"));
+                                                locale.t_with("dashboard-deploy-line", &[
+                                                    ("what", what.into()),
+                                                    ("commit", commit.into()),
+                                                    ("by", deploy.actor.into()),
+                                                    ("at", deploy.at.into()),
+                                                    ("status", locale.t(&format!("job-status-{}", deploy.status)).into()),
+                                                ])
+                                            }
+                                            None => locale.t("dashboard-deploy-none"),
+                                        };
+                                        let ci_state = ci.iter().find(|(id, _)| *id == host_id).and_then(|(_, state)| *state).map(|state| view! {
+                                            " · " <a href="/monitoring#integrations" class="ci">{locale.t("dashboard-ci-label")} " " <CiStateBadge state/></a>
+                                        });
+                                        view! { <li data-host=host_id><a href=format!("/server/{host_id}")>{host_name}</a> " : " {said} {ci_state}</li> }
+                                    }).collect_view()}
+                                </ul>
+                                <p><a href="/deployments">{locale.t("nav-deployments")}</a></p>
+                            </section>
+                        })}
+                        {backups.map(|hosts| view! {
+                            <section class="card" aria-labelledby="backups-heading" id="dashboard-backups">
+                                <h2 id="backups-heading">{locale.t("nav-backups")}</h2>
+                                {hosts.into_iter().map(|health| view! {
+                                    <h3>{health.host_name.clone()}</h3>
+                                    <BackupHealthFacts health/>
+                                }).collect_view()}
+                                <p><a href="/backups">{locale.t("dashboard-backups-link")}</a></p>
+                            </section>
+                        })}
+                        <section class="card" aria-labelledby="recent-heading">
+                            <h2 id="recent-heading">{locale.t("dashboard-recent")}</h2>
+                            {match recent {
+                                Some(rows) => view! {
+                                    <ul class="recent">
+                                        {rows.into_iter().map(|r| view! {
+                                            <li><span class="muted">{r.at}</span> " " <strong>{r.actor}</strong> " " <code>{r.action.as_str()}</code> " " {r.target}</li>
+                                        }).collect_view()}
+                                    </ul>
+                                    <p><a href="/audit">{locale.t("nav-audit")}</a></p>
+                                }.into_any(),
+                                None => view! { <p class="muted">{locale.t("dashboard-recent-hidden")}</p> }.into_any(),
+                            }}
+                        </section>
+                    }
+                })}
+            </Suspense>
         </div>
     }
 }

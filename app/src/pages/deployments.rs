@@ -7,8 +7,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::form_action;
-use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::components::{form_action, last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::deploys_api::{
     deploys_overview, BranchRow, CommitRow, DeployBranch, DeployRow, DeploySettingsView, HostDeploysView,
     RecordedCommitRow, RollBack, SaveDeploySettings,

@@ -8,8 +8,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::components::form_action;
-use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::components::{form_action, last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::env_api::{
     env_drift, env_overview, ApplyEnv, EnvKindChoice, EnvVariableRow, EnvVersionRow, EnvView, GenerateSecretKey,
     ImportEnv, RemoveEnvVariable, SetEnvVariable,

@@ -8,8 +8,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::Role;
-use crate::components::form_action;
-use crate::components::{last_error, Confirm, ErrorNotice, ForRole, FormError, Loading};
+use crate::components::{form_action, last_error, Confirm, ErrorNotice, ForRole, FormError, Loading};
 use crate::hosts_api::{
     host_detail, service_states, HostSummary, HostView, JobSummary, PrerequisiteRow, RepinHost, StartJob,
 };

@@ -9,8 +9,7 @@ use leptos::prelude::*;
 
 use crate::api::{use_me, Role};
 use crate::charts::LineChartFigure;
-use crate::components::form_action;
-use crate::components::{last_error, Confirm, ErrorNotice, FieldError, FormError, Loading};
+use crate::components::{form_action, last_error, Confirm, ErrorNotice, FieldError, FormError, Loading};
 use crate::errors::AppError;
 use crate::i18n::{use_locale, Locale, Translate};
 use crate::linode_api::{

@@ -5,8 +5,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::form_action;
-use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::components::{form_action, last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::integrations_api::{
     integrations, HostCiView, IntegrationView, IntegrationsView, RemoveIntegration, SaveIntegration, SentryIssueView,

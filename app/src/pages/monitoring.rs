@@ -11,8 +11,7 @@
 use leptos::prelude::*;
 
 use crate::charts::LineChartFigure;
-use crate::components::form_action;
-use crate::components::{last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
+use crate::components::{form_action, last_error, Confirm, ErrorNotice, FieldError, ForRole, FormError, Loading};
 use crate::i18n::{use_locale, Locale, Translate};
 use crate::monitoring_api::{
     sites, web_services, AddWebService, CheckWebServices, ProbeNow, ProbeSettingsView, RemoveWebService,

@@ -4,8 +4,7 @@
 use leptos::prelude::*;
 
 use crate::api::ChangePassword;
-use crate::components::form_action;
-use crate::components::{last_error, FieldError, FormError};
+use crate::components::{form_action, last_error, FieldError, FormError};
 use crate::i18n::{use_locale, Translate};
 use crate::pages::second_factor::SecondFactorSection;
 use crate::pages::sessions::MySessionsSection;

@@ -7,8 +7,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::form_action;
-use crate::components::{last_error, Confirm, ErrorNotice, FieldError, FormError, Loading};
+use crate::components::{form_action, last_error, Confirm, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::second_factor_api::{
     second_factor_status, second_factors_overview, BeginSecondFactor, ConfirmSecondFactor, DisableSecondFactor,

@@ -5,8 +5,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::form_action;
-use crate::components::{last_error, ErrorNotice, FormError, Loading};
+use crate::components::{form_action, last_error, ErrorNotice, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::sessions_api::{my_sessions, EndAllSessions, EndSession};
 

@@ -5,8 +5,7 @@
 use leptos::prelude::*;
 
 use crate::api::{use_me, Role};
-use crate::components::form_action;
-use crate::components::{last_error, ErrorNotice, FieldError, FormError, Loading};
+use crate::components::{form_action, last_error, ErrorNotice, FieldError, FormError, Loading};
 use crate::i18n::{use_locale, Translate};
 use crate::tokens_api::{every_token, my_tokens, IssueToken, RevokeToken, TokenRow, TokenScope};
 
