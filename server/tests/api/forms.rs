@@ -152,14 +152,6 @@ async fn a_schedule_saved_without_javascript_says_so_in_its_open_form(pool: PgPo
             ("schedule[keep_monthly]", "6".to_owned()),
         ]
     };
-    let page_after = |response: reqwest::Response| {
-        let back = location(&response);
-        let client = browser.client.clone();
-        async move {
-            let page = client.get(&back).header("accept", "text/html");
-            page.send().await.unwrap().text().await.unwrap()
-        }
-    };
     // The schedule form's opening tag, as the page has it.
     let tag = |page: &str| -> String {
         let at = page
@@ -174,7 +166,7 @@ async fn a_schedule_saved_without_javascript_says_so_in_its_open_form(pool: PgPo
     let first = form("15 4 * * *");
     let fields: Vec<(&str, &str)> = first.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let saved = post_without_script_from(&browser, "/backups", "/api/backups/schedule", &fields).await;
-    let page = page_after(saved).await;
+    let page = visit(&browser, &location(&saved)).await;
     assert!(
         is_open(&page),
         "the form that says it was saved is open: {}",
@@ -198,7 +190,7 @@ async fn a_schedule_saved_without_javascript_says_so_in_its_open_form(pool: PgPo
     let wrong = form("tous les soirs");
     let fields: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let refused = post_without_script_from(&browser, "/backups", "/api/backups/schedule", &fields).await;
-    let page = page_after(refused).await;
+    let page = visit(&browser, &location(&refused)).await;
     assert!(is_open(&page), "the refused form is open: {}", tag(&page));
     assert!(
         page.contains("Cette expression cron n&#39;est pas valide")
@@ -245,13 +237,7 @@ async fn a_token_issued_without_javascript_shows_its_secret_once(pool: PgPool) {
         "the session never holds the secret in clear"
     );
     // The token works: the secret shown is the real one.
-    let hosts = browser
-        .client
-        .get(browser.url("/api/v1/hosts"))
-        .bearer_auth(shown)
-        .send()
-        .await
-        .unwrap();
+    let hosts = browser.get_bearing("/api/v1/hosts", shown).await;
     assert_eq!(hosts.status(), 200);
 
     let again = visit(&browser, &back).await;

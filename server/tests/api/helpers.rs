@@ -264,14 +264,17 @@ impl TestApp {
 impl Browser {
     /// What `/metrics` answers `token` (the console's metrics token).
     pub async fn metrics(&self, token: &str) -> String {
-        let answer = self
-            .client
-            .get(self.url("/metrics"))
+        self.get_bearing("/metrics", token).await.text().await.unwrap()
+    }
+
+    /// A GET carrying `token` as its bearer (a scraper's, a script's).
+    pub async fn get_bearing(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
             .bearer_auth(token)
             .send()
             .await
-            .unwrap();
-        answer.text().await.unwrap()
+            .expect("the console answers")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -295,13 +295,7 @@ async fn healthz_and_metrics_report_the_database_and_sign_in_failures(pool: PgPo
     assert_eq!(health["database"], true);
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
-    let scrape = browser
-        .client
-        .get(browser.url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let scrape = browser.get_bearing("/metrics", METRICS_TOKEN).await;
     assert_eq!(scrape.status(), 200);
     let metrics = scrape.text().await.unwrap();
     assert!(metrics.contains("http_requests_total"), "{metrics}");
@@ -318,13 +312,7 @@ async fn metrics_are_refused_without_the_token(pool: PgPool) {
     assert_eq!(anonymous.headers()["www-authenticate"], "Bearer realm=\"metrics\"");
     assert!(!anonymous.text().await.unwrap().contains("http_requests_total"));
     for wrong in ["not the token", &METRICS_TOKEN[1..], &format!("{METRICS_TOKEN}x")] {
-        let response = browser
-            .client
-            .get(browser.url("/metrics"))
-            .bearer_auth(wrong)
-            .send()
-            .await
-            .unwrap();
+        let response = browser.get_bearing("/metrics", wrong).await;
         assert_eq!(response.status(), 401, "{wrong}");
     }
     // A signed-in session is not a scraper either.
@@ -338,14 +326,7 @@ async fn without_a_metrics_token_there_are_no_metrics(pool: PgPool) {
     let unconfigured = spawn_app(pool).await;
     let response = unconfigured.browser().get("/metrics").await;
     assert_eq!(response.status(), 404);
-    let response = unconfigured
-        .browser()
-        .client
-        .get(unconfigured.browser().url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = unconfigured.browser().get_bearing("/metrics", METRICS_TOKEN).await;
     assert_eq!(response.status(), 404);
 }
 
